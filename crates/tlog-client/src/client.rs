@@ -1,0 +1,711 @@
+//! The verifying gRPC client of the `tlog.v1.Log` service.
+
+use std::fmt;
+
+use tlog_checkpoint::{Checkpoint, SignedCheckpoint, VerifierKey};
+use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, leaf_hash};
+use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
+use tlog_proto::{hash_from_bytes, hash_to_bytes, hashes_from_bytes, required};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::checkpoint::{
+    check_convenience_fields, check_extends, check_root, reverify, tree_of, verify_proto_checkpoint,
+};
+use crate::receipt::verify_receipt_against;
+use crate::{ClientError, Receipt, TrustedLog, VerifiedReceipt};
+
+/// A bearer token for the log's write methods, sent as `authorization: Bearer <token>`.
+///
+/// `Debug` does not print the token.
+#[derive(Clone)]
+pub struct BearerToken(MetadataValue<Ascii>);
+
+impl BearerToken {
+    /// Checks that the token can travel in an HTTP header (visible ASCII).
+    pub fn new(token: &str) -> Result<Self, ClientError> {
+        let mut value = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| ClientError::InvalidToken)?;
+        // Keeps the token out of HTTP/2 header compression tables and out of logs.
+        value.set_sensitive(true);
+        Ok(BearerToken(value))
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
+}
+
+/// Adds the bearer token, if any, to every request.
+#[derive(Clone, Debug)]
+struct Auth(Option<BearerToken>);
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(BearerToken(value)) = &self.0 {
+            req.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(req)
+    }
+}
+
+type Rpc = v1::log_client::LogClient<InterceptedService<Channel, Auth>>;
+
+/// A checkpoint, verified, that a consistency proof links to an older verified checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedConsistency {
+    /// The older checkpoint.
+    pub old: SignedCheckpoint,
+    /// The newer checkpoint.
+    pub new: SignedCheckpoint,
+    /// The RFC 9162 §2.1.4 proof from `old` to `new`.
+    pub proof: Vec<Hash>,
+}
+
+/// A verifying client of a tlog server.
+///
+/// Every method checks what it returns: checkpoint signatures with the log key, inclusion and consistency
+/// proofs, that the answer is to the question asked, and that the unsigned convenience fields agree with the
+/// signed note. With a [`TrustedLog`] attached, [`checkpoint`](Self::checkpoint) also proves each new checkpoint
+/// consistent with the trusted one before moving to it.
+#[derive(Debug, Clone)]
+pub struct LogClient {
+    channel: Channel,
+    auth: Auth,
+    key: VerifierKey,
+    trusted: Option<TrustedLog>,
+    max_message_size: Option<usize>,
+}
+
+impl LogClient {
+    /// A client over an existing channel (plaintext or TLS, lazy or connected: the caller decides).
+    pub fn new(channel: Channel, key: VerifierKey) -> Self {
+        LogClient {
+            channel,
+            auth: Auth(None),
+            key,
+            trusted: None,
+            max_message_size: None,
+        }
+    }
+
+    /// Connects to `endpoint`, e.g. `http://127.0.0.1:7000`.
+    pub async fn connect(endpoint: &str, key: VerifierKey) -> Result<Self, ClientError> {
+        let channel = Channel::from_shared(endpoint.to_owned())
+            .map_err(|_| ClientError::InvalidEndpoint(endpoint.to_owned()))?
+            .connect()
+            .await?;
+        Ok(LogClient::new(channel, key))
+    }
+
+    /// Sends `authorization: Bearer <token>` with every request.
+    pub fn with_token(mut self, token: BearerToken) -> Self {
+        self.auth = Auth(Some(token));
+        self
+    }
+
+    /// Raises the limit on a decoded response (tonic's default is 4 MiB), for large batches or entry pages.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Attaches verifier state; its key must be the client's.
+    pub fn with_trusted(mut self, trusted: TrustedLog) -> Result<Self, ClientError> {
+        self.check_key(&trusted)?;
+        self.trusted = Some(trusted);
+        Ok(self)
+    }
+
+    fn check_key(&self, trusted: &TrustedLog) -> Result<(), ClientError> {
+        if *trusted.key() == self.key {
+            return Ok(());
+        }
+        Err(ClientError::KeyMismatch {
+            expected: self.key.to_string(),
+            found: trusted.key().to_string(),
+        })
+    }
+
+    /// The log's verifier key.
+    pub fn key(&self) -> &VerifierKey {
+        &self.key
+    }
+
+    /// The attached verifier state, e.g. to [`save`](TrustedLog::save) it.
+    pub fn trusted(&self) -> Option<&TrustedLog> {
+        self.trusted.as_ref()
+    }
+
+    /// Detaches the verifier state.
+    pub fn take_trusted(&mut self) -> Option<TrustedLog> {
+        self.trusted.take()
+    }
+
+    fn rpc(&self) -> Rpc {
+        let rpc =
+            v1::log_client::LogClient::with_interceptor(self.channel.clone(), self.auth.clone());
+        match self.max_message_size {
+            Some(limit) => rpc.max_decoding_message_size(limit),
+            None => rpc,
+        }
+    }
+
+    /// Appends `entry` and returns its receipt, verified against the entry.
+    pub async fn submit(&self, entry: &[u8]) -> Result<VerifiedReceipt, ClientError> {
+        let request = v1::SubmitRequest {
+            entry: entry.to_vec(),
+        };
+        let receipt = self.rpc().submit(request).await?.into_inner();
+        let mut last = None;
+        self.verify_wire_receipt(receipt, entry, &mut last)
+    }
+
+    /// Appends `entries` in order and returns one verified receipt per entry, in the same order.
+    pub async fn submit_batch<E: AsRef<[u8]>>(
+        &self,
+        entries: &[E],
+    ) -> Result<Vec<VerifiedReceipt>, ClientError> {
+        let request = v1::SubmitBatchRequest {
+            entries: entries.iter().map(|e| e.as_ref().to_vec()).collect(),
+            client_tag: 0,
+        };
+        let receipts = self
+            .rpc()
+            .submit_batch(request)
+            .await?
+            .into_inner()
+            .receipts;
+        check_equal("receipts.len", entries.len() as u64, receipts.len() as u64)?;
+        // Receipts of one batch usually share a checkpoint; its signatures are checked once.
+        let mut last = None;
+        receipts
+            .into_iter()
+            .zip(entries)
+            .map(|(receipt, entry)| self.verify_wire_receipt(receipt, entry.as_ref(), &mut last))
+            .collect()
+    }
+
+    fn verify_wire_receipt(
+        &self,
+        wire: v1::Receipt,
+        entry: &[u8],
+        last: &mut Option<SignedCheckpoint>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        self.verify_wire_receipt_for(wire, leaf_hash(entry), last)
+    }
+
+    /// Verifies a receipt for the entry whose leaf hash is `expected`. `last` caches the previous receipt's
+    /// checkpoint: receipts of one batch usually share it, and its signatures need checking only once.
+    fn verify_wire_receipt_for(
+        &self,
+        wire: v1::Receipt,
+        expected: Hash,
+        last: &mut Option<SignedCheckpoint>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let wire_checkpoint = required("checkpoint", wire.checkpoint.clone())?;
+        let receipt = Receipt::try_from(wire)?;
+        if receipt.leaf_hash != expected {
+            return Err(ClientError::LeafHashMismatch {
+                entry_hash: expected,
+                receipt_hash: receipt.leaf_hash,
+            });
+        }
+        let checkpoint = match last.take() {
+            Some(sc) if sc.note.as_bytes() == wire_checkpoint.note.as_slice() => {
+                check_convenience_fields(&wire_checkpoint, &sc)?;
+                sc
+            }
+            _ => verify_proto_checkpoint(&self.key, wire_checkpoint)?,
+        };
+        *last = Some(checkpoint.clone());
+        verify_receipt_against(checkpoint, &receipt, None)
+    }
+
+    /// Appends many batches over one `SubmitStream` call and returns, per batch and in order, one verified
+    /// receipt per entry.
+    ///
+    /// Each request carries its batch number as `client_tag`; the responses must come back in request order
+    /// with the tag echoed and one receipt per entry ([`ClientError::UnexpectedResponse`] otherwise). The batches
+    /// are turned into requests up front and only each entry's leaf hash is kept for checking its receipt.
+    pub async fn submit_stream<I>(
+        &self,
+        batches: I,
+    ) -> Result<Vec<Vec<VerifiedReceipt>>, ClientError>
+    where
+        I: IntoIterator<Item = Vec<Vec<u8>>>,
+    {
+        let mut expected: Vec<Vec<Hash>> = Vec::new();
+        let mut requests = Vec::new();
+        for (tag, entries) in (0u64..).zip(batches) {
+            expected.push(entries.iter().map(|e| leaf_hash(e)).collect());
+            requests.push(v1::SubmitBatchRequest {
+                entries,
+                client_tag: tag,
+            });
+        }
+        let mut responses = self
+            .rpc()
+            .submit_stream(tokio_stream::iter(requests))
+            .await?
+            .into_inner();
+        let mut last = None;
+        let mut out = Vec::with_capacity(expected.len());
+        for (tag, hashes) in (0u64..).zip(expected) {
+            let response = responses
+                .message()
+                .await?
+                .ok_or(ClientError::UnexpectedResponse {
+                    field: "responses.len",
+                    expected: tag + 1,
+                    got: tag,
+                })?;
+            check_equal("client_tag", tag, response.client_tag)?;
+            check_equal(
+                "receipts.len",
+                hashes.len() as u64,
+                response.receipts.len() as u64,
+            )?;
+            let receipts = response
+                .receipts
+                .into_iter()
+                .zip(hashes)
+                .map(|(receipt, hash)| self.verify_wire_receipt_for(receipt, hash, &mut last))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(receipts);
+        }
+        if responses.message().await?.is_some() {
+            return Err(ClientError::UnexpectedResponse {
+                field: "responses.len",
+                expected: out.len() as u64,
+                got: out.len() as u64 + 1,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The latest checkpoint, verified. With a [`TrustedLog`] attached, trust advances to it, proven
+    /// consistent with a proof fetched from the server.
+    pub async fn checkpoint(&mut self) -> Result<SignedCheckpoint, ClientError> {
+        self.checkpoint_at_least(TreeSize(0)).await
+    }
+
+    /// The first checkpoint whose tree has at least `min_size` entries (the server waits up to its own limit),
+    /// verified and, with a [`TrustedLog`] attached, trusted as in [`checkpoint`](Self::checkpoint).
+    pub async fn checkpoint_at_least(
+        &mut self,
+        min_size: TreeSize,
+    ) -> Result<SignedCheckpoint, ClientError> {
+        let request = v1::GetCheckpointRequest {
+            min_size: min_size.0,
+            size: 0,
+        };
+        let wire = self.rpc().get_checkpoint(request).await?.into_inner();
+        let new = verify_proto_checkpoint(&self.key, wire)?;
+        if new.checkpoint.size < min_size {
+            return Err(ClientError::UnexpectedResponse {
+                field: "size",
+                expected: min_size.0,
+                got: new.checkpoint.size.0,
+            });
+        }
+        let rpc = self.rpc();
+        if let Some(trusted) = self.trusted.as_mut() {
+            advance(&rpc, &self.key, trusted, new.clone()).await?;
+        }
+        Ok(new)
+    }
+
+    /// The checkpoint the log published for exactly `size` entries, verified. The attached [`TrustedLog`], if
+    /// any, is left alone: an old checkpoint is history, not news.
+    ///
+    /// Size 0 cannot be asked for, because the wire uses 0 for "unset" ([`ClientError::InvalidRequest`]); the
+    /// empty tree's root is `SHA-256("")` in any log. A size the log never signed is an [`ClientError::Rpc`]
+    /// error with status `NOT_FOUND`.
+    pub async fn checkpoint_at(&self, size: TreeSize) -> Result<SignedCheckpoint, ClientError> {
+        checkpoint_at(&self.rpc(), &self.key, size).await
+    }
+
+    /// Every new checkpoint the log signs, starting with the current one; see [`CheckpointWatch`].
+    pub async fn watch_checkpoints(&self) -> Result<CheckpointWatch, ClientError> {
+        let stream = self
+            .rpc()
+            .watch_checkpoints(v1::WatchCheckpointsRequest {})
+            .await?
+            .into_inner();
+        Ok(CheckpointWatch {
+            stream,
+            key: self.key.clone(),
+            last: None,
+        })
+    }
+
+    /// Moves `trusted` to `new` (a verified checkpoint, e.g. from a receipt), fetching the consistency proof
+    /// from the trusted size. See [`TrustedLog::advance`] for the rules.
+    pub async fn advance(
+        &self,
+        trusted: &mut TrustedLog,
+        new: SignedCheckpoint,
+    ) -> Result<(), ClientError> {
+        self.check_key(trusted)?;
+        advance(&self.rpc(), &self.key, trusted, new).await
+    }
+
+    /// Proves the leaf at `index` is in the tree of `tree_size` (`None`: the latest checkpoint), verified against
+    /// the signed checkpoint the server returns for that size. The receipt's `duplicate` flag is `false`.
+    pub async fn inclusion_by_index(
+        &self,
+        index: LeafIndex,
+        tree_size: Option<TreeSize>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let proof = self.get_inclusion(Leaf::Index(index.0), tree_size).await?;
+        check_equal("index", index.0, proof.index)?;
+        self.verify_wire_inclusion(proof, tree_size)
+    }
+
+    /// Like [`inclusion_by_index`](Self::inclusion_by_index), for the leaf with RFC 9162 leaf hash `hash`.
+    pub async fn inclusion_by_hash(
+        &self,
+        hash: &Hash,
+        tree_size: Option<TreeSize>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let proof = self
+            .get_inclusion(Leaf::LeafHash(hash_to_bytes(hash)), tree_size)
+            .await?;
+        let got = hash_from_bytes("leaf_hash", &proof.leaf_hash)?;
+        if got != *hash {
+            return Err(ClientError::LeafHashMismatch {
+                entry_hash: *hash,
+                receipt_hash: got,
+            });
+        }
+        self.verify_wire_inclusion(proof, tree_size)
+    }
+
+    /// Proves `entry` is in the tree of `tree_size` (`None`: the latest checkpoint).
+    pub async fn inclusion_of_entry(
+        &self,
+        entry: &[u8],
+        tree_size: Option<TreeSize>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        self.inclusion_by_hash(&leaf_hash(entry), tree_size).await
+    }
+
+    async fn get_inclusion(
+        &self,
+        leaf: Leaf,
+        tree_size: Option<TreeSize>,
+    ) -> Result<v1::InclusionProof, ClientError> {
+        let request = v1::GetInclusionProofRequest {
+            leaf: Some(leaf),
+            tree_size: tree_size.map_or(0, |s| s.0),
+        };
+        Ok(self.rpc().get_inclusion_proof(request).await?.into_inner())
+    }
+
+    fn verify_wire_inclusion(
+        &self,
+        proof: v1::InclusionProof,
+        tree_size: Option<TreeSize>,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let checkpoint =
+            verify_proto_checkpoint(&self.key, required("checkpoint", proof.checkpoint)?)?;
+        let size = checkpoint.checkpoint.size.0;
+        if let Some(asked) = tree_size {
+            check_equal("tree_size", asked.0, proof.tree_size)?;
+        }
+        check_equal("checkpoint.size", proof.tree_size, size)?;
+        let receipt = Receipt {
+            index: LeafIndex(proof.index),
+            leaf_hash: hash_from_bytes("leaf_hash", &proof.leaf_hash)?,
+            checkpoint: checkpoint.note.clone(),
+            inclusion_proof: hashes_from_bytes("hashes", &proof.hashes)?,
+            duplicate: false,
+        };
+        verify_receipt_against(checkpoint, &receipt, None)
+    }
+
+    /// Fetches and verifies the proof that the tree of `new_size` (`None`: the latest) extends `old`, a checkpoint
+    /// of this log (its note is verified again here).
+    ///
+    /// If the proof fails and the log now signs another root for `old`'s size, the error is the
+    /// [`ClientError::Fork`] that proves, rather than a bad proof.
+    pub async fn consistency(
+        &self,
+        old: &SignedCheckpoint,
+        new_size: Option<TreeSize>,
+    ) -> Result<VerifiedConsistency, ClientError> {
+        let old = reverify(&self.key, old)?;
+        let rpc = self.rpc();
+        let (new, proof) = get_consistency(&rpc, &self.key, old.checkpoint.size, new_size).await?;
+        if let Err(e) = check_extends(tree_of(&old.checkpoint), tree_of(&new.checkpoint), &proof) {
+            return Err(explain(&rpc, &self.key, tree_of(&old.checkpoint), e).await);
+        }
+        Ok(VerifiedConsistency { old, new, proof })
+    }
+
+    /// [`consistency`](Self::consistency) for a caller who knows only the old size: the log's checkpoint of
+    /// exactly `old_size` is fetched and its signature verified, then the proof from it.
+    ///
+    /// This shows that the log's own two checkpoints agree; only a checkpoint the caller already trusts (kept in
+    /// a [`TrustedLog`]) shows that the log has not changed its story since.
+    pub async fn consistency_from_size(
+        &self,
+        old_size: TreeSize,
+        new_size: Option<TreeSize>,
+    ) -> Result<VerifiedConsistency, ClientError> {
+        let old = self.checkpoint_at(old_size).await?;
+        self.consistency(&old, new_size).await
+    }
+
+    /// Downloads the entries `[frontier.size, checkpoint.size)` and checks that, appended to `frontier`, they
+    /// rebuild `checkpoint`'s root (RFC 9162 §2.1.1); returns the extended frontier.
+    ///
+    /// This is [`verify_entries`](crate::verify_entries) for a whole log: pages are hashed as they arrive, so
+    /// memory stays `O(page + log n)`. A checkpoint smaller than the frontier is
+    /// [`ClientError::CheckpointOlderThanTrusted`].
+    pub async fn audit_entries(
+        &self,
+        frontier: &CompactRange,
+        checkpoint: &Checkpoint,
+    ) -> Result<CompactRange, ClientError> {
+        let (start, end) = (frontier.size(), checkpoint.size);
+        if end < start {
+            return Err(ClientError::CheckpointOlderThanTrusted {
+                trusted_size: start,
+                new_size: end,
+            });
+        }
+        let mut tree = frontier.clone();
+        let mut pages = self.entries(LeafIndex(start.0), LeafIndex(end.0)).await?;
+        while let Some((_, page)) = pages.next_page().await? {
+            // `next_page` keeps the total within `end`, so the tree cannot overflow; mapped all the same.
+            tree.extend(page.iter().map(|e| leaf_hash(e)), |_, _| {})
+                .map_err(|_| ClientError::EntryCountMismatch {
+                    expected: end.0 - start.0,
+                    got: (end.0 - start.0).saturating_add(1),
+                })?;
+        }
+        check_root(&tree, checkpoint)?;
+        Ok(tree)
+    }
+
+    /// Entries `[start, end)`, read page by page. The pages are checked to be contiguous and complete; the
+    /// entries themselves are authenticated only by [`verify_entries`](crate::verify_entries) or inclusion proofs.
+    pub async fn entries(
+        &self,
+        start: LeafIndex,
+        end: LeafIndex,
+    ) -> Result<EntryPages, ClientError> {
+        let request = v1::GetEntriesRequest {
+            start: start.0,
+            end: end.0,
+        };
+        let stream = self.rpc().get_entries(request).await?.into_inner();
+        Ok(EntryPages {
+            stream,
+            next: start.0,
+            end: end.0,
+        })
+    }
+
+    /// All entries `[start, end)` in memory; see [`entries`](Self::entries).
+    pub async fn entries_vec(
+        &self,
+        start: LeafIndex,
+        end: LeafIndex,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut pages = self.entries(start, end).await?;
+        let mut all = Vec::new();
+        while let Some((_, entries)) = pages.next_page().await? {
+            all.extend(entries);
+        }
+        Ok(all)
+    }
+}
+
+/// The checkpoints streamed by [`LogClient::watch_checkpoints`].
+///
+/// Each one is verified with the log key, and the stream as a whole must move forward: a smaller tree than the
+/// previous checkpoint's is [`ClientError::CheckpointOlderThanTrusted`], the same size with another root is
+/// [`ClientError::Fork`]. Consistency between successive checkpoints needs a proof; pass each one to
+/// [`LogClient::advance`] for that.
+#[derive(Debug)]
+pub struct CheckpointWatch {
+    stream: tonic::Streaming<v1::SignedCheckpoint>,
+    key: VerifierKey,
+    last: Option<SignedCheckpoint>,
+}
+
+impl CheckpointWatch {
+    /// The next checkpoint, verified; `None` when the server ends the stream.
+    pub async fn next(&mut self) -> Result<Option<SignedCheckpoint>, ClientError> {
+        let Some(wire) = self.stream.message().await? else {
+            return Ok(None);
+        };
+        let new = verify_proto_checkpoint(&self.key, wire)?;
+        if let Some(last) = &self.last {
+            if new.checkpoint.size < last.checkpoint.size {
+                return Err(ClientError::CheckpointOlderThanTrusted {
+                    trusted_size: last.checkpoint.size,
+                    new_size: new.checkpoint.size,
+                });
+            }
+            check_extends(tree_of(&last.checkpoint), tree_of(&new.checkpoint), &[]).or_else(
+                |e| match e {
+                    // A larger tree needs a proof this stream does not carry; only a fork is decided here.
+                    ClientError::ConsistencyProofInvalid(_) => Ok(()),
+                    other => Err(other),
+                },
+            )?;
+        }
+        self.last = Some(new.clone());
+        Ok(Some(new))
+    }
+}
+
+/// Pages of entries streamed by [`LogClient::entries`].
+#[derive(Debug)]
+pub struct EntryPages {
+    stream: tonic::Streaming<v1::EntriesPage>,
+    next: u64,
+    end: u64,
+}
+
+impl EntryPages {
+    /// The next page and the index of its first entry; `None` once the whole range has arrived. A page that
+    /// skips or repeats entries, overruns the range, or a stream that ends early is an error.
+    pub async fn next_page(&mut self) -> Result<Option<(LeafIndex, Vec<Vec<u8>>)>, ClientError> {
+        match self.stream.message().await? {
+            Some(page) => {
+                check_equal("page.start", self.next, page.start)?;
+                let after = self
+                    .next
+                    .checked_add(page.entries.len() as u64)
+                    .filter(|after| *after <= self.end)
+                    .ok_or(ClientError::UnexpectedResponse {
+                        field: "page.entries.len",
+                        expected: self.end.saturating_sub(self.next),
+                        got: page.entries.len() as u64,
+                    })?;
+                self.next = after;
+                Ok(Some((LeafIndex(page.start), page.entries)))
+            }
+            None => {
+                check_equal("end", self.end, self.next)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn check_equal(field: &'static str, expected: u64, got: u64) -> Result<(), ClientError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(ClientError::UnexpectedResponse {
+            field,
+            expected,
+            got,
+        })
+    }
+}
+
+/// `GetConsistencyProof(old_size, new_size)`: the verified checkpoint of the new size and the proof hashes.
+async fn get_consistency(
+    rpc: &Rpc,
+    key: &VerifierKey,
+    old_size: TreeSize,
+    new_size: Option<TreeSize>,
+) -> Result<(SignedCheckpoint, Vec<Hash>), ClientError> {
+    let request = v1::GetConsistencyProofRequest {
+        old_size: old_size.0,
+        new_size: new_size.map_or(0, |s| s.0),
+    };
+    let proof = rpc
+        .clone()
+        .get_consistency_proof(request)
+        .await?
+        .into_inner();
+    let checkpoint = verify_proto_checkpoint(key, required("checkpoint", proof.checkpoint)?)?;
+    check_equal("old_size", old_size.0, proof.old_size)?;
+    if let Some(asked) = new_size {
+        check_equal("new_size", asked.0, proof.new_size)?;
+    }
+    check_equal(
+        "checkpoint.size",
+        proof.new_size,
+        checkpoint.checkpoint.size.0,
+    )?;
+    Ok((checkpoint, hashes_from_bytes("hashes", &proof.hashes)?))
+}
+
+/// `GetCheckpoint(size)`: the verified checkpoint of exactly `size`.
+async fn checkpoint_at(
+    rpc: &Rpc,
+    key: &VerifierKey,
+    size: TreeSize,
+) -> Result<SignedCheckpoint, ClientError> {
+    if size.0 == 0 {
+        return Err(ClientError::InvalidRequest(
+            "tree size 0 cannot be fetched: the empty tree has no published checkpoint",
+        ));
+    }
+    let request = v1::GetCheckpointRequest {
+        min_size: 0,
+        size: size.0,
+    };
+    let wire = rpc.clone().get_checkpoint(request).await?.into_inner();
+    let checkpoint = verify_proto_checkpoint(key, wire)?;
+    check_equal("size", size.0, checkpoint.checkpoint.size.0)?;
+    Ok(checkpoint)
+}
+
+/// Turns a failed consistency check from the tree `old` into the [`ClientError::Fork`] it may hide: if the log
+/// now signs another root for `old`'s size, that pair of signed checkpoints is proof of a fork, which says more
+/// than "bad proof". Anything else (including failure to fetch the checkpoint) keeps the original error.
+async fn explain(
+    rpc: &Rpc,
+    key: &VerifierKey,
+    (old_size, old_root): (TreeSize, Hash),
+    error: ClientError,
+) -> ClientError {
+    if !matches!(error, ClientError::ConsistencyProofInvalid(_)) || old_size.0 == 0 {
+        return error;
+    }
+    match checkpoint_at(rpc, key, old_size).await {
+        Ok(now) if now.checkpoint.root != old_root => ClientError::Fork {
+            size: old_size,
+            trusted_root: old_root,
+            new_root: now.checkpoint.root,
+        },
+        _ => error,
+    }
+}
+
+/// Fetches the consistency proof from `trusted` to `new` and advances.
+async fn advance(
+    rpc: &Rpc,
+    key: &VerifierKey,
+    trusted: &mut TrustedLog,
+    new: SignedCheckpoint,
+) -> Result<(), ClientError> {
+    let (old_size, new_size) = (trusted.size(), new.checkpoint.size);
+    // No proof exists from the empty tree, none is needed between equal sizes, and a smaller size is refused
+    // by `TrustedLog::advance` without one.
+    if old_size.0 == 0 || new_size <= old_size {
+        return trusted.advance(new, &[]);
+    }
+    let (served, proof) = get_consistency(rpc, key, old_size, Some(new_size)).await?;
+    // The server's own checkpoint for the size must be the one being trusted: two roots for one size is a fork.
+    check_extends(tree_of(&new.checkpoint), tree_of(&served.checkpoint), &[])?;
+    let old = (old_size, trusted.root());
+    match trusted.advance(new, &proof) {
+        Err(e) => Err(explain(rpc, key, old, e).await),
+        Ok(()) => Ok(()),
+    }
+}

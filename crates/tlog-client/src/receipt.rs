@@ -1,0 +1,178 @@
+//! Receipts: offline-verifiable proofs that an entry is in the log (RFC 9162 §2.1.3 inclusion proof plus the
+//! C2SP signed checkpoint it leads to), and their verification.
+
+use serde::{Deserialize, Serialize};
+use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
+use tlog_core::{Hash, LeafIndex, leaf_hash, verify_inclusion};
+use tlog_proto::{hash_from_bytes, hashes_from_bytes, required, string_from_bytes, v1};
+
+use crate::ClientError;
+use crate::checkpoint::verify_signed_note;
+
+/// Proof that the entry with `leaf_hash` sits at `index` in the tree of the signed `checkpoint`.
+///
+/// Serialises to JSON as
+/// `{"index": 5, "leaf_hash": "<64 hex>", "checkpoint": "<signed note>", "inclusion_proof": ["<64 hex>", ...],
+/// "duplicate": false}`. Nothing in it is trusted until [`verify_receipt`] has checked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ReceiptJson", into = "ReceiptJson")]
+pub struct Receipt {
+    /// Position of the entry in the log.
+    pub index: LeafIndex,
+    /// RFC 9162 leaf hash of the entry, `SHA-256(0x00 || entry)`.
+    pub leaf_hash: Hash,
+    /// The C2SP signed note of the checkpoint whose tree contains the entry.
+    pub checkpoint: String,
+    /// RFC 9162 §2.1.3.1 inclusion proof of `index` in the checkpoint's tree.
+    pub inclusion_proof: Vec<Hash>,
+    /// The entry was already in the log when submitted; `index` is its earlier position.
+    pub duplicate: bool,
+}
+
+/// The JSON shape of a [`Receipt`]: hashes as lowercase hex.
+#[derive(Serialize, Deserialize)]
+struct ReceiptJson {
+    index: u64,
+    leaf_hash: String,
+    checkpoint: String,
+    inclusion_proof: Vec<String>,
+    duplicate: bool,
+}
+
+impl From<Receipt> for ReceiptJson {
+    fn from(r: Receipt) -> Self {
+        ReceiptJson {
+            index: r.index.0,
+            leaf_hash: r.leaf_hash.to_hex(),
+            checkpoint: r.checkpoint,
+            inclusion_proof: r.inclusion_proof.iter().map(Hash::to_hex).collect(),
+            duplicate: r.duplicate,
+        }
+    }
+}
+
+impl TryFrom<ReceiptJson> for Receipt {
+    type Error = String;
+
+    fn try_from(j: ReceiptJson) -> Result<Self, String> {
+        let hex = |field: String, s: &str| {
+            Hash::from_hex(s).ok_or_else(|| format!("{field}: expected 64 hex digits"))
+        };
+        let inclusion_proof = j
+            .inclusion_proof
+            .iter()
+            .enumerate()
+            .map(|(i, s)| hex(format!("inclusion_proof[{i}]"), s))
+            .collect::<Result<_, _>>()?;
+        Ok(Receipt {
+            index: LeafIndex(j.index),
+            leaf_hash: hex("leaf_hash".to_owned(), &j.leaf_hash)?,
+            checkpoint: j.checkpoint,
+            inclusion_proof,
+            duplicate: j.duplicate,
+        })
+    }
+}
+
+/// Checks only the wire shape; the unsigned convenience fields of the checkpoint are dropped, as the
+/// contract says to trust only the note.
+impl TryFrom<v1::Receipt> for Receipt {
+    type Error = ClientError;
+
+    fn try_from(r: v1::Receipt) -> Result<Self, ClientError> {
+        let checkpoint = required("checkpoint", r.checkpoint)?;
+        Ok(Receipt {
+            index: LeafIndex(r.index),
+            leaf_hash: hash_from_bytes("leaf_hash", &r.leaf_hash)?,
+            checkpoint: string_from_bytes("checkpoint.note", checkpoint.note)?,
+            inclusion_proof: hashes_from_bytes("inclusion_proof", &r.inclusion_proof)?,
+            duplicate: r.duplicate,
+        })
+    }
+}
+
+/// A [`Receipt`] that has passed [`verify_receipt`], with its verified checkpoint. Only verification makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedReceipt {
+    receipt: Receipt,
+    checkpoint: SignedCheckpoint,
+}
+
+impl VerifiedReceipt {
+    /// The receipt as verified.
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The verified checkpoint the receipt proves inclusion in.
+    pub fn checkpoint(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// Position of the entry in the log.
+    pub fn index(&self) -> LeafIndex {
+        self.receipt.index
+    }
+
+    /// RFC 9162 leaf hash of the entry.
+    pub fn leaf_hash(&self) -> Hash {
+        self.receipt.leaf_hash
+    }
+
+    /// Whether the log already held the entry.
+    pub fn duplicate(&self) -> bool {
+        self.receipt.duplicate
+    }
+
+    /// The receipt and its checkpoint.
+    pub fn into_parts(self) -> (Receipt, SignedCheckpoint) {
+        (self.receipt, self.checkpoint)
+    }
+}
+
+/// Verifies a receipt offline, in this order:
+///
+/// 1. the checkpoint note carries the log's valid Ed25519 signature and its timestamped cosignature (C2SP
+///    signed-note, tlog-cosignature), and its origin is the key name ([`ClientError::BadCheckpoint`]);
+/// 2. if `entry` is given, its leaf hash is the receipt's ([`ClientError::LeafHashMismatch`]);
+/// 3. the inclusion proof leads from the leaf hash at `index` to the checkpoint root (RFC 9162 §2.1.3.2,
+///    [`ClientError::InclusionProofInvalid`]).
+///
+/// Without `entry` the result proves only that *some* entry with that leaf hash is in the log.
+pub fn verify_receipt(
+    log_key: &VerifierKey,
+    receipt: &Receipt,
+    entry: Option<&[u8]>,
+) -> Result<VerifiedReceipt, ClientError> {
+    let checkpoint = verify_signed_note(log_key, receipt.checkpoint.as_bytes())?;
+    verify_receipt_against(checkpoint, receipt, entry)
+}
+
+/// Steps 2 and 3 of [`verify_receipt`], for a checkpoint already verified from `receipt.checkpoint`.
+pub(crate) fn verify_receipt_against(
+    checkpoint: SignedCheckpoint,
+    receipt: &Receipt,
+    entry: Option<&[u8]>,
+) -> Result<VerifiedReceipt, ClientError> {
+    if let Some(entry) = entry {
+        let entry_hash = leaf_hash(entry);
+        if entry_hash != receipt.leaf_hash {
+            return Err(ClientError::LeafHashMismatch {
+                entry_hash,
+                receipt_hash: receipt.leaf_hash,
+            });
+        }
+    }
+    verify_inclusion(
+        &receipt.leaf_hash,
+        receipt.index,
+        checkpoint.checkpoint.size,
+        &receipt.inclusion_proof,
+        &checkpoint.checkpoint.root,
+    )
+    .map_err(ClientError::InclusionProofInvalid)?;
+    Ok(VerifiedReceipt {
+        receipt: receipt.clone(),
+        checkpoint,
+    })
+}
