@@ -1,0 +1,228 @@
+//! The node layout: C2SP `tlog-tiles` hash tiles of height 8, each stored with its interior rows.
+//!
+//! A tile at tile level `L` and index `N` holds the nodes of tree levels `8L ..= 8L + 7` under the level-`8L + 8`
+//! node `N`. Row 0 (level `8L`) is exactly the C2SP tile body: up to 256 hashes. We also store rows 1..=7 (the
+//! interior levels, 255 more hashes in a full tile) so that any proof node is a plain lookup instead of up to
+//! 255 hash operations; a tile's root is row 0 of the tile one level up. While a tile fills it is stored partial
+//! (width `W` < 256, row `k` holding `W >> k` hashes), so every complete node is always stored.
+
+use tlog_core::{HASH_SIZE, Hash, NodeId};
+
+use crate::StoreError;
+
+/// Levels per tile (C2SP tlog-tiles: tile height 8).
+pub const TILE_HEIGHT: u8 = 8;
+/// Hashes in a full tile's bottom row.
+pub const TILE_WIDTH: usize = 1 << TILE_HEIGHT;
+
+/// C2SP tile coordinates: tile level and tile index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TileId {
+    pub level: u8,
+    pub index: u64,
+}
+
+/// Where a node lives: its tile, its row in the tile and its position in that row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSlot {
+    pub tile: TileId,
+    pub row: usize,
+    pub offset: usize,
+}
+
+impl TileId {
+    /// The storage key: tile level, then the big-endian index, so keys sort by (level, index).
+    pub fn key(self) -> [u8; 9] {
+        let mut k = [0u8; 9];
+        k[0] = self.level;
+        k[1..].copy_from_slice(&self.index.to_be_bytes());
+        k
+    }
+
+    pub fn from_key(key: &[u8]) -> Option<TileId> {
+        let (&level, index) = key.split_first()?;
+        Some(TileId {
+            level,
+            index: u64::from_be_bytes(index.try_into().ok()?),
+        })
+    }
+}
+
+impl NodeSlot {
+    pub fn of(node: NodeId) -> NodeSlot {
+        let row = node.level % TILE_HEIGHT;
+        let shift = u32::from(TILE_HEIGHT - row);
+        NodeSlot {
+            tile: TileId {
+                level: node.level / TILE_HEIGHT,
+                index: node.index >> shift,
+            },
+            row: usize::from(row),
+            // Masked to below 2^(8-row), so the cast never truncates.
+            offset: (node.index & ((1u64 << shift) - 1)) as usize,
+        }
+    }
+}
+
+/// Number of hashes stored for a tile of bottom-row width `width`.
+fn stored_hashes(width: usize) -> usize {
+    (0..TILE_HEIGHT).map(|row| width >> row).sum()
+}
+
+/// Offset (in hashes) of `row` in the stored tile of the given width.
+fn row_start(width: usize, row: usize) -> usize {
+    (0..row).map(|r| width >> r).sum()
+}
+
+/// The bottom-row width of a stored tile, recovered from its length (the stored size grows strictly with width).
+pub fn width_of(stored: &[u8]) -> Result<usize, StoreError> {
+    if stored.len() % HASH_SIZE != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "tile of {} bytes is not a whole number of hashes",
+            stored.len()
+        )));
+    }
+    let hashes = stored.len() / HASH_SIZE;
+    let (mut lo, mut hi) = (1usize, TILE_WIDTH);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if stored_hashes(mid) < hashes {
+            lo = mid + 1
+        } else {
+            hi = mid
+        }
+    }
+    if stored_hashes(lo) == hashes {
+        Ok(lo)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "tile of {hashes} hashes matches no tile width"
+        )))
+    }
+}
+
+/// The C2SP tile body (bottom row) of a stored tile.
+pub fn bottom_row(stored: &[u8]) -> Result<&[u8], StoreError> {
+    let width = width_of(stored)?;
+    Ok(&stored[..width * HASH_SIZE])
+}
+
+/// Reads one node from a stored tile; `None` if the tile does not (yet) hold it.
+pub fn read_node(stored: &[u8], slot: &NodeSlot) -> Result<Option<Hash>, StoreError> {
+    let width = width_of(stored)?;
+    if slot.offset >= width >> slot.row {
+        return Ok(None);
+    }
+    let at = (row_start(width, slot.row) + slot.offset) * HASH_SIZE;
+    Ok(Hash::from_slice(&stored[at..at + HASH_SIZE]))
+}
+
+/// Appends newly completed nodes to a stored tile (empty for a new tile) and returns the new stored bytes.
+/// Nodes must continue each row exactly where it ends, and leave the tile in a valid partial state.
+pub fn extend_tile(
+    tile: TileId,
+    stored: &[u8],
+    new: &[(usize, usize, Hash)],
+) -> Result<Vec<u8>, StoreError> {
+    let mut rows: Vec<Vec<Hash>> = vec![Vec::new(); usize::from(TILE_HEIGHT)];
+    if !stored.is_empty() {
+        let width = width_of(stored)?;
+        for (row, hashes) in rows.iter_mut().enumerate() {
+            let start = row_start(width, row) * HASH_SIZE;
+            let end = start + (width >> row) * HASH_SIZE;
+            hashes.extend(
+                stored[start..end]
+                    .chunks_exact(HASH_SIZE)
+                    .filter_map(Hash::from_slice),
+            );
+        }
+    }
+    for &(row, offset, hash) in new {
+        let hashes = &mut rows[row];
+        if offset != hashes.len() {
+            return Err(StoreError::Conflict(format!(
+                "tile {}/{} row {row}: node at offset {offset} but the row holds {}",
+                tile.level,
+                tile.index,
+                hashes.len()
+            )));
+        }
+        hashes.push(hash);
+    }
+    let width = rows[0].len();
+    if width > TILE_WIDTH
+        || rows
+            .iter()
+            .enumerate()
+            .any(|(row, hashes)| hashes.len() != width >> row)
+    {
+        return Err(StoreError::Conflict(format!(
+            "tile {}/{}: rows would not form a tile ({:?} hashes per row)",
+            tile.level,
+            tile.index,
+            rows.iter().map(Vec::len).collect::<Vec<_>>()
+        )));
+    }
+    Ok(rows.iter().flatten().flat_map(|h| h.0).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_c2sp_coordinates() {
+        assert_eq!(
+            NodeSlot::of(NodeId::new(0, 300)),
+            NodeSlot {
+                tile: TileId { level: 0, index: 1 },
+                row: 0,
+                offset: 44
+            }
+        );
+        assert_eq!(
+            NodeSlot::of(NodeId::new(7, 3)),
+            NodeSlot {
+                tile: TileId { level: 0, index: 1 },
+                row: 7,
+                offset: 1
+            }
+        );
+        assert_eq!(
+            NodeSlot::of(NodeId::new(8, 3)),
+            NodeSlot {
+                tile: TileId { level: 1, index: 0 },
+                row: 0,
+                offset: 3
+            }
+        );
+        assert_eq!(
+            NodeSlot::of(NodeId::new(63, 0)).tile,
+            TileId { level: 7, index: 0 }
+        );
+    }
+
+    #[test]
+    fn width_round_trips_for_every_width() {
+        for width in 1..=TILE_WIDTH {
+            let stored = vec![0u8; stored_hashes(width) * HASH_SIZE];
+            assert_eq!(width_of(&stored).unwrap(), width);
+        }
+        assert!(
+            width_of(&[0u8; 9 * HASH_SIZE]).is_err(),
+            "widths 5 and 6 store 8 and 10 hashes"
+        );
+        assert!(width_of(&[0u8; 33]).is_err());
+    }
+
+    #[test]
+    fn extend_rejects_gaps() {
+        let tile = TileId { level: 0, index: 0 };
+        let h = Hash::from_bytes([1; 32]);
+        assert!(extend_tile(tile, &[], &[(0, 1, h)]).is_err());
+        // Two leaves without their parent do not form a tile.
+        assert!(extend_tile(tile, &[], &[(0, 0, h), (0, 1, h)]).is_err());
+        let t = extend_tile(tile, &[], &[(0, 0, h), (0, 1, h), (1, 0, h)]).unwrap();
+        assert_eq!(width_of(&t).unwrap(), 2);
+    }
+}

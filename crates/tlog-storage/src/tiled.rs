@@ -1,0 +1,342 @@
+//! [`TiledStore`]: the log's storage rules over a key-value [`Backend`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
+
+use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
+use crate::{AppendBatch, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, StoreError};
+
+/// The key spaces of a log (RocksDB column families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Column {
+    /// index (u64 big-endian) → entry bytes
+    Entries,
+    /// leaf hash (32 bytes) → index (u64 big-endian)
+    Leaves,
+    /// tile id (level byte, u64 big-endian index) → stored tile (see [`crate::tile`])
+    Tiles,
+    /// tree size (u64 big-endian) → signed checkpoint note
+    Checkpoints,
+    /// UTF-8 name → value
+    Meta,
+}
+
+impl Column {
+    pub const ALL: [Column; 5] = [
+        Column::Entries,
+        Column::Leaves,
+        Column::Tiles,
+        Column::Checkpoints,
+        Column::Meta,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Entries => "entries",
+            Column::Leaves => "leaves",
+            Column::Tiles => "tiles",
+            Column::Checkpoints => "checkpoints",
+            Column::Meta => "meta",
+        }
+    }
+}
+
+/// A key-value store with column families, atomic durable batch writes and batched point reads.
+pub trait Backend: Send + Sync + 'static {
+    /// Writes all puts atomically and durably (or none of them).
+    fn write(&self, puts: Vec<(Column, Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    /// Point reads in one batch, answers in key order.
+    fn get_many(
+        &self,
+        column: Column,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+    /// The entry with the greatest key.
+    fn last(&self, column: Column) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Entries with key >= `from`, ascending, at most `limit`.
+    fn scan(
+        &self,
+        column: Column,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+}
+
+/// A [`LogStore`] over any [`Backend`].
+pub struct TiledStore<B> {
+    backend: B,
+    /// Cached size of the stored tree; only `append` changes it, after its write succeeded.
+    size: AtomicU64,
+    /// The partial tiles on the tree's right edge as last written, so an append need not read them back
+    /// (at most one per tile level; full tiles leave it). Its lock also serialises appends: the sequencer is the
+    /// only writer, and this guards against misuse.
+    edge: Mutex<HashMap<TileId, Vec<u8>>>,
+}
+
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    bytes.try_into().map(u64::from_be_bytes).map_err(|_| {
+        StoreError::Corrupt(format!("{what}: expected 8 bytes, found {}", bytes.len()))
+    })
+}
+
+impl<B: Backend> TiledStore<B> {
+    /// Opens a log over `backend`, creating the layout metadata on first use and refusing other layout versions.
+    pub fn open(backend: B) -> Result<Self, StoreError> {
+        let store = TiledStore {
+            backend,
+            size: AtomicU64::new(0),
+            edge: Mutex::new(HashMap::new()),
+        };
+        match store.meta(META_FORMAT_VERSION)? {
+            None => store.set_meta(META_FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?,
+            Some(v) if v == FORMAT_VERSION.to_string().as_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::UnsupportedFormat {
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                });
+            }
+        }
+        let size = match store.backend.last(Column::Checkpoints)? {
+            Some((key, _)) => be_u64(&key, "checkpoint key")?,
+            None => 0,
+        };
+        store.size.store(size, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    /// The backend, for tools that inspect raw rows (integrity checks, tests).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn check_batch(&self, batch: &AppendBatch, size: u64) -> Result<u64, StoreError> {
+        if batch.start.0 != size {
+            return Err(StoreError::Conflict(format!(
+                "batch starts at {} but the log has {size} entries",
+                batch.start.0
+            )));
+        }
+        if batch.entries.is_empty() {
+            return Err(StoreError::Conflict("empty batch".into()));
+        }
+        if batch.leaf_hashes.len() != batch.entries.len() {
+            return Err(StoreError::Conflict(format!(
+                "{} entries but {} leaf hashes",
+                batch.entries.len(),
+                batch.leaf_hashes.len()
+            )));
+        }
+        if batch.checkpoint.is_empty() {
+            return Err(StoreError::Conflict("batch has no checkpoint".into()));
+        }
+        size.checked_add(batch.entries.len() as u64)
+            .ok_or_else(|| StoreError::Conflict("tree size would overflow".into()))
+    }
+}
+
+impl<B: Backend> LogStore for TiledStore<B> {
+    fn tree_size(&self) -> Result<TreeSize, StoreError> {
+        Ok(TreeSize(self.size.load(Ordering::SeqCst)))
+    }
+
+    fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        // The cache is only changed after a successful write, so a poisoned lock still holds a true state.
+        let mut edge = self.edge.lock().unwrap_or_else(|p| p.into_inner());
+        let size = self.size.load(Ordering::SeqCst);
+        let new_size = self.check_batch(batch, size)?;
+
+        let mut puts = Vec::with_capacity(batch.entries.len() * 2 + 8);
+        for (i, (entry, leaf)) in batch.entries.iter().zip(&batch.leaf_hashes).enumerate() {
+            let index = (size + i as u64).to_be_bytes().to_vec();
+            puts.push((Column::Entries, index.clone(), entry.clone()));
+            puts.push((Column::Leaves, leaf.0.to_vec(), index));
+        }
+
+        // Group the new nodes by tile and extend each touched tile once.
+        let mut by_tile: BTreeMap<TileId, Vec<(usize, usize, Hash)>> = BTreeMap::new();
+        for &(id, hash) in &batch.nodes {
+            if id.end() > new_size {
+                return Err(StoreError::Conflict(format!(
+                    "node at level {} index {} lies beyond the new size {new_size}",
+                    id.level, id.index
+                )));
+            }
+            let slot = NodeSlot::of(id);
+            by_tile
+                .entry(slot.tile)
+                .or_default()
+                .push((slot.row, slot.offset, hash));
+        }
+        let missing: Vec<TileId> = by_tile
+            .keys()
+            .filter(|t| !edge.contains_key(t))
+            .copied()
+            .collect();
+        let keys: Vec<Vec<u8>> = missing.iter().map(|t| t.key().to_vec()).collect();
+        let stored: HashMap<TileId, Vec<u8>> = missing
+            .into_iter()
+            .zip(self.backend.get_many(Column::Tiles, &keys)?)
+            .map(|(t, v)| (t, v.unwrap_or_default()))
+            .collect();
+        let mut new_edge = HashMap::new();
+        for (tile_id, nodes) in &by_tile {
+            let old = edge
+                .get(tile_id)
+                .or_else(|| stored.get(tile_id))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let new = tile::extend_tile(*tile_id, old, nodes)?;
+            if tile::width_of(&new)? < TILE_WIDTH {
+                new_edge.insert(*tile_id, new.clone());
+            }
+            puts.push((Column::Tiles, tile_id.key().to_vec(), new));
+        }
+        puts.push((
+            Column::Checkpoints,
+            new_size.to_be_bytes().to_vec(),
+            batch.checkpoint.clone(),
+        ));
+
+        self.backend.write(puts)?;
+
+        // Partial tiles untouched by this batch stay on the edge (a level whose tile did not change).
+        edge.retain(|t, _| !by_tile.contains_key(t));
+        edge.extend(new_edge);
+        self.size.store(new_size, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>, StoreError> {
+        let size = self.size.load(Ordering::SeqCst);
+        if start.0 > end.0 || end.0 > size {
+            return Err(StoreError::OutOfRange(format!(
+                "entries [{}, {}) of a log of {size}",
+                start.0, end.0
+            )));
+        }
+        let want = usize::try_from(end.0 - start.0)
+            .map_err(|_| StoreError::OutOfRange(format!("range of {} entries", end.0 - start.0)))?;
+        let rows = self
+            .backend
+            .scan(Column::Entries, &start.0.to_be_bytes(), want)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, (key, value)) in (start.0..end.0).zip(rows) {
+            let index = be_u64(&key, "entry key")?;
+            if index != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "entry {expected} is missing (found {index} next)"
+                )));
+            }
+            out.push(value);
+        }
+        if out.len() != want {
+            return Err(StoreError::Corrupt(format!(
+                "entry {} is missing",
+                start.0 + out.len() as u64
+            )));
+        }
+        Ok(out)
+    }
+
+    fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let size = self.size.load(Ordering::SeqCst);
+        let slots: Vec<NodeSlot> = ids.iter().map(|&id| NodeSlot::of(id)).collect();
+        let mut tiles: Vec<TileId> = slots.iter().map(|s| s.tile).collect();
+        tiles.sort_unstable();
+        tiles.dedup();
+        let keys: Vec<Vec<u8>> = tiles.iter().map(|t| t.key().to_vec()).collect();
+        let values = self.backend.get_many(Column::Tiles, &keys)?;
+        let found: HashMap<TileId, Vec<u8>> = tiles
+            .into_iter()
+            .zip(values)
+            .filter_map(|(t, v)| Some((t, v?)))
+            .collect();
+        ids.iter()
+            .zip(&slots)
+            .map(|(&id, slot)| {
+                if id.end() > size {
+                    return Err(StoreError::OutOfRange(format!(
+                        "node at level {} index {} is not complete in a tree of {size}",
+                        id.level, id.index
+                    )));
+                }
+                match found.get(&slot.tile) {
+                    Some(stored) => {
+                        tile::read_node(stored, slot)?.ok_or(StoreError::MissingNode(id))
+                    }
+                    None => Err(StoreError::MissingNode(id)),
+                }
+            })
+            .collect()
+    }
+
+    fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
+        let keys: Vec<Vec<u8>> = leaf_hashes.iter().map(|h| h.0.to_vec()).collect();
+        self.backend
+            .get_many(Column::Leaves, &keys)?
+            .into_iter()
+            .map(|v| {
+                v.map(|v| be_u64(&v, "leaf index").map(LeafIndex))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut v = self
+            .backend
+            .get_many(Column::Checkpoints, &[size.0.to_be_bytes().to_vec()])?;
+        Ok(v.pop().flatten())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, Vec<u8>)>, StoreError> {
+        match self.backend.last(Column::Checkpoints)? {
+            Some((key, note)) => Ok(Some((TreeSize(be_u64(&key, "checkpoint key")?), note))),
+            None => Ok(None),
+        }
+    }
+
+    fn checkpoints_from(
+        &self,
+        from: TreeSize,
+        limit: usize,
+    ) -> Result<Vec<(TreeSize, Vec<u8>)>, StoreError> {
+        self.backend
+            .scan(Column::Checkpoints, &from.0.to_be_bytes(), limit)?
+            .into_iter()
+            .map(|(k, v)| Ok((TreeSize(be_u64(&k, "checkpoint key")?), v)))
+            .collect()
+    }
+
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = TileId { level, index }.key().to_vec();
+        match self
+            .backend
+            .get_many(Column::Tiles, &[key])?
+            .pop()
+            .flatten()
+        {
+            Some(stored) => Ok(Some(tile::bottom_row(&stored)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .backend
+            .get_many(Column::Meta, &[key.as_bytes().to_vec()])?
+            .pop()
+            .flatten())
+    }
+
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.backend.write(vec![(
+            Column::Meta,
+            key.as_bytes().to_vec(),
+            value.to_vec(),
+        )])
+    }
+}
