@@ -1,1 +1,136 @@
-//! Shared helpers for the end-to-end tests in `tests/`.
+//! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries and running a real
+//! `tlogd` on port 0 with RocksDB in a temporary folder.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The target directory's profile folder this test binary was built into (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+static BUILD: Mutex<bool> = Mutex::new(false);
+
+/// Path of a workspace binary (`tlogd`, `tlog`). `cargo test --workspace` builds both (their packages have
+/// integration tests); when a narrower run did not, they are built here once. A narrow run (`--test api`) does
+/// not rebuild a stale binary: run `cargo build --workspace --all-targets` first.
+pub fn bin(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
+    let mut built = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if !path.exists() && !*built {
+        let release = profile_dir().file_name().is_some_and(|p| p == "release");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // The same unit set as `cargo test --workspace`, so features unify identically and nothing (RocksDB
+        // above all) is rebuilt.
+        cargo.args(["build", "--workspace", "--all-targets"]);
+        if release {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .status()
+            .expect("running cargo build for the binaries");
+        assert!(status.success(), "building tlogd and tlog failed");
+        *built = true;
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A running `tlogd`, killed when dropped.
+pub struct Tlogd {
+    /// `http://127.0.0.1:PORT`
+    pub addr: String,
+    /// The log's verifier key (C2SP vkey string).
+    pub vkey: String,
+    pub origin: String,
+    pub data: PathBuf,
+    child: Child,
+}
+
+impl Tlogd {
+    /// Starts `tlogd --data <data_dir> --listen 127.0.0.1:0 <extra_args>` and waits until it serves.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> Tlogd {
+        Self::try_start(data_dir, extra_args).unwrap_or_else(|e| panic!("tlogd did not start: {e}"))
+    }
+
+    /// Like [`Tlogd::start`], but returns what tlogd said when it did not start (for tests of refusals).
+    pub fn try_start(data_dir: &Path, extra_args: &[&str]) -> Result<Tlogd, String> {
+        let mut child = Command::new(bin("tlogd"))
+            .arg("--data")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning tlogd: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (mut vkey, mut origin, mut addr) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let Some(v) = line.strip_prefix("tlogd: verifier key ") {
+                vkey = Some(v.to_string());
+            } else if let Some(o) = line.strip_prefix("tlogd: origin ") {
+                origin = Some(o.to_string());
+            } else if let Some(a) = line.strip_prefix("tlogd: listening on ") {
+                addr = Some(format!("http://{a}"));
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+        }
+        match (addr, vkey, origin) {
+            (Some(addr), Some(vkey), Some(origin)) => Ok(Tlogd {
+                addr,
+                vkey,
+                origin,
+                data: data_dir.to_path_buf(),
+                child,
+            }),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        }
+    }
+
+    /// Stops the server gracefully (SIGTERM: it finishes the batch in flight) and waits for it.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Tlogd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

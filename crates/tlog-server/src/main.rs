@@ -1,1 +1,242 @@
-fn main() {}
+//! `tlogd`: the tlog log server.
+//!
+//! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
+//! `--origin` names one) on first run and printing the verifier key clients need.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+use tlog_server::server::{ServerConfig, serve};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tlogd",
+    version,
+    about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)"
+)]
+struct Args {
+    /// Data folder: RocksDB database, signing key (log.key) and verifier key (log.vkey).
+    #[arg(long, env = "TLOGD_DATA", default_value = "data")]
+    data: PathBuf,
+    /// TOML config file; flags override its values.
+    #[arg(long, env = "TLOGD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to serve gRPC on (port 0 picks a free port).
+    #[arg(long, env = "TLOGD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The log's origin, e.g. example.com/audit (new logs only; default: tlog.localhost/<random>).
+    #[arg(long, env = "TLOGD_ORIGIN")]
+    origin: Option<String>,
+    /// Signing key file (default <data>/log.key; created if missing).
+    #[arg(long, env = "TLOGD_KEY")]
+    key: Option<PathBuf>,
+    /// Bearer token allowed to write (repeatable). Without any, writes are open.
+    #[arg(
+        long = "write-token",
+        env = "TLOGD_WRITE_TOKENS",
+        value_delimiter = ','
+    )]
+    write_tokens: Vec<String>,
+    /// Largest entry in bytes.
+    #[arg(long)]
+    max_entry_bytes: Option<usize>,
+    /// Most entries per sequencer batch (one synced write, one signature).
+    #[arg(long)]
+    max_batch_entries: Option<usize>,
+    /// Longest a batch waits for more entries, in milliseconds (0: write at once).
+    #[arg(long)]
+    max_batch_delay_ms: Option<u64>,
+    /// Submissions that may wait for the sequencer before clients get RESOURCE_EXHAUSTED.
+    #[arg(long)]
+    queue_capacity: Option<usize>,
+    /// Do not fsync the write-ahead log (unsafe: acknowledged entries can be lost on power failure).
+    #[arg(long)]
+    no_sync: bool,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+/// The TOML config file. Every field is optional; see README for an example.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    origin: Option<String>,
+    key: Option<PathBuf>,
+    write_tokens: Option<Vec<String>>,
+    max_entry_bytes: Option<usize>,
+    max_request_entries: Option<usize>,
+    max_entries_range: Option<u64>,
+    max_entries_per_read: Option<u64>,
+    max_checkpoint_wait_secs: Option<u64>,
+    max_message_bytes: Option<usize>,
+    max_batch_entries: Option<usize>,
+    max_batch_bytes: Option<usize>,
+    max_batch_delay_ms: Option<u64>,
+    queue_capacity: Option<usize>,
+    dedup: Option<bool>,
+    sync: Option<bool>,
+    block_cache_bytes: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+fn config(args: Args) -> Result<(ServerConfig, bool), String> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let mut c = ServerConfig::default();
+    // A --data given on the command line wins; otherwise the file's, otherwise the default.
+    let data_from_flag = std::env::args().any(|a| a == "--data" || a.starts_with("--data="))
+        || std::env::var_os("TLOGD_DATA").is_some();
+    c.data_dir = if data_from_flag {
+        args.data
+    } else {
+        file.data.unwrap_or(args.data)
+    };
+    c.listen = args.listen.or(file.listen).unwrap_or(c.listen);
+    c.origin = args.origin.or(file.origin);
+    c.key_file = args.key.or(file.key);
+    c.write_tokens = if args.write_tokens.is_empty() {
+        file.write_tokens.unwrap_or_default()
+    } else {
+        args.write_tokens
+    };
+    c.limits.max_entry_bytes = args
+        .max_entry_bytes
+        .or(file.max_entry_bytes)
+        .unwrap_or(c.limits.max_entry_bytes);
+    c.limits.max_request_entries = file
+        .max_request_entries
+        .unwrap_or(c.limits.max_request_entries);
+    c.limits.max_entries_range = file.max_entries_range.unwrap_or(c.limits.max_entries_range);
+    c.read.max_entries_per_read = file
+        .max_entries_per_read
+        .unwrap_or(c.read.max_entries_per_read);
+    if let Some(s) = file.max_checkpoint_wait_secs {
+        c.limits.max_checkpoint_wait = Duration::from_secs(s);
+    }
+    c.max_message_bytes = file.max_message_bytes.unwrap_or(c.max_message_bytes);
+    c.sequencer.max_batch_entries = args
+        .max_batch_entries
+        .or(file.max_batch_entries)
+        .unwrap_or(c.sequencer.max_batch_entries);
+    c.sequencer.max_batch_bytes = file.max_batch_bytes.unwrap_or(c.sequencer.max_batch_bytes);
+    if let Some(ms) = args.max_batch_delay_ms.or(file.max_batch_delay_ms) {
+        c.sequencer.max_delay = Duration::from_millis(ms);
+    }
+    c.sequencer.queue_capacity = args
+        .queue_capacity
+        .or(file.queue_capacity)
+        .unwrap_or(c.sequencer.queue_capacity);
+    c.sequencer.dedup = file.dedup.unwrap_or(c.sequencer.dedup);
+    c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
+    c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
+    c.tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
+    };
+    if c.limits.max_entry_bytes == 0
+        || c.sequencer.max_batch_entries == 0
+        || c.limits.max_request_entries == 0
+    {
+        return Err(
+            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries)"
+                .into(),
+        );
+    }
+    // A request the sequencer could never take in one batch would be refused after validation; refuse it before.
+    c.limits.max_request_entries = c
+        .limits
+        .max_request_entries
+        .min(c.sequencer.max_batch_entries);
+    Ok((c, args.log_json))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+    tracing::info!("shutting down: finishing the batch in flight");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let (config, json) = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tlogd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init()
+    } else {
+        logs.init()
+    }
+
+    let data = config.data_dir.clone();
+    let result = serve(
+        config,
+        |s| {
+            if s.created_key {
+                println!(
+                    "tlogd: created a new log key in {}",
+                    data.join("log.key").display()
+                );
+            }
+            println!("tlogd: origin {}", s.origin);
+            println!("tlogd: verifier key {}", s.verifier_key);
+            println!("tlogd: tree size {}", s.tree_size);
+            println!("tlogd: listening on {}", s.addr);
+        },
+        shutdown_signal(),
+    )
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlogd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

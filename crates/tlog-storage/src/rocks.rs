@@ -106,6 +106,11 @@ impl RocksBackend {
         })
     }
 
+    /// Reads one raw row.
+    pub fn get_raw(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(column)?, key).map_err(backend_error)
+    }
+
     /// Writes raw rows through RocksDB itself, bypassing the log's rules: for corruption tests and repair tools.
     pub fn put_raw(&self, column: Column, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.db

@@ -1,0 +1,344 @@
+//! End-to-end tests of the gRPC API against the real `tlogd` on port 0 with RocksDB in a temp dir: every kind of
+//! submission, offline receipt checks, proofs, entries paging, restarts, and the status code of every bad request.
+
+use tlog_checkpoint::VerifierKey;
+use tlog_client::{ClientError, LogClient, verify_entries, verify_receipt};
+use tlog_core::{CompactRange, LeafIndex, TreeSize, leaf_hash};
+use tlog_proto::v1::get_inclusion_proof_request::Leaf;
+use tlog_proto::v1::{
+    GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
+    SubmitBatchRequest, SubmitRequest,
+};
+use tlog_suite::Tlogd;
+use tonic::Code;
+
+type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+
+async fn clients(server: &Tlogd) -> (LogClient, Rpc) {
+    let key = VerifierKey::parse(&server.vkey).unwrap();
+    let client = LogClient::connect(&server.addr, key).await.unwrap();
+    let rpc = Rpc::connect(server.addr.clone()).await.unwrap();
+    (client, rpc)
+}
+
+fn event(i: u64) -> Vec<u8> {
+    format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_proofs_entries_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(dir.path(), &["--origin", "example.com/e2e"]);
+    assert_eq!(server.origin, "example.com/e2e");
+    let key = VerifierKey::parse(&server.vkey).unwrap();
+    let (mut client, _) = clients(&server).await;
+
+    // Unary, batch and stream submissions all come back with receipts that verify offline.
+    let r0 = client.submit(&event(0)).await.unwrap();
+    assert_eq!(r0.index(), LeafIndex(0));
+    let batch: Vec<Vec<u8>> = (1..=100).map(event).collect();
+    let rs = client.submit_batch(&batch).await.unwrap();
+    assert_eq!(
+        rs.iter().map(|r| r.index().0).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    let streamed = client
+        .submit_stream((0..5).map(|b| (0..50).map(|i| event(1000 + b * 50 + i)).collect()))
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 5);
+    assert_eq!(streamed[4][49].index(), LeafIndex(350));
+    for r in rs.iter().chain(streamed.iter().flatten()).chain([&r0]) {
+        let again = verify_receipt(&key, r.receipt(), None).unwrap();
+        assert_eq!(again.index(), r.index());
+    }
+    let json = serde_json::to_string(rs[10].receipt()).unwrap();
+    let parsed: tlog_client::Receipt = serde_json::from_str(&json).unwrap();
+    verify_receipt(&key, &parsed, Some(&event(11))).unwrap();
+    assert!(matches!(
+        verify_receipt(&key, &parsed, Some(&event(12))),
+        Err(ClientError::LeafHashMismatch { .. })
+    ));
+
+    // A duplicate gets its existing index back.
+    let dup = client.submit(&event(5)).await.unwrap();
+    assert!(dup.duplicate());
+    assert_eq!(dup.index(), LeafIndex(5));
+
+    // Proofs by index and by hash at the latest and at earlier published sizes.
+    let size_after_batch = rs[0].checkpoint().checkpoint.size;
+    for index in [0u64, 1, 50, 100] {
+        client
+            .inclusion_by_index(LeafIndex(index), None)
+            .await
+            .unwrap();
+        client
+            .inclusion_by_index(LeafIndex(index), Some(size_after_batch))
+            .await
+            .unwrap();
+        client
+            .inclusion_by_hash(&leaf_hash(&event(index)), None)
+            .await
+            .unwrap();
+    }
+    // Consistency across every pair of sizes published by the stream.
+    let sizes: Vec<TreeSize> = streamed
+        .iter()
+        .map(|b| b[0].checkpoint().checkpoint.size)
+        .collect();
+    for (i, old) in sizes.iter().enumerate() {
+        for new in &sizes[i..] {
+            client
+                .consistency_from_size(*old, Some(*new))
+                .await
+                .unwrap();
+        }
+    }
+
+    // Entries page through and rebuild the signed root.
+    let latest = client.checkpoint_at_least(TreeSize(351)).await.unwrap();
+    let all = client
+        .entries_vec(LeafIndex(0), LeafIndex(351))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 351);
+    verify_entries(&CompactRange::new(), &all, &latest.checkpoint).unwrap();
+
+    // Restart (graceful), then everything still verifies and the log continues.
+    server.stop();
+    let server = Tlogd::start(dir.path(), &[]);
+    assert_eq!(server.origin, "example.com/e2e", "the origin is kept");
+    let (client, _) = clients(&server).await;
+    let old = latest.clone();
+    client.consistency(&old, None).await.unwrap();
+    let r = client.submit(&event(9999)).await.unwrap();
+    assert_eq!(r.index(), LeafIndex(351));
+    client
+        .consistency(&old, Some(r.checkpoint().checkpoint.size))
+        .await
+        .unwrap();
+    client.inclusion_by_index(LeafIndex(7), None).await.unwrap();
+
+    // A crash (SIGKILL) loses nothing that was acknowledged.
+    server.kill();
+    let server = Tlogd::start(dir.path(), &[]);
+    let (client, _) = clients(&server).await;
+    let proof = client.inclusion_of_entry(&event(9999), None).await.unwrap();
+    assert_eq!(proof.index(), LeafIndex(351));
+}
+
+fn authed<T>(message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    r
+}
+
+fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
+    r.err().map(|s| s.code())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_their_status_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(
+        dir.path(),
+        &["--write-token", "s3cret", "--max-entry-bytes", "1000"],
+    );
+    let (_, mut rpc) = clients(&server).await;
+
+    // Writes need a valid token; reads stay public.
+    assert_eq!(
+        code(
+            rpc.submit(SubmitRequest {
+                entry: b"x".to_vec()
+            })
+            .await
+        ),
+        Some(Code::Unauthenticated)
+    );
+    let mut wrong = tonic::Request::new(SubmitRequest {
+        entry: b"x".to_vec(),
+    });
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(code(rpc.submit(wrong).await), Some(Code::PermissionDenied));
+    rpc.submit(authed(SubmitRequest {
+        entry: b"x".to_vec(),
+    }))
+    .await
+    .unwrap();
+    rpc.submit_batch(authed(SubmitBatchRequest {
+        entries: (0..9).map(event).collect(),
+        client_tag: 0,
+    }))
+    .await
+    .unwrap();
+
+    // Empty and oversized entries, empty batches.
+    assert_eq!(
+        code(rpc.submit(authed(SubmitRequest { entry: vec![] })).await),
+        Some(Code::InvalidArgument)
+    );
+    assert_eq!(
+        code(
+            rpc.submit(authed(SubmitRequest {
+                entry: vec![1; 1001]
+            }))
+            .await
+        ),
+        Some(Code::InvalidArgument)
+    );
+    rpc.submit(authed(SubmitRequest {
+        entry: vec![1; 1000],
+    }))
+    .await
+    .unwrap();
+    let empty_batch = SubmitBatchRequest {
+        entries: vec![],
+        client_tag: 0,
+    };
+    assert_eq!(
+        code(rpc.submit_batch(authed(empty_batch)).await),
+        Some(Code::InvalidArgument)
+    );
+
+    // The tree now holds 11 entries.
+    let size = rpc
+        .get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .size;
+    assert_eq!(size, 11);
+    let inclusion = |leaf, tree_size| GetInclusionProofRequest {
+        leaf: Some(leaf),
+        tree_size,
+    };
+    assert_eq!(
+        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(11), 0)).await),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(
+            rpc.get_inclusion_proof(inclusion(Leaf::Index(u64::MAX), 0))
+                .await
+        ),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 12)).await),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(
+            rpc.get_inclusion_proof(inclusion(Leaf::Index(0), u64::MAX))
+                .await
+        ),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 5)).await),
+        Some(Code::NotFound),
+        "unpublished size"
+    );
+    let unknown = Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec());
+    assert_eq!(
+        code(rpc.get_inclusion_proof(inclusion(unknown, 0)).await),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(
+            rpc.get_inclusion_proof(inclusion(Leaf::LeafHash(vec![1; 31]), 0))
+                .await
+        ),
+        Some(Code::InvalidArgument)
+    );
+    let no_leaf = GetInclusionProofRequest {
+        leaf: None,
+        tree_size: 0,
+    };
+    assert_eq!(
+        code(rpc.get_inclusion_proof(no_leaf).await),
+        Some(Code::InvalidArgument)
+    );
+
+    let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
+    assert_eq!(
+        code(rpc.get_consistency_proof(consistency(0, 11)).await),
+        Some(Code::InvalidArgument)
+    );
+    assert_eq!(
+        code(rpc.get_consistency_proof(consistency(11, 1)).await),
+        Some(Code::InvalidArgument)
+    );
+    assert_eq!(
+        code(rpc.get_consistency_proof(consistency(1, u64::MAX)).await),
+        Some(Code::OutOfRange)
+    );
+    rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
+
+    let entries = |start, end| GetEntriesRequest { start, end };
+    assert_eq!(
+        code(rpc.get_entries(entries(6, 5)).await),
+        Some(Code::InvalidArgument)
+    );
+    let empty = rpc
+        .get_entries(entries(5, 5))
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap();
+    assert!(empty.is_none(), "an empty range streams no pages");
+    assert_eq!(
+        code(rpc.get_entries(entries(0, 12)).await),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(rpc.get_entries(entries(0, u64::MAX)).await),
+        Some(Code::OutOfRange)
+    );
+    assert_eq!(
+        code(
+            rpc.get_checkpoint(GetCheckpointRequest {
+                min_size: 0,
+                size: 7
+            })
+            .await
+        ),
+        Some(Code::NotFound)
+    );
+
+    // Nothing above changed the log.
+    let after = rpc
+        .get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.size, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_start_on_a_foreign_key_or_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(dir.path(), &["--origin", "example.com/a"]);
+    let (client, _) = clients(&server).await;
+    client.submit(b"one").await.unwrap();
+    server.stop();
+    let err = Tlogd::try_start(dir.path(), &["--origin", "example.com/b"])
+        .err()
+        .unwrap();
+    assert!(err.contains("differs from this log's origin"), "{err}");
+    // Replace the key with another one for the same origin: the store's signatures no longer match.
+    let other = tempfile::tempdir().unwrap();
+    Tlogd::start(other.path(), &["--origin", "example.com/a"]).stop();
+    std::fs::copy(other.path().join("log.key"), dir.path().join("log.key")).unwrap();
+    let err = Tlogd::try_start(dir.path(), &[]).err().unwrap();
+    assert!(
+        err.contains("refusing to start") && err.contains("was written with key"),
+        "{err}"
+    );
+}
