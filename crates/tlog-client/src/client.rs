@@ -9,7 +9,7 @@ use tlog_proto::{hash_from_bytes, hash_to_bytes, hashes_from_bytes, required};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::checkpoint::{
     check_convenience_fields, check_extends, check_root, reverify, tree_of, verify_proto_checkpoint,
@@ -97,6 +97,24 @@ impl LogClient {
     pub async fn connect(endpoint: &str, key: VerifierKey) -> Result<Self, ClientError> {
         let channel = Channel::from_shared(endpoint.to_owned())
             .map_err(|_| ClientError::InvalidEndpoint(endpoint.to_owned()))?
+            .connect()
+            .await?;
+        Ok(LogClient::new(channel, key))
+    }
+
+    /// Connects to `endpoint` (`https://host:port`) over TLS, trusting only the CA certificates in `ca_pem`
+    /// (PEM) for the server's certificate, whose name must match the endpoint's host.
+    ///
+    /// TLS protects the token and the connection; the log's answers are verified with `key` either way.
+    pub async fn connect_tls(
+        endpoint: &str,
+        key: VerifierKey,
+        ca_pem: &[u8],
+    ) -> Result<Self, ClientError> {
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+        let channel = Channel::from_shared(endpoint.to_owned())
+            .map_err(|_| ClientError::InvalidEndpoint(endpoint.to_owned()))?
+            .tls_config(tls)?
             .connect()
             .await?;
         Ok(LogClient::new(channel, key))

@@ -327,6 +327,45 @@ impl Fixture {
 }
 
 #[tokio::test]
+async fn tls_connections_check_the_server_certificate() {
+    let log = Arc::new(FakeLog(Mutex::new(State {
+        entries: entries(3),
+        clock: 0,
+        lie: Lie::None,
+    })));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tls/");
+    let read = |name: &str| std::fs::read(format!("{dir}{name}")).unwrap();
+    let identity = tonic::transport::Identity::from_pem(read("server.pem"), read("server.key"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+        .unwrap()
+        .add_service(LogServer::from_arc(log))
+        .serve_with_incoming(TcpListenerStream::new(listener));
+    tokio::spawn(server);
+
+    let ca = read("ca.pem");
+    for host in ["localhost", "127.0.0.1"] {
+        let endpoint = format!("https://{host}:{port}");
+        let mut client = LogClient::connect_tls(&endpoint, verifier(), &ca)
+            .await
+            .unwrap();
+        assert_eq!(
+            client.checkpoint().await.unwrap().checkpoint.size,
+            TreeSize(3)
+        );
+    }
+    // A CA that did not sign the server's certificate is refused.
+    let wrong_ca = read("server.pem");
+    let endpoint = format!("https://localhost:{port}");
+    assert!(matches!(
+        LogClient::connect_tls(&endpoint, verifier(), &wrong_ca).await,
+        Err(ClientError::Transport(_))
+    ));
+}
+
+#[tokio::test]
 async fn submit_verifies_receipts() {
     let f = Fixture::start(5).await;
     let r = f.client.submit(b"hello").await.unwrap();

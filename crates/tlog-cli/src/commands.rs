@@ -1,0 +1,374 @@
+//! The commands: each gathers its inputs, asks the verifying client, and prints what was proven.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
+use tlog_client::{
+    BearerToken, ClientError, LogClient, Receipt, TrustedLog, VerifiedReceipt, verify_receipt,
+};
+use tlog_core::{LeafIndex, TreeSize};
+
+use crate::args::{AuditArgs, EntryFields, InclusionArgs, SubmitArgs};
+use crate::error::CliError;
+use crate::event::{AuditEvent, EventTime};
+use crate::keys;
+use crate::output::{
+    Printer, checkpoint_json, checkpoint_line, read_file, read_stdin, write_atomic,
+};
+
+/// The global options every online command shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--server`.
+    pub server: String,
+    /// `--key`, not yet read.
+    pub key: Option<String>,
+    /// `--token`.
+    pub token: Option<String>,
+    /// `--ca`.
+    pub ca: Option<PathBuf>,
+    /// Output format.
+    pub printer: Printer,
+}
+
+impl Context {
+    /// The log's verifier key.
+    pub fn verifier_key(&self) -> Result<VerifierKey, CliError> {
+        keys::verifier_key(self.key.as_deref())
+    }
+
+    /// A verifying client of the log, with the write token if one was given.
+    pub async fn connect(&self) -> Result<LogClient, CliError> {
+        let key = self.verifier_key()?;
+        let tls = self.server.starts_with("https://");
+        let connected = match (&self.ca, tls) {
+            (Some(ca), true) => {
+                let pem = read_file("--ca certificate file", ca)?;
+                LogClient::connect_tls(&self.server, key, &pem).await
+            }
+            (None, false) => LogClient::connect(&self.server, key).await,
+            (None, true) => {
+                return Err(CliError::Usage(format!(
+                    "--server {} uses TLS: pass --ca FILE (or TLOG_CA_CERT), the PEM certificate of the CA that \
+                     signed the server's certificate",
+                    self.server
+                )));
+            }
+            (Some(_), false) => {
+                return Err(CliError::Usage(format!(
+                    "--ca is for https:// servers, but --server is {}",
+                    self.server
+                )));
+            }
+        };
+        let client = connected.map_err(|cause| match cause {
+            ClientError::InvalidEndpoint(_) => CliError::Usage(format!(
+                "--server {:?} is not a URL such as http://127.0.0.1:7400",
+                self.server
+            )),
+            cause => CliError::Connect {
+                server: self.server.clone(),
+                cause,
+            },
+        })?;
+        match &self.token {
+            None => Ok(client),
+            Some(token) => {
+                let token = BearerToken::new(token).map_err(|_| {
+                    CliError::Usage(
+                        "--token must be visible ASCII (it travels as an HTTP header)".into(),
+                    )
+                })?;
+                Ok(client.with_token(token))
+            }
+        }
+    }
+}
+
+/// A receipt as JSON: exactly what `verify-receipt` reads back.
+fn receipt_json(receipt: &Receipt) -> Result<Value, CliError> {
+    Ok(serde_json::to_value(receipt)?)
+}
+
+/// `tlog submit`.
+pub async fn submit(ctx: &Context, args: SubmitArgs) -> Result<(), CliError> {
+    let (entry, event) = submitted_entry(&args)?;
+    let client = ctx.connect().await?;
+    let verified = client.submit(&entry).await?;
+    if let Some(path) = &args.receipt_out {
+        let mut text = serde_json::to_vec_pretty(verified.receipt())?;
+        text.push(b'\n');
+        write_atomic("receipt file", path, &text)?;
+    }
+    let mut json = receipt_json(verified.receipt())?;
+    if let (Some(event), Value::Object(map)) = (&event, &mut json) {
+        map.insert("event".into(), Value::from(event.as_str()));
+    }
+    let mut human = format!(
+        "{} at index {}\nleaf hash {}\nin {}\nreceipt verified: signed checkpoint and inclusion proof ({} hashes)",
+        if verified.duplicate() {
+            "already in the log"
+        } else {
+            "appended"
+        },
+        verified.index(),
+        verified.leaf_hash(),
+        checkpoint_line(verified.checkpoint()),
+        verified.receipt().inclusion_proof.len(),
+    );
+    if let Some(event) = &event {
+        human = format!("event {event}\n{human}");
+    }
+    if let Some(path) = &args.receipt_out {
+        human.push_str(&format!("\nreceipt saved to {}", path.display()));
+    }
+    ctx.printer.emit(&json, &human)
+}
+
+/// The entry to submit, and the canonical event text when it was built from flags.
+fn submitted_entry(args: &SubmitArgs) -> Result<(Vec<u8>, Option<String>), CliError> {
+    if let (Some(actor), Some(action), Some(resource)) = (&args.actor, &args.action, &args.resource)
+    {
+        let event = AuditEvent::new(
+            actor.clone(),
+            action.clone(),
+            resource.clone(),
+            args.details.clone(),
+            args.time.unwrap_or_else(EventTime::now),
+        )?
+        .to_canonical_json();
+        return Ok((event.clone().into_bytes(), Some(event)));
+    }
+    let entry = match (&args.data, &args.file) {
+        (Some(data), _) => data.clone().into_bytes(),
+        (None, Some(path)) => read_file("entry file", path)?,
+        (None, None) if args.stdin => read_stdin()?,
+        // clap's required group makes this unreachable; the message covers it all the same.
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give the entry as DATA, --file F, --stdin, or an event with --actor/--action/--resource"
+                    .into(),
+            ));
+        }
+    };
+    Ok((entry, None))
+}
+
+/// The entry named by `--hash`, `--data` or `--file`: its leaf hash, or its bytes.
+enum Named {
+    Hash(tlog_core::Hash),
+    Entry(Vec<u8>),
+}
+
+fn named_entry(fields: EntryFields) -> Result<Named, CliError> {
+    match fields {
+        EntryFields {
+            hash: Some(hash), ..
+        } => Ok(Named::Hash(hash)),
+        EntryFields {
+            data: Some(data), ..
+        } => Ok(Named::Entry(data.into_bytes())),
+        EntryFields {
+            file: Some(path), ..
+        } => Ok(Named::Entry(read_file("entry file", &path)?)),
+        _ => Err(CliError::Usage(
+            "name the entry with --hash HEX, --data D or --file F".into(),
+        )),
+    }
+}
+
+async fn prove_named(
+    client: &LogClient,
+    named: &Named,
+    size: Option<TreeSize>,
+) -> Result<VerifiedReceipt, ClientError> {
+    match named {
+        Named::Hash(hash) => client.inclusion_by_hash(hash, size).await,
+        Named::Entry(entry) => client.inclusion_of_entry(entry, size).await,
+    }
+}
+
+fn inclusion_line(r: &VerifiedReceipt) -> String {
+    format!(
+        "leaf {} (hash {}) is in {}\ninclusion proof of {} hashes verified",
+        r.index(),
+        r.leaf_hash(),
+        checkpoint_line(r.checkpoint()),
+        r.receipt().inclusion_proof.len()
+    )
+}
+
+/// `tlog inclusion`.
+pub async fn inclusion(ctx: &Context, args: InclusionArgs) -> Result<(), CliError> {
+    let client = ctx.connect().await?;
+    let size = args.size.map(TreeSize);
+    let verified = match args.index {
+        Some(index) => client.inclusion_by_index(LeafIndex(index), size).await?,
+        None => prove_named(&client, &named_entry(args.entry)?, size).await?,
+    };
+    ctx.printer.emit(
+        &receipt_json(verified.receipt())?,
+        &inclusion_line(&verified),
+    )
+}
+
+/// `tlog consistency`.
+pub async fn consistency(ctx: &Context, old: u64, new: Option<u64>) -> Result<(), CliError> {
+    let client = ctx.connect().await?;
+    let c = client
+        .consistency_from_size(TreeSize(old), new.map(TreeSize))
+        .await?;
+    let json = json!({
+        "old": checkpoint_json(&c.old),
+        "new": checkpoint_json(&c.new),
+        "proof": c.proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+    });
+    let human = format!(
+        "old: {}\nnew: {}\nconsistency proof of {} hashes verified: the new tree extends the old one",
+        checkpoint_line(&c.old),
+        checkpoint_line(&c.new),
+        c.proof.len()
+    );
+    ctx.printer.emit(&json, &human)
+}
+
+/// Moves `trusted` to `new` with a consistency proof from the log, turning a fork into one that carries both
+/// signed notes as evidence.
+pub async fn advance(
+    client: &LogClient,
+    trusted: &mut TrustedLog,
+    new: SignedCheckpoint,
+) -> Result<(), CliError> {
+    let trusted_note = trusted.latest().map(|sc| sc.note.clone());
+    match client.advance(trusted, new).await {
+        Ok(()) => Ok(()),
+        Err(ClientError::Fork {
+            size,
+            trusted_root,
+            new_root,
+        }) => {
+            let log_note = client
+                .checkpoint_at(size)
+                .await
+                .ok()
+                .filter(|sc| sc.checkpoint.root == new_root)
+                .map(|sc| sc.note);
+            Err(CliError::Fork {
+                size,
+                trusted_root,
+                new_root,
+                trusted_note,
+                log_note,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the trusted state was before a command moved it, for the report.
+fn trusted_json(before: TreeSize, after: &TrustedLog) -> Value {
+    json!({ "previous_size": before.0, "size": after.size().0 })
+}
+
+fn trusted_line(before: TreeSize, first_use: bool, after: &TrustedLog, state: &Path) -> String {
+    if first_use {
+        format!(
+            "trusted state {}: first use, now trusting tree size {}",
+            state.display(),
+            after.size()
+        )
+    } else {
+        format!(
+            "trusted state {}: consistent with trusted tree size {}, now trusting size {}",
+            state.display(),
+            before,
+            after.size()
+        )
+    }
+}
+
+/// `tlog checkpoint`.
+pub async fn checkpoint(ctx: &Context, state: Option<&Path>) -> Result<(), CliError> {
+    let mut client = ctx.connect().await?;
+    let latest = client.checkpoint().await?;
+    let mut json = checkpoint_json(&latest);
+    let mut human = format!("verified checkpoint: {}", checkpoint_line(&latest));
+    if let Some(state) = state {
+        let mut trusted = TrustedLog::load_or_new(state, client.key().clone())?;
+        let (before, first_use) = (trusted.size(), trusted.latest().is_none());
+        advance(&client, &mut trusted, latest).await?;
+        trusted.save(state)?;
+        if let Value::Object(map) = &mut json {
+            map.insert("trusted".into(), trusted_json(before, &trusted));
+        }
+        human.push('\n');
+        human.push_str(&trusted_line(before, first_use, &trusted, state));
+    }
+    ctx.printer.emit(&json, &human)
+}
+
+/// `tlog verify-receipt`: offline.
+pub fn verify_receipt_file(
+    ctx: &Context,
+    path: &Path,
+    entry: Option<Vec<u8>>,
+) -> Result<(), CliError> {
+    let key = ctx.verifier_key()?;
+    let text = read_file("receipt file", path)?;
+    let receipt: Receipt = serde_json::from_slice(&text).map_err(|e| CliError::FileFormat {
+        what: "receipt file",
+        path: path.to_owned(),
+        why: format!("not a receipt: {e}"),
+    })?;
+    let verified =
+        verify_receipt(&key, &receipt, entry.as_deref()).map_err(|source| CliError::Rejected {
+            what: "receipt",
+            source,
+        })?;
+    let json = json!({
+        "ok": true,
+        "index": verified.index().0,
+        "leaf_hash": verified.leaf_hash().to_hex(),
+        "duplicate": verified.duplicate(),
+        "entry_checked": entry.is_some(),
+        "checkpoint": checkpoint_json(verified.checkpoint()),
+    });
+    let mut human = format!(
+        "receipt VALID: entry at index {} (leaf hash {}) is in {}",
+        verified.index(),
+        verified.leaf_hash(),
+        checkpoint_line(verified.checkpoint())
+    );
+    if entry.is_none() {
+        human.push_str(
+            "\nno entry given (--entry/--entry-file): this proves only that some entry with this leaf hash is in \
+             the log",
+        );
+    }
+    ctx.printer.emit(&json, &human)
+}
+
+/// `tlog audit`.
+pub async fn audit(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
+    let named = named_entry(args.entry)?;
+    let client = ctx.connect().await?;
+    let mut trusted = TrustedLog::load_or_new(&args.state, client.key().clone())?;
+    let (before, first_use) = (trusted.size(), trusted.latest().is_none());
+    let verified = prove_named(&client, &named, None).await?;
+    advance(&client, &mut trusted, verified.checkpoint().clone()).await?;
+    trusted.save(&args.state)?;
+    let json = json!({
+        "ok": true,
+        "index": verified.index().0,
+        "leaf_hash": verified.leaf_hash().to_hex(),
+        "checkpoint": checkpoint_json(verified.checkpoint()),
+        "trusted": trusted_json(before, &trusted),
+    });
+    let human = format!(
+        "AUDIT OK: {}\n{}",
+        inclusion_line(&verified),
+        trusted_line(before, first_use, &trusted, &args.state),
+    );
+    ctx.printer.emit(&json, &human)
+}

@@ -1,0 +1,607 @@
+//! End to end: the `tlog` CLI against real `tlogd` servers.
+//!
+//! Covers key generation, every way of submitting (text, file, stdin, audit-event flags), offline receipt
+//! verification and the rejection of tampered receipts, inclusion and consistency proofs, the monitor and the
+//! auditor advancing their trusted state, and the detection of a fork: a second server holding a copy of the
+//! first one's key signs a different history under the same origin.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use tlog_core::leaf_hash;
+use tlog_suite::{Tlogd, bin};
+
+/// Runs `tlog` against `server` with its verifier key, isolated from the caller's `TLOG_*` environment.
+fn tlog_with(server: &str, vkey: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(bin("tlog"));
+    cmd.args(["--server", server, "--key", vkey])
+        .args(args)
+        .env_remove("TLOG_SERVER")
+        .env_remove("TLOG_VERIFIER_KEY")
+        .env_remove("TLOG_TOKEN")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn tlog");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(data).unwrap();
+    }
+    child.wait_with_output().expect("wait for tlog")
+}
+
+fn tlog(log: &Tlogd, args: &[&str]) -> Output {
+    tlog_with(&log.addr, &log.vkey, args, None)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts success and returns standard output.
+#[track_caller]
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "tlog failed ({:?})\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Asserts success and parses the single JSON value on standard output.
+#[track_caller]
+fn ok_json(out: Output) -> Value {
+    let text = ok(out);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts failure with `code` and a message containing `needle`; returns standard error.
+#[track_caller]
+fn fails(out: Output, code: i32, needle: &str) -> String {
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\nstdout: {}\nstderr: {err}",
+        stdout(&out)
+    );
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    err
+}
+
+fn hex(entry: &[u8]) -> String {
+    leaf_hash(entry).to_hex()
+}
+
+fn start(dir: &Path, origin: &str) -> Tlogd {
+    Tlogd::start(dir, &["--origin", origin])
+}
+
+#[test]
+fn keygen_makes_a_key_the_server_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("my.key");
+    let made = ok_json(tlog_with(
+        "http://127.0.0.1:1",
+        "unused",
+        &[
+            "keygen",
+            "--name",
+            "example.com/keygen",
+            "--out",
+            key.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    let vkey = made["verifier_key"].as_str().unwrap().to_owned();
+    assert!(vkey.starts_with("example.com/keygen+"), "{vkey}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("my.vkey"))
+            .unwrap()
+            .trim(),
+        vkey
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // Refuses to overwrite.
+    fails(
+        tlog_with(
+            "http://127.0.0.1:1",
+            "unused",
+            &["keygen", "--name", "x", "--out", key.to_str().unwrap()],
+            None,
+        ),
+        1,
+        "already exists",
+    );
+
+    // tlogd signs with the generated key, so checkpoints verify against the printed verifier key.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(&key, data.join("log.key")).unwrap();
+    let log = start(&data, "example.com/keygen");
+    assert_eq!(log.vkey, vkey);
+    ok(tlog(&log, &["submit", "first"]));
+    let cp = ok_json(tlog(&log, &["checkpoint", "--json"]));
+    assert_eq!(cp["origin"], "example.com/keygen");
+    assert_eq!(cp["size"], 1);
+}
+
+#[test]
+fn submissions_give_receipts_that_verify_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = start(&data, "example.com/receipts");
+    let file = |name: &str| dir.path().join(name);
+    let path = |name: &str| file(name).to_str().unwrap().to_owned();
+
+    // Text.
+    let r0 = ok_json(tlog(
+        &log,
+        &[
+            "submit",
+            "hello",
+            "--receipt-out",
+            &path("r0.json"),
+            "--json",
+        ],
+    ));
+    assert_eq!(r0["index"], 0);
+    assert_eq!(r0["leaf_hash"], hex(b"hello"));
+    assert_eq!(r0["duplicate"], false);
+    let saved: Value = serde_json::from_slice(&std::fs::read(file("r0.json")).unwrap()).unwrap();
+    assert_eq!(saved, r0);
+
+    // File.
+    std::fs::write(file("entry.bin"), b"\x00binary\xffentry").unwrap();
+    let human = ok(tlog(
+        &log,
+        &[
+            "submit",
+            "--file",
+            &path("entry.bin"),
+            "--receipt-out",
+            &path("r1.json"),
+        ],
+    ));
+    assert!(human.contains("appended at index 1"), "{human}");
+    assert!(human.contains(&hex(b"\x00binary\xffentry")), "{human}");
+
+    // Standard input.
+    let r2 = ok_json(tlog_with(
+        &log.addr,
+        &log.vkey,
+        &["submit", "--stdin", "--json"],
+        Some(b"from stdin\n"),
+    ));
+    assert_eq!(r2["index"], 2);
+    assert_eq!(r2["leaf_hash"], hex(b"from stdin\n"));
+
+    // An audit event from flags, as canonical JSON.
+    let r3 = ok_json(tlog(
+        &log,
+        &[
+            "submit",
+            "--actor",
+            "alice",
+            "--action",
+            "user.delete",
+            "--resource",
+            "users/42",
+            "--detail",
+            "reason=offboarding",
+            "--detail",
+            "ticket=OPS-7",
+            "--time",
+            "2024-05-01T14:00:00+02:00",
+            "--receipt-out",
+            &path("r3.json"),
+            "--json",
+        ],
+    ));
+    let event = r#"{"action":"user.delete","actor":"alice","details":{"reason":"offboarding","ticket":"OPS-7"},"resource":"users/42","time":"2024-05-01T12:00:00Z"}"#;
+    assert_eq!(r3["event"], event);
+    assert_eq!(r3["leaf_hash"], hex(event.as_bytes()));
+
+    // The same entry again is a duplicate at its first index.
+    let again = ok_json(tlog(&log, &["submit", "hello", "--json"]));
+    assert_eq!(
+        (again["index"].clone(), again["duplicate"].clone()),
+        (0.into(), true.into())
+    );
+
+    // Offline: the server address is unreachable and unused.
+    let offline = |args: &[&str]| tlog_with("http://127.0.0.1:1", &log.vkey, args, None);
+    let v = ok_json(offline(&[
+        "verify-receipt",
+        &path("r0.json"),
+        "--entry",
+        "hello",
+        "--json",
+    ]));
+    assert_eq!(
+        (v["ok"].clone(), v["entry_checked"].clone()),
+        (true.into(), true.into())
+    );
+    assert_eq!(v["checkpoint"]["origin"], "example.com/receipts");
+    let human = ok(offline(&[
+        "verify-receipt",
+        &path("r1.json"),
+        "--entry-file",
+        &path("entry.bin"),
+    ]));
+    assert!(
+        human.starts_with("receipt VALID: entry at index 1"),
+        "{human}"
+    );
+    ok(offline(&[
+        "verify-receipt",
+        &path("r3.json"),
+        "--entry",
+        event,
+    ]));
+    let human = ok(offline(&["verify-receipt", &path("r3.json")]));
+    assert!(human.contains("some entry with this leaf hash"), "{human}");
+
+    // The wrong entry, or another log's key, is refused.
+    fails(
+        offline(&["verify-receipt", &path("r0.json"), "--entry", "hellO"]),
+        3,
+        "receipt REJECTED: entry has leaf hash",
+    );
+    let other = Tlogd::start(
+        &dir.path().join("other"),
+        &["--origin", "example.com/receipts"],
+    );
+    fails(
+        tlog_with(
+            "http://127.0.0.1:1",
+            &other.vkey,
+            &["verify-receipt", &path("r0.json")],
+            None,
+        ),
+        3,
+        "receipt REJECTED: checkpoint rejected",
+    );
+    drop(other);
+
+    // Tampered receipts are refused with the reason. r3 is in a tree of 4, so its proof has hashes.
+    let r3_text = std::fs::read_to_string(file("r3.json")).unwrap();
+    let receipt: Value = serde_json::from_str(&r3_text).unwrap();
+    let tamper = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut r = receipt.clone();
+        edit(&mut r);
+        std::fs::write(file(name), serde_json::to_string_pretty(&r).unwrap()).unwrap();
+        offline(&["verify-receipt", &path(name), "--entry", event])
+    };
+    let flip = |h: &str| {
+        let first = if h.starts_with('0') { "1" } else { "0" };
+        format!("{first}{}", &h[1..])
+    };
+    let proof0 = receipt["inclusion_proof"][0].as_str().unwrap().to_owned();
+    fails(
+        tamper("t1.json", &|r| {
+            r["inclusion_proof"][0] = flip(&proof0).into()
+        }),
+        3,
+        "receipt REJECTED: inclusion proof invalid: inclusion proof leads to root",
+    );
+    fails(
+        tamper("t2.json", &|r| r["index"] = 2.into()),
+        3,
+        "receipt REJECTED: inclusion proof invalid",
+    );
+    let note = receipt["checkpoint"].as_str().unwrap().to_owned();
+    fails(
+        tamper("t3.json", &|r| {
+            r["checkpoint"] = note.replacen("\n4\n", "\n5\n", 1).into()
+        }),
+        3,
+        "receipt REJECTED: checkpoint rejected: invalid signature",
+    );
+    let proof_len = receipt["inclusion_proof"].as_array().unwrap().len();
+    fails(
+        tamper("t4.json", &|r| {
+            r["inclusion_proof"].as_array_mut().unwrap().pop();
+        }),
+        3,
+        &format!("proof has {} hashes, expected {proof_len}", proof_len - 1),
+    );
+    std::fs::write(
+        file("t5.json"),
+        r3_text.replacen("\"index\"", "\"indx\"", 1),
+    )
+    .unwrap();
+    fails(
+        offline(&["verify-receipt", &path("t5.json")]),
+        1,
+        "not a receipt",
+    );
+    let out = offline(&["verify-receipt", &path("t1.json"), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let reported: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(reported["ok"], false);
+    assert_eq!(reported["exit_code"], 3);
+}
+
+#[test]
+fn inclusion_and_consistency_proofs_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = start(&dir.path().join("data"), "example.com/proofs");
+    for i in 0..6 {
+        ok(tlog(&log, &["submit", &format!("entry {i}")]));
+    }
+    let by_index = ok_json(tlog(&log, &["inclusion", "--index", "4", "--json"]));
+    assert_eq!(by_index["leaf_hash"], hex(b"entry 4"));
+    assert!(by_index["checkpoint"].as_str().unwrap().contains("\n6\n"));
+    let by_hash = ok_json(tlog(
+        &log,
+        &["inclusion", "--hash", &hex(b"entry 2"), "--json"],
+    ));
+    assert_eq!(by_hash["index"], 2);
+    let human = ok(tlog(
+        &log,
+        &["inclusion", "--data", "entry 1", "--size", "3"],
+    ));
+    assert!(
+        human.contains("leaf 1 (hash") && human.contains("tree size 3"),
+        "{human}"
+    );
+    std::fs::write(dir.path().join("e5"), b"entry 5").unwrap();
+    let by_file = ok_json(tlog(
+        &log,
+        &[
+            "inclusion",
+            "--file",
+            dir.path().join("e5").to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(by_file["index"], 5);
+    // An inclusion answer is itself a receipt.
+    std::fs::write(dir.path().join("inc.json"), by_file.to_string()).unwrap();
+    ok(tlog(
+        &log,
+        &[
+            "verify-receipt",
+            dir.path().join("inc.json").to_str().unwrap(),
+            "--entry",
+            "entry 5",
+        ],
+    ));
+
+    fails(
+        tlog(&log, &["inclusion", "--data", "never submitted"]),
+        1,
+        "the log answered",
+    );
+    fails(
+        tlog(&log, &["inclusion", "--index", "6"]),
+        1,
+        "the log answered",
+    );
+
+    let c = ok_json(tlog(
+        &log,
+        &["consistency", "--old", "2", "--new", "5", "--json"],
+    ));
+    assert_eq!(
+        (c["old"]["size"].clone(), c["new"]["size"].clone()),
+        (2.into(), 5.into())
+    );
+    assert!(!c["proof"].as_array().unwrap().is_empty());
+    let human = ok(tlog(&log, &["consistency", "--old", "3"]));
+    assert!(
+        human.contains("tree size 6") && human.contains("verified"),
+        "{human}"
+    );
+    fails(
+        tlog(&log, &["consistency", "--old", "9"]),
+        1,
+        "the log answered",
+    );
+    // clap rejects size 0 before anything runs.
+    assert_eq!(
+        tlog(&log, &["consistency", "--old", "0"]).status.code(),
+        Some(2)
+    );
+
+    // Usage errors say what to fix.
+    let out = Command::new(bin("tlog"))
+        .args(["--server", &log.addr, "checkpoint"])
+        .env_remove("TLOG_VERIFIER_KEY")
+        .output()
+        .unwrap();
+    fails(
+        out,
+        1,
+        "--key is required: pass the log's verifier key (data/log.vkey)",
+    );
+    fails(
+        tlog_with("http://127.0.0.1:1", &log.vkey, &["checkpoint"], None),
+        1,
+        "cannot reach the log at http://127.0.0.1:1",
+    );
+}
+
+#[test]
+fn monitor_and_audit_advance_their_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = start(&dir.path().join("data"), "example.com/monitor");
+    let state = dir.path().join("monitor.json");
+    let state_arg = state.to_str().unwrap();
+    let monitor = |log: &Tlogd| {
+        tlog(
+            log,
+            &[
+                "monitor",
+                "--state",
+                state_arg,
+                "--once",
+                "--download-entries",
+                "--json",
+            ],
+        )
+    };
+
+    for i in 0..3 {
+        ok(tlog(&log, &["submit", &format!("m{i}")]));
+    }
+    let first = ok_json(monitor(&log));
+    assert_eq!(first["first_use"], true);
+    assert_eq!(first["checkpoint"]["size"], 3);
+    assert_eq!(first["entries_verified"]["from"], 0);
+    assert_eq!(first["entries_verified"]["to"], 3);
+    assert!(dir.path().join("monitor.json.frontier").exists());
+
+    let same = ok_json(monitor(&log));
+    assert_eq!(same["previous_size"], 3);
+    assert_eq!(same["checkpoint"]["size"], 3);
+
+    for i in 3..8 {
+        ok(tlog(&log, &["submit", &format!("m{i}")]));
+    }
+    let human = ok(tlog(
+        &log,
+        &[
+            "monitor",
+            "--state",
+            state_arg,
+            "--once",
+            "--download-entries",
+        ],
+    ));
+    assert!(
+        human.contains("extends trusted tree size 3") && human.contains("entries [3, 8)"),
+        "{human}"
+    );
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(
+        saved["checkpoint"].as_str().unwrap().contains("\n8\n"),
+        "{saved}"
+    );
+
+    // checkpoint --state shares the state format.
+    let cp = ok_json(tlog(&log, &["checkpoint", "--state", state_arg, "--json"]));
+    assert_eq!(cp["trusted"]["previous_size"], 8);
+
+    // The auditor: proof of inclusion plus consistency with its own trusted checkpoint.
+    let audit_state = dir.path().join("audit.json");
+    let audit_arg = audit_state.to_str().unwrap();
+    let a = ok_json(tlog(
+        &log,
+        &["audit", "--data", "m5", "--state", audit_arg, "--json"],
+    ));
+    assert_eq!(
+        (a["index"].clone(), a["trusted"]["size"].clone()),
+        (5.into(), 8.into())
+    );
+    ok(tlog(&log, &["submit", "m8"]));
+    let human = ok(tlog(
+        &log,
+        &["audit", "--hash", &hex(b"m8"), "--state", audit_arg],
+    ));
+    assert!(
+        human.starts_with("AUDIT OK: leaf 8")
+            && human.contains("consistent with trusted tree size 8, now trusting size 9"),
+        "{human}"
+    );
+    fails(
+        tlog(&log, &["audit", "--data", "absent", "--state", audit_arg]),
+        1,
+        "the log answered",
+    );
+}
+
+#[test]
+fn a_fork_signed_with_the_same_key_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "example.com/forked";
+    let honest_data = dir.path().join("honest");
+    let honest = start(&honest_data, origin);
+    for e in ["a", "b", "c"] {
+        ok(tlog(&honest, &["submit", e]));
+    }
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let trusted = ok_json(tlog(
+        &honest,
+        &["monitor", "--state", state_arg, "--once", "--json"],
+    ));
+    let trusted_root = trusted["checkpoint"]["root"].as_str().unwrap().to_owned();
+
+    // A second server with a copy of the key and the same origin signs another history.
+    let forked_data = dir.path().join("forked");
+    std::fs::create_dir(&forked_data).unwrap();
+    std::fs::copy(honest_data.join("log.key"), forked_data.join("log.key")).unwrap();
+    let forked = start(&forked_data, origin);
+    assert_eq!(forked.vkey, honest.vkey, "same key, same verifier key");
+    for e in ["x", "y", "z"] {
+        ok(tlog(&forked, &["submit", e]));
+    }
+    let forked_root = ok_json(tlog(&forked, &["checkpoint", "--json"]))["root"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(forked_root, trusted_root);
+
+    let before = std::fs::read(&state).unwrap();
+    let monitor = |log: &Tlogd| tlog(log, &["monitor", "--state", state_arg, "--once"]);
+    let err = fails(
+        monitor(&forked),
+        3,
+        &format!(
+            "FORK: trusted checkpoint size 3 root {trusted_root} but the log now signs root {forked_root} for size 3"
+        ),
+    );
+    assert!(
+        err.contains("--- trusted_note ---") && err.contains("--- log_note ---"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&state).unwrap(), before, "state unchanged");
+
+    // Once the forked log grows, the bad consistency proof is still reported as the fork it is.
+    ok(tlog(&forked, &["submit", "w"]));
+    let out = tlog(
+        &forked,
+        &["monitor", "--state", state_arg, "--once", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        report["error"].as_str().unwrap().starts_with("FORK: "),
+        "{report}"
+    );
+    assert!(
+        report["evidence"]["log_note"]
+            .as_str()
+            .unwrap()
+            .contains("\n3\n")
+    );
+    fails(
+        tlog(&forked, &["audit", "--data", "x", "--state", state_arg]),
+        3,
+        "FORK",
+    );
+
+    // The honest log is still fine.
+    ok(monitor(&honest));
+}
