@@ -1,0 +1,111 @@
+//! Scale run for the storage issue: appends N (default 10,000,000) 256-byte entries through the sequencer in
+//! batches of 4096 with fsync on, and reports the append rate per million entries, the process RSS and the disk
+//! bytes per entry. Run: `cargo bench -p tlog-suite --bench scale` (TLOG_SCALE_ENTRIES=N to change N).
+//! Targets: RSS under 256 MiB, disk under entry size + 150 bytes per entry, rate at 10M within 20% of 1M.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tlog_checkpoint::SignerKey;
+use tlog_server::clock::SystemClock;
+use tlog_server::log::recover;
+use tlog_server::sequencer::{Sequencer, SequencerConfig};
+use tlog_storage::{RocksBackend, RocksOptions, RocksStore};
+
+const ENTRY_BYTES: usize = 256;
+const BATCH: usize = 4096;
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn disk_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => disk_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let total: u64 = std::env::var("TLOG_SCALE_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let dir = tempfile::tempdir_in(std::env::var("TLOG_SCALE_DIR").unwrap_or_else(|_| ".".into()))
+        .unwrap();
+    let store = Arc::new(
+        RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
+            .unwrap(),
+    );
+    let key = SignerKey::from_seed("bench.example/scale", [3; 32]).unwrap();
+    let recovered = recover(store.as_ref(), &key, &SystemClock).unwrap();
+    let config = SequencerConfig {
+        max_batch_entries: BATCH,
+        ..SequencerConfig::default()
+    };
+    let (handle, task) = Sequencer::new(
+        store.clone(),
+        key,
+        Arc::new(SystemClock),
+        recovered.frontier,
+        recovered.latest,
+        config,
+    )
+    .spawn()
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    println!("| entries | rate of the last million (entries/s) | RSS (MiB) | disk bytes/entry |");
+    println!("|---|---|---|---|");
+    let mut next = 0u64;
+    let (mut mark, mut marked) = (Instant::now(), 0u64);
+    let mut rates = Vec::new();
+    while next < total {
+        let n = BATCH.min((total - next) as usize);
+        let entries: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let mut e = vec![0xa5; ENTRY_BYTES];
+                e[..8].copy_from_slice(&(next + i as u64).to_be_bytes());
+                e
+            })
+            .collect();
+        rt.block_on(handle.submit(entries)).unwrap();
+        let before = next;
+        next += n as u64;
+        if next / 1_000_000 != before / 1_000_000 || next == total {
+            let rate = (next - marked) as f64 / mark.elapsed().as_secs_f64();
+            rates.push((next, rate));
+            println!(
+                "| {next} | {rate:.0} | {:.1} | {:.1} |",
+                rss_bytes() as f64 / (1 << 20) as f64,
+                disk_bytes(dir.path()) as f64 / next as f64
+            );
+            (mark, marked) = (Instant::now(), next);
+        }
+    }
+    drop(handle);
+    task.join();
+    if let (Some(first), Some(last)) = (rates.first(), rates.last()) {
+        println!("rate at {} vs {}: {:.2}", last.0, first.0, last.1 / first.1);
+    }
+    println!(
+        "entry size {ENTRY_BYTES} bytes; disk target < {} bytes/entry",
+        ENTRY_BYTES + 150
+    );
+}
