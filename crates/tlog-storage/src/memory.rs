@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use crate::StoreError;
-use crate::tiled::{Backend, Column};
+use crate::tiled::{Backend, Column, Row};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -47,19 +47,14 @@ impl Backend for MemoryBackend {
         }))
     }
 
-    fn last(&self, column: Column) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, column: Column) -> Result<Option<Row>, StoreError> {
         Ok(self.read(column, |map| {
             map.and_then(|m| m.last_key_value())
                 .map(|(k, v)| (k.clone(), v.clone()))
         }))
     }
 
-    fn scan(
-        &self,
-        column: Column,
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, column: Column, from: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
         Ok(self.read(column, |map| {
             map.map(|m| {
                 m.range(from.to_vec()..)

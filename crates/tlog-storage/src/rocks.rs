@@ -9,7 +9,7 @@ use rocksdb::{
 };
 
 use crate::StoreError;
-use crate::tiled::{Backend, Column};
+use crate::tiled::{Backend, Column, Row};
 
 /// Tuning of the RocksDB store. The defaults suit a log of tens of millions of entries in a few hundred MiB of RSS.
 #[derive(Clone, Debug)]
@@ -143,7 +143,7 @@ impl Backend for RocksBackend {
             .collect()
     }
 
-    fn last(&self, column: Column) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, column: Column) -> Result<Option<Row>, StoreError> {
         match self
             .db
             .iterator_cf(self.cf(column)?, IteratorMode::End)
@@ -155,12 +155,7 @@ impl Backend for RocksBackend {
         }
     }
 
-    fn scan(
-        &self,
-        column: Column,
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, column: Column, from: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
         self.db
             .iterator_cf(
                 self.cf(column)?,

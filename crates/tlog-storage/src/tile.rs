@@ -76,7 +76,7 @@ fn row_start(width: usize, row: usize) -> usize {
 
 /// The bottom-row width of a stored tile, recovered from its length (the stored size grows strictly with width).
 pub fn width_of(stored: &[u8]) -> Result<usize, StoreError> {
-    if stored.len() % HASH_SIZE != 0 {
+    if !stored.len().is_multiple_of(HASH_SIZE) {
         return Err(StoreError::Corrupt(format!(
             "tile of {} bytes is not a whole number of hashes",
             stored.len()

@@ -44,6 +44,9 @@ impl Column {
     }
 }
 
+/// A key and its value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
 /// A key-value store with column families, atomic durable batch writes and batched point reads.
 pub trait Backend: Send + Sync + 'static {
     /// Writes all puts atomically and durably (or none of them).
@@ -55,14 +58,9 @@ pub trait Backend: Send + Sync + 'static {
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// The entry with the greatest key.
-    fn last(&self, column: Column) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last(&self, column: Column) -> Result<Option<Row>, StoreError>;
     /// Entries with key >= `from`, ascending, at most `limit`.
-    fn scan(
-        &self,
-        column: Column,
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self, column: Column, from: &[u8], limit: usize) -> Result<Vec<Row>, StoreError>;
 }
 
 /// A [`LogStore`] over any [`Backend`].
