@@ -338,6 +338,8 @@ impl LogStore for SlowStore {
     }
 }
 
+// The lock is held on purpose while awaiting: it blocks the sequencer's own thread, not this task.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_pushes_back_and_queued_entries_are_group_committed() {
     let store = Arc::new(SlowStore {
