@@ -2,7 +2,7 @@
 //! pushback and recovery.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tlog_checkpoint::{SignerKey, verify_checkpoint};
@@ -139,19 +139,30 @@ async fn hundred_thousand_entries_in_uneven_batches_match_the_reference() {
     assert_eq!(recovered.latest.checkpoint.size, TreeSize(100_000));
 }
 
-/// A store whose appends fail while `failing` is set, as a full disk would.
-struct FlakyStore<S> {
+/// A store wrapper for failure injection: its appends fail while `failing` is set (as a full disk would), and
+/// wait while `gate` is held (to keep the sequencer busy).
+struct TestStore<S> {
     inner: S,
     failing: AtomicBool,
-    appends: AtomicUsize,
+    gate: std::sync::Mutex<()>,
 }
 
-impl<S: LogStore> LogStore for FlakyStore<S> {
+impl<S> TestStore<S> {
+    fn new(inner: S) -> Self {
+        TestStore {
+            inner,
+            failing: AtomicBool::new(false),
+            gate: Default::default(),
+        }
+    }
+}
+
+impl<S: LogStore> LogStore for TestStore<S> {
     fn tree_size(&self) -> Result<TreeSize, StoreError> {
         self.inner.tree_size()
     }
     fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
-        self.appends.fetch_add(1, Ordering::SeqCst);
+        let _open = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Backend(
                 "injected: No space left on device".into(),
@@ -195,12 +206,10 @@ impl<S: LogStore> LogStore for FlakyStore<S> {
 #[tokio::test]
 async fn a_failed_write_answers_the_batch_with_an_error_and_signs_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FlakyStore {
-        inner: RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
+    let store = Arc::new(TestStore::new(
+        RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
             .unwrap(),
-        failing: AtomicBool::new(false),
-        appends: AtomicUsize::new(0),
-    });
+    ));
     let (seq, task) = start(store.clone(), SequencerConfig::default());
     let first = seq.submit((0..10).map(entry).collect()).await.unwrap();
     let before = seq.latest();
@@ -291,61 +300,13 @@ async fn duplicates_get_their_existing_index() {
     task.join();
 }
 
-/// A store whose appends wait until released, to hold the sequencer busy.
-struct SlowStore {
-    inner: MemoryStore,
-    gate: std::sync::Mutex<()>,
-}
-
-impl LogStore for SlowStore {
-    fn tree_size(&self) -> Result<TreeSize, StoreError> {
-        self.inner.tree_size()
-    }
-    fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
-        let _held = self.gate.lock().unwrap();
-        self.inner.append(batch)
-    }
-    fn entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner.entries(start, end)
-    }
-    fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        self.inner.nodes(ids)
-    }
-    fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
-        self.inner.leaf_indices(leaf_hashes)
-    }
-    fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.checkpoint(size)
-    }
-    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, Vec<u8>)>, StoreError> {
-        self.inner.latest_checkpoint()
-    }
-    fn checkpoints_from(
-        &self,
-        from: TreeSize,
-        limit: usize,
-    ) -> Result<Vec<(TreeSize, Vec<u8>)>, StoreError> {
-        self.inner.checkpoints_from(from, limit)
-    }
-    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.tile(level, index)
-    }
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.meta(key)
-    }
-    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.set_meta(key, value)
-    }
-}
-
 // The lock is held on purpose while awaiting: it blocks the sequencer's own thread, not this task.
 #[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_pushes_back_and_queued_entries_are_group_committed() {
-    let store = Arc::new(SlowStore {
-        inner: MemoryStore::open(MemoryBackend::new()).unwrap(),
-        gate: Default::default(),
-    });
+    let store = Arc::new(TestStore::new(
+        MemoryStore::open(MemoryBackend::new()).unwrap(),
+    ));
     let (seq, task) = start(
         store.clone(),
         SequencerConfig {
