@@ -18,7 +18,7 @@ mod tiled;
 
 pub use memory::MemoryBackend;
 pub use rocks::{RocksBackend, RocksOptions};
-pub use tiled::{Column, TiledStore};
+pub use tiled::{Backend, Column, TiledStore};
 pub use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
 /// The log on RocksDB in one folder (the embedded default).

@@ -90,6 +90,27 @@ impl RocksBackend {
         })
     }
 
+    /// Opens an existing database read-only, for integrity tools: nothing is created or written (not even the
+    /// files a read-write open adds), and a missing database is an error. RocksDB takes no lock for this, so it
+    /// also works beside a running server (seeing the log as of the open).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let names = Column::ALL.iter().map(|c| c.name());
+        let db =
+            DB::open_cf_for_read_only(&Options::default(), &path, names, false).map_err(|e| {
+                StoreError::Backend(format!(
+                    "opening RocksDB in {} read-only: {}",
+                    path.display(),
+                    e.into_string()
+                ))
+            })?;
+        Ok(RocksBackend {
+            db,
+            write_options: WriteOptions::default(),
+            path,
+        })
+    }
+
     /// The database folder.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The standard end-to-end benchmark (benches/load.rs, see BENCHMARKS.md): builds the release tlogd and the load
+# generator, then runs the suite against a freshly started tlogd on a temporary folder. A few minutes on 2 cores
+# once built.
+#
+#   scripts/bench.sh                 # standard suite: every write mode, proof reads and mixed on a 1M-entry log
+#   scripts/bench.sh --large         # proof reads on a 10M-entry log (the prefill alone takes minutes)
+#   scripts/bench.sh --duration 5    # any other arguments go to the load generator (`--help` lists them)
+#
+# Results: markdown on stdout, JSON in target/bench/load-<suite>.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite=standard
+if [[ "${1:-}" == "--large" ]]; then
+    suite=large
+    shift
+fi
+
+# Both builds use the release profile's artifacts (the bench profile inherits release), so RocksDB's C++ is
+# compiled once. Always --workspace: a narrower build unifies features differently and rebuilds RocksDB.
+cargo build --release --workspace --bins
+cargo bench --workspace --bench load --no-run
+
+mkdir -p target/bench
+cargo bench --workspace --bench load -- --suite "$suite" --json="target/bench/load-$suite.json" "$@"
