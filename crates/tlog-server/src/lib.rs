@@ -9,7 +9,9 @@ pub mod clock;
 pub mod error;
 pub mod log;
 pub mod reader;
+pub mod scrub;
 pub mod sequencer;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub mod server;

@@ -1,23 +1,69 @@
 //! `tlogd`: the tlog log server.
 //!
 //! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
-//! `--origin` names one) on first run and printing the verifier key clients need.
+//! `--origin` names one) on first run and printing the verifier key clients need. `tlogd verify --data ./data`
+//! checks a stopped log's integrity (see [`tlog_server::verify`]).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use tlog_server::server::{ServerConfig, serve};
+use tlog_server::verify::{VerifyError, VerifyOptions, open_data_dir, verify_store};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "tlogd",
     version,
-    about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)"
+    about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)",
+    long_about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints).\n\n\
+        Without a subcommand, serves the log in --data over gRPC. `tlogd verify --data DIR` checks a stopped \
+        log's integrity instead.",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a stored log offline: every entry, leaf-index row, tree node and signed checkpoint.
+    #[command(after_help = "\
+Recomputes every leaf hash from the stored entries and checks the leaf index, recomputes every tree node and
+compares it with the stored tiles (interior rows and partial edge tiles included), and verifies every stored
+signed checkpoint with the log's key against the root recomputed at its size. Reads the database read-only, as
+it was when the check started, in bounded chunks. It can run beside a server, but the server's compactions may
+then remove files under it (exit status 2); stop the server for a reliable check.
+
+Exit status:
+  0  the log is intact
+  1  integrity failure: the first damaged entry index, node (level, index), tile or checkpoint size is named
+  2  usage or I/O error: the log could not be checked")]
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    /// Data folder of the log (RocksDB in <data>/db).
+    #[arg(long, env = "TLOGD_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Verifier key file (default <data>/log.vkey, else derived from <data>/log.key).
+    #[arg(long)]
+    vkey: Option<PathBuf>,
+    /// Without a terminal, print a progress line every this many entries.
+    #[arg(long, default_value_t = 1_000_000)]
+    progress_every: u64,
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Data folder: RocksDB database, signing key (log.key) and verifier key (log.vkey).
     #[arg(long, env = "TLOGD_DATA", default_value = "data")]
@@ -65,6 +111,10 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Re-verify the whole stored log in the background every SECS seconds (0 or absent: off). The result is
+    /// logged and published as the gRPC health of service tlog.v1.Scrub (NOT_SERVING once damage is found).
+    #[arg(long, value_name = "SECS")]
+    scrub_interval: Option<u64>,
 }
 
 /// The TOML config file. Every field is optional; see README for an example.
@@ -91,6 +141,7 @@ struct FileConfig {
     block_cache_bytes: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    scrub_interval_secs: Option<u64>,
 }
 
 fn config(args: Args) -> Result<(ServerConfig, bool), String> {
@@ -157,6 +208,11 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         (None, None) => None,
         _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
     };
+    c.scrub_interval = args
+        .scrub_interval
+        .or(file.scrub_interval_secs)
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs);
     if c.limits.max_entry_bytes == 0
         || c.sequencer.max_batch_entries == 0
         || c.limits.max_request_entries == 0
@@ -193,9 +249,86 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the batch in flight");
 }
 
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Verify(args)) => verify(args),
+        None => server(cli.serve),
+    }
+}
+
+/// `tlogd verify`: exit 0 intact, 1 integrity failure, 2 could not check.
+fn verify(args: VerifyArgs) -> ExitCode {
+    let fail = |e: VerifyError| {
+        match &e {
+            VerifyError::Integrity(_) => println!("tlogd verify: FAILED: {e}"),
+            _ => eprintln!("tlogd verify: error: {e}"),
+        }
+        ExitCode::from(e.exit_code())
+    };
+    let (store, key) = match open_data_dir(&args.data, args.vkey.as_deref()) {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    println!(
+        "tlogd verify: checking {} (origin {})",
+        args.data.display(),
+        key.name()
+    );
+    let started = Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {pos}/{len} entries ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let every = args.progress_every.max(1);
+    let mut next_line = every;
+    let result = verify_store(
+        &store,
+        &key,
+        &VerifyOptions::at_rest(),
+        &mut |done, total| {
+            match &bar {
+                Some(bar) => {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+                None if done >= next_line || done == total => {
+                    eprintln!("tlogd verify: {done}/{total} entries checked");
+                    next_line = (done / every + 1) * every;
+                }
+                None => {}
+            }
+            true
+        },
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(v) => {
+            println!(
+                "tlogd verify: OK: tree size {} root {}: {} entries, {} tree nodes and {} signed checkpoints verified in {:.1}s",
+                v.tree_size,
+                v.root,
+                v.tree_size,
+                v.nodes,
+                v.checkpoints,
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
+async fn server(args: Args) -> ExitCode {
     let (config, json) = match config(args) {
         Ok(c) => c,
         Err(e) => {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tlog_checkpoint::VerifierKey;
 use tlog_proto::{FILE_DESCRIPTOR_SET, LogServer};
@@ -16,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::log::{META_ORIGIN, load_or_create_key, recover};
 use crate::reader::{LogReader, ReadLimits};
+use crate::scrub::Scrub;
 use crate::sequencer::{Sequencer, SequencerConfig};
 use crate::service::{LogService, ServiceLimits, WriteTokens};
 
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// PEM certificate chain and key for TLS; plaintext when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Re-verify the whole stored log this often in the background (see [`crate::scrub`]); off when `None`.
+    pub scrub_interval: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +60,7 @@ impl Default for ServerConfig {
             write_tokens: Vec::new(),
             max_message_bytes: 64 << 20,
             tls: None,
+            scrub_interval: None,
         }
     }
 }
@@ -141,6 +146,7 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let recovered = recover(store.as_ref(), &key, clock.as_ref())?;
     let verifier_key = key.verifier();
+    let scrub_key = verifier_key.clone();
     let tree_size = recovered.frontier.size().0;
 
     let sequencer = Sequencer::new(
@@ -188,6 +194,12 @@ pub async fn serve(
     health_reporter
         .set_serving::<LogServer<LogService<RocksStore>>>()
         .await;
+    let scrub = match config.scrub_interval {
+        Some(every) => {
+            Some(Scrub::spawn(store.clone(), scrub_key, every, health_reporter.clone()).await)
+        }
+        None => None,
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -216,6 +228,9 @@ pub async fn serve(
         .add_service(log)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
+    if let Some(scrub) = scrub {
+        scrub.stop();
+    }
     // In-flight requests are done and the service (with its sequencer handles) is dropped: the sequencer writes
     // whatever it still holds and stops.
     tokio::task::spawn_blocking(move || task.join()).await.ok();

@@ -1,0 +1,91 @@
+//! The optional background scrub: every interval, the [`verify`](crate::verify) check of the live store up to its
+//! latest checkpoint, on a blocking thread. The result is logged and published as the gRPC health status of the
+//! service [`SCRUB_SERVICE`]: `SERVING` after a clean pass, `NOT_SERVING` once damage was found (it stays so until
+//! a later pass is clean), `UNKNOWN` before the first pass or when the store could not be read.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tlog_checkpoint::VerifierKey;
+use tlog_storage::{Backend, TiledStore};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::verify::{VerifyError, VerifyOptions, verify_store};
+
+/// The gRPC health service name the scrub reports under.
+pub const SCRUB_SERVICE: &str = "tlog.v1.Scrub";
+
+/// A running scrub; [`Scrub::stop`] or dropping it ends it, abandoning a pass in progress at its next chunk.
+pub struct Scrub {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Scrub {
+    /// Starts scrubbing `store` every `interval` (the first pass one interval after the start).
+    pub async fn spawn<B: Backend>(
+        store: Arc<TiledStore<B>>,
+        key: VerifierKey,
+        interval: Duration,
+        health: HealthReporter,
+    ) -> Scrub {
+        health
+            .set_service_status(SCRUB_SERVICE, ServingStatus::Unknown)
+            .await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let (store, key, flag) = (store.clone(), key.clone(), flag.clone());
+                let started = Instant::now();
+                let result = tokio::task::spawn_blocking(move || {
+                    verify_store(&store, &key, &VerifyOptions::live(), &mut |_, _| {
+                        !flag.load(Ordering::Relaxed)
+                    })
+                })
+                .await;
+                let status = match result {
+                    Ok(Ok(v)) => {
+                        tracing::info!(
+                            tree_size = v.tree_size,
+                            root = %v.root,
+                            checkpoints = v.checkpoints,
+                            secs = started.elapsed().as_secs_f64(),
+                            "scrub passed"
+                        );
+                        ServingStatus::Serving
+                    }
+                    Ok(Err(VerifyError::Cancelled)) => return,
+                    Ok(Err(VerifyError::Integrity(e))) => {
+                        tracing::error!(error = %e, "scrub found the stored log damaged");
+                        ServingStatus::NotServing
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "scrub could not check the log");
+                        ServingStatus::Unknown
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "scrub task failed");
+                        ServingStatus::Unknown
+                    }
+                };
+                health.set_service_status(SCRUB_SERVICE, status).await;
+            }
+        });
+        Scrub { stop, task }
+    }
+
+    /// Stops the scrub (dropping it does too).
+    pub fn stop(self) {}
+}
+
+impl Drop for Scrub {
+    fn drop(&mut self) {
+        // The flag ends a pass running on its blocking thread; aborting ends the waiting loop.
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.abort();
+    }
+}

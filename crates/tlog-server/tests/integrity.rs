@@ -1,0 +1,253 @@
+//! The integrity check as a library (memory and RocksDB stores built by the real sequencer) and the background
+//! scrub of a running server, observed through the gRPC health service. The `tlogd verify` binary and one-byte
+//! corruptions of every row kind are tested end to end in the root package (`tests/verify.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tlog_checkpoint::SignerKey;
+use tlog_core::leaf_hash;
+use tlog_server::clock::ManualClock;
+use tlog_server::log::recover;
+use tlog_server::scrub::SCRUB_SERVICE;
+use tlog_server::sequencer::{Sequencer, SequencerConfig};
+use tlog_server::server::{ServerConfig, serve};
+use tlog_server::verify::{Integrity, VerifyError, VerifyOptions, verify_store};
+use tlog_storage::tile::TileId;
+use tlog_storage::{Backend, Column, MemoryBackend, MemoryStore, RocksBackend, RocksOptions};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const ORIGIN: &str = "example.com/verify-lib";
+
+fn key() -> SignerKey {
+    SignerKey::from_seed(ORIGIN, [9; 32]).unwrap()
+}
+
+fn entry(i: u64) -> Vec<u8> {
+    format!("event {i}").into_bytes()
+}
+
+/// A memory log written by the real sequencer: `batches` batches, entry `i % distinct` each, de-duplication off
+/// (so repeated entries are stored again and their leaf-index row names the latest copy).
+async fn memory_log(batches: u64, per_batch: u64, distinct: u64) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::open(MemoryBackend::new()).unwrap());
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let recovered = recover(store.as_ref(), &key(), clock.as_ref()).unwrap();
+    let config = SequencerConfig {
+        dedup: false,
+        ..SequencerConfig::default()
+    };
+    let (handle, task) = Sequencer::new(
+        store.clone(),
+        key(),
+        clock,
+        recovered.frontier,
+        recovered.latest,
+        config,
+    )
+    .spawn()
+    .unwrap();
+    for b in 0..batches {
+        let batch = (0..per_batch)
+            .map(|i| entry((b * per_batch + i) % distinct))
+            .collect();
+        handle.submit(batch).await.unwrap();
+    }
+    drop(handle);
+    task.join();
+    store
+}
+
+fn check(store: &MemoryStore, options: &VerifyOptions) -> Result<u64, VerifyError> {
+    let mut calls = 0;
+    let v = verify_store(store, &key().verifier(), options, &mut |_, _| {
+        calls += 1;
+        true
+    })?;
+    assert!(calls > 0 || v.tree_size == 0);
+    Ok(v.tree_size)
+}
+
+fn small_chunks(mut o: VerifyOptions) -> VerifyOptions {
+    // Chunks that end inside tiles and between checkpoints.
+    o.chunk_entries = 100;
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_with_duplicates_passes_in_any_chunking() {
+    let store = memory_log(40, 37, 1000).await;
+    for options in [
+        VerifyOptions::at_rest(),
+        small_chunks(VerifyOptions::at_rest()),
+    ] {
+        assert_eq!(check(&store, &options).unwrap(), 40 * 37);
+    }
+    let empty = memory_log(0, 0, 1).await;
+    assert_eq!(check(&empty, &VerifyOptions::at_rest()).unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_beyond_the_checkpoint_fail_at_rest_but_not_live() {
+    let store = memory_log(5, 100, 10_000).await;
+    let size = 500u64;
+    store
+        .backend()
+        .write(vec![(
+            Column::Entries,
+            size.to_be_bytes().to_vec(),
+            b"x".to_vec(),
+        )])
+        .unwrap();
+    let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::Integrity(Integrity::ExtraEntry {
+                index: 500,
+                size: 500
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!(check(&store, &VerifyOptions::live()).unwrap(), 500);
+
+    let store = memory_log(5, 100, 10_000).await;
+    let beyond = TileId { level: 0, index: 7 };
+    store
+        .backend()
+        .write(vec![(Column::Tiles, beyond.key().to_vec(), vec![0; 32])])
+        .unwrap();
+    let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::Integrity(Integrity::ExtraTile {
+                level: 0,
+                index: 7,
+                ..
+            })
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_index_row_naming_another_entry_is_found() {
+    let store = memory_log(3, 100, 10_000).await;
+    // Entry 42's row names entry 200, a later entry with other bytes (not a duplicate).
+    store
+        .backend()
+        .write(vec![(
+            Column::Leaves,
+            leaf_hash(&entry(42)).0.to_vec(),
+            200u64.to_be_bytes().to_vec(),
+        )])
+        .unwrap();
+    let err = check(&store, &small_chunks(VerifyOptions::at_rest())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::Integrity(Integrity::LeafIndexWrong {
+                index: 42,
+                found: 200,
+                ..
+            })
+        ),
+        "{err}"
+    );
+}
+
+async fn health(addr: SocketAddr) -> Option<ServingStatus> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: SCRUB_SERVICE.into(),
+        })
+        .await
+        .ok()?;
+    ServingStatus::try_from(reply.into_inner().status).ok()
+}
+
+/// Runs `serve` with a fast scrub until the returned sender fires.
+async fn start(
+    data: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<tlog_server::Result<()>>,
+) {
+    let config = ServerConfig {
+        data_dir: data.to_path_buf(),
+        origin: Some(ORIGIN.into()),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        scrub_interval: Some(Duration::from_millis(200)),
+        ..ServerConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (started, addr) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(serve(
+        config,
+        move |s| {
+            let _ = started.send(s.addr);
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (addr.await.unwrap(), stop, task)
+}
+
+async fn wait_for(addr: SocketAddr, want: ServingStatus) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = health(addr).await;
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scrub status {got:?}, waited for {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrub_reports_a_damaged_store_through_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, task) = start(dir.path()).await;
+    let mut rpc = tlog_proto::LogClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    // Writes go on while the scrub runs against the growing store.
+    for i in 0..60 {
+        rpc.submit(tlog_proto::v1::SubmitRequest { entry: entry(i) })
+            .await
+            .unwrap();
+    }
+    wait_for(addr, ServingStatus::Serving).await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // One flipped byte in an old entry: recovery (which checks the newest checkpoint) still starts the server,
+    // and the scrub finds it.
+    {
+        let db = RocksBackend::open(dir.path().join("db"), &RocksOptions::default()).unwrap();
+        let key = 3u64.to_be_bytes();
+        let mut value = db.get_raw(Column::Entries, &key).unwrap().unwrap();
+        value[0] ^= 1;
+        db.put_raw(Column::Entries, &key, &value).unwrap();
+    }
+    let (addr, stop, task) = start(dir.path()).await;
+    wait_for(addr, ServingStatus::NotServing).await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
