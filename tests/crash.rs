@@ -1,0 +1,346 @@
+//! Crash test: the real `tlogd` (RocksDB in a temp dir, port 0) is SIGKILLed at random moments while concurrent
+//! submitters (tlog-client, unary and batch) and a checkpoint reader run, then restarted. After each cycle:
+//!
+//! - the server restarted by itself (recovery accepted the store as the kill left it);
+//! - every acknowledged entry is at the index its receipt named, with the same bytes;
+//! - every signed checkpoint ever handed out (receipts and GetCheckpoint) is a prefix of the newest log: its root
+//!   is recomputed from the downloaded entries at its size, and the entries rebuild the newest root;
+//! - the checkpoints handed out since the last check, and the previous newest one, are proven consistent with
+//!   the newest by RFC 9162 consistency proofs verified with the client (older ones follow by transitivity:
+//!   they were proven consistent with an earlier newest one, which is proven consistent with this one);
+//! - no two handed-out checkpoints share a size with different roots, and no acknowledged size was rolled back.
+//!
+//! After the last cycle, `tlogd verify` must pass on the data folder as the last kill left it.
+//!
+//! `TLOG_CRASH_CYCLES` sets the cycle count (default 3, for CI); `TLOG_CRASH_SEED` replays a run (the seed is
+//! printed). `scripts/crash-test.sh` runs 50 cycles.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
+use tlog_client::LogClient;
+use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, empty_root, leaf_hash};
+use tlog_suite::{Tlogd, bin};
+
+/// splitmix64: a tiny seeded generator, so a failing run can be replayed from its printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[lo, hi]` (modulo bias is irrelevant here).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// Everything the log handed out, as the clients saw it.
+#[derive(Default)]
+struct Seen {
+    /// Acknowledged entries: index → bytes.
+    acked: BTreeMap<u64, Vec<u8>>,
+    /// Handed-out checkpoints by size; a second root for a size is a fork and fails the test at once.
+    checkpoints: BTreeMap<u64, SignedCheckpoint>,
+    /// Sizes handed out since the last check (to be proven consistent with the next newest checkpoint).
+    unproven: Vec<u64>,
+}
+
+impl Seen {
+    fn checkpoint(&mut self, cp: &SignedCheckpoint) {
+        let size = cp.checkpoint.size.0;
+        match self.checkpoints.get(&size) {
+            Some(old) => assert_eq!(
+                old.checkpoint.root, cp.checkpoint.root,
+                "two handed-out checkpoints of size {size} with different roots:\n{}\n{}",
+                old.note, cp.note
+            ),
+            None => {
+                self.checkpoints.insert(size, cp.clone());
+                self.unproven.push(size);
+            }
+        }
+    }
+
+    fn ack(&mut self, index: LeafIndex, entry: Vec<u8>) {
+        if let Some(old) = self.acked.insert(index.0, entry.clone()) {
+            panic!(
+                "index {} acknowledged twice: {:?} and {:?}",
+                index.0,
+                String::from_utf8_lossy(&old),
+                String::from_utf8_lossy(&entry)
+            );
+        }
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// Submits unique entries (unary or batches of 2..=16, at random) until `stop`; records what was acknowledged.
+async fn submitter(
+    addr: String,
+    key: VerifierKey,
+    name: String,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let Ok(client) = LogClient::connect(&addr, key).await else {
+        return;
+    };
+    let mut rng = Rng(seed);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let count = if rng.range(0, 1) == 0 {
+            1
+        } else {
+            rng.range(2, 16)
+        };
+        let entries: Vec<Vec<u8>> = (n..n + count)
+            .map(|i| format!("{{\"crash\":\"{name}\",\"n\":{i}}}").into_bytes())
+            .collect();
+        n += count;
+        let result = if count == 1 {
+            client.submit(&entries[0]).await.map(|r| vec![r])
+        } else {
+            client.submit_batch(&entries).await
+        };
+        match result {
+            Ok(receipts) => {
+                let mut seen = seen.lock().unwrap();
+                for (receipt, entry) in receipts.iter().zip(entries) {
+                    assert!(!receipt.duplicate(), "unique entry reported as duplicate");
+                    seen.ack(receipt.index(), entry);
+                    seen.checkpoint(receipt.checkpoint());
+                }
+            }
+            // The server is gone (killed) or pushing back: not acknowledged, so nothing is promised.
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// Reads the latest checkpoint (GetCheckpoint) until `stop`, recording each one handed out.
+async fn reader(addr: String, key: VerifierKey, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+    let Ok(mut client) = LogClient::connect(&addr, key).await else {
+        return;
+    };
+    while !stop.load(Ordering::Relaxed) {
+        match client.checkpoint().await {
+            Ok(cp) => seen.lock().unwrap().checkpoint(&cp),
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+/// Totals of the checks made after each cycle.
+#[derive(Default)]
+struct Totals {
+    acked_checks: u64,
+    checkpoint_root_checks: u64,
+    consistency_proofs: u64,
+}
+
+/// Checks the restarted server against everything handed out so far (see the module docs).
+async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut Totals) -> u64 {
+    let mut client = LogClient::connect(&server.addr, key.clone()).await.unwrap();
+    let newest = client.checkpoint().await.unwrap();
+    seen.checkpoint(&newest);
+    let size = newest.checkpoint.size.0;
+    let largest = seen.checkpoints.keys().next_back().copied().unwrap_or(0);
+    assert!(
+        largest <= size,
+        "rolled back: checkpoint of size {largest} was handed out, the restarted log has {size}"
+    );
+
+    // Download the whole log and rebuild the root at every handed-out size.
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    let page = 100_000u64;
+    let mut at = 0;
+    while at < size {
+        let end = size.min(at + page);
+        let chunk = client
+            .entries_vec(LeafIndex(at), LeafIndex(end))
+            .await
+            .unwrap();
+        assert_eq!(chunk.len() as u64, end - at);
+        entries.extend(chunk);
+        at = end;
+    }
+    for (&index, bytes) in &seen.acked {
+        let stored = entries.get(index as usize).unwrap_or_else(|| {
+            panic!("acknowledged entry {index} is missing: the log has {size} entries")
+        });
+        assert_eq!(
+            stored,
+            bytes,
+            "acknowledged entry {index} changed: {:?} became {:?}",
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(stored)
+        );
+        totals.acked_checks += 1;
+    }
+    let mut tree = CompactRange::new();
+    let mut roots: BTreeMap<u64, Hash> = BTreeMap::from([(0, empty_root())]);
+    let wanted: Vec<u64> = seen.checkpoints.keys().copied().collect();
+    let mut next = wanted.iter().peekable();
+    for e in &entries {
+        tree.append(leaf_hash(e), |_, _| {}).unwrap();
+        let s = tree.size().0;
+        while next.next_if(|&&w| w < s).is_some() {}
+        if next.next_if(|&&w| w == s).is_some() {
+            roots.insert(s, tree.root());
+        }
+    }
+    assert_eq!(
+        tree.root(),
+        newest.checkpoint.root,
+        "entries do not rebuild the newest root"
+    );
+    for (s, cp) in &seen.checkpoints {
+        assert_eq!(
+            roots.get(s),
+            Some(&cp.checkpoint.root),
+            "handed-out checkpoint of size {s} is not a prefix of the log:\n{}",
+            cp.note
+        );
+        totals.checkpoint_root_checks += 1;
+    }
+
+    // Consistency proofs, verified by the client, from each newly handed-out checkpoint to the newest.
+    for s in std::mem::take(&mut seen.unproven) {
+        if s == 0 || s == size {
+            continue;
+        }
+        let old = &seen.checkpoints[&s];
+        let proven = client
+            .consistency(old, Some(TreeSize(size)))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("checkpoint of size {s} not consistent with size {size}: {e}")
+            });
+        assert_eq!(proven.new.checkpoint.root, newest.checkpoint.root);
+        totals.consistency_proofs += 1;
+    }
+    size
+}
+
+fn start(data: &Path, first: bool) -> Tlogd {
+    let args: &[&str] = if first {
+        &["--origin", "example.com/crash"]
+    } else {
+        &[]
+    };
+    Tlogd::try_start(data, args)
+        .unwrap_or_else(|e| panic!("tlogd did not restart by itself after the kill:\n{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill() {
+    let cycles = env_u64("TLOG_CRASH_CYCLES").unwrap_or(3);
+    let seed = env_u64("TLOG_CRASH_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    println!("crash test: {cycles} cycles, seed {seed} (replay with TLOG_CRASH_SEED={seed})");
+    let began = Instant::now();
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut totals = Totals::default();
+
+    let mut server = start(&data, true);
+    let key = VerifierKey::parse(&server.vkey).unwrap();
+    for cycle in 0..cycles {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for s in 0..3 {
+            tasks.push(tokio::spawn(submitter(
+                server.addr.clone(),
+                key.clone(),
+                format!("c{cycle}s{s}"),
+                rng.next(),
+                stop.clone(),
+                seen.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(reader(
+            server.addr.clone(),
+            key.clone(),
+            stop.clone(),
+            seen.clone(),
+        )));
+        let run = Duration::from_millis(rng.range(50, 1500));
+        tokio::time::sleep(run).await;
+        let pid = server.pid();
+        server.kill();
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(30), t)
+                .await
+                .expect("a client hung after the kill")
+                .unwrap();
+        }
+
+        server = start(&data, false);
+        // The clients are done: the record leaves the lock while the (async) check runs.
+        let mut record = std::mem::take(&mut *seen.lock().unwrap());
+        let before = record.acked.len();
+        let size = check(&server, &key, &mut record, &mut totals).await;
+        println!(
+            "cycle {}/{cycles}: killed pid {pid} after {} ms; restarted at size {size}; {} acknowledged entries, {} \
+             checkpoints handed out so far: all present and consistent",
+            cycle + 1,
+            run.as_millis(),
+            before,
+            record.checkpoints.len()
+        );
+        *seen.lock().unwrap() = record;
+    }
+    server.kill();
+
+    // The log as the last kill left it passes the offline integrity check.
+    let out = Command::new(bin("tlogd"))
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "tlogd verify after the crashes:\n{text}"
+    );
+
+    let seen = seen.lock().unwrap();
+    println!("{}", text.trim_end());
+    println!(
+        "crash test totals: {cycles} cycles; {} acknowledged entries checked ({} checks over all cycles); \
+         {} checkpoints checked ({} root checks, {} consistency proofs verified); seed {seed}; {:.1}s",
+        seen.acked.len(),
+        totals.acked_checks,
+        seen.checkpoints.len(),
+        totals.checkpoint_root_checks,
+        totals.consistency_proofs,
+        began.elapsed().as_secs_f64()
+    );
+}
