@@ -7,16 +7,15 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tlog_checkpoint::SignedCheckpoint as Signed;
-use tlog_core::{Hash, LeafIndex, TreeSize};
-use tlog_proto::v1::get_inclusion_proof_request::Leaf;
+use tlog_core::{LeafIndex, TreeSize};
 use tlog_proto::v1::{
     ConsistencyProof, EntriesPage, GetCheckpointRequest, GetConsistencyProofRequest,
     GetEntriesRequest, GetInclusionProofRequest, InclusionProof, Receipt, SignedCheckpoint,
     SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, WatchCheckpointsRequest,
 };
-use tlog_proto::{Log, hash_from_bytes, hash_to_bytes, hashes_to_bytes};
+use tlog_proto::validate::{self, LeafRef};
+use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
 use tlog_storage::{LogStore, StoreError};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -54,83 +53,12 @@ impl Default for ServiceLimits {
     }
 }
 
-/// Write tokens, kept as SHA-256 digests and compared in constant time.
-#[derive(Clone, Default)]
-pub struct WriteTokens(Vec<[u8; 32]>);
-
-impl WriteTokens {
-    pub fn new<T: AsRef<str>>(tokens: impl IntoIterator<Item = T>) -> Self {
-        WriteTokens(
-            tokens
-                .into_iter()
-                .map(|t| Sha256::digest(t.as_ref().as_bytes()).into())
-                .collect(),
-        )
-    }
-
-    /// No tokens configured: writes are open.
-    pub fn is_open(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        if self.is_open() {
-            return Ok(());
-        }
-        let header = request.metadata().get("authorization").ok_or_else(|| {
-            Status::unauthenticated("writes need `authorization: Bearer <token>` metadata")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
-            })?;
-        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        let known = self
-            .0
-            .iter()
-            .fold(false, |found, t| found | constant_time_eq(t, &digest));
-        if known {
-            Ok(())
-        } else {
-            Err(Status::permission_denied(
-                "the bearer token is not allowed to write",
-            ))
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use tlog_proto::validate::WriteTokens;
 
 /// Checks a submission against the limits before it is queued.
 fn check_entries(limits: &ServiceLimits, entries: &[Vec<u8>]) -> Result<(), Status> {
-    if entries.is_empty() {
-        return Err(Status::invalid_argument("no entries given"));
-    }
-    if entries.len() > limits.max_request_entries {
-        return Err(Status::invalid_argument(format!(
-            "{} entries in one request; the limit is {}",
-            entries.len(),
-            limits.max_request_entries
-        )));
-    }
-    for (i, e) in entries.iter().enumerate() {
-        if e.is_empty() {
-            return Err(Status::invalid_argument(format!("entry {i} is empty")));
-        }
-        if e.len() > limits.max_entry_bytes {
-            return Err(Status::invalid_argument(format!(
-                "entry {i} has {} bytes; the limit is {}",
-                e.len(),
-                limits.max_entry_bytes
-            )));
-        }
-    }
-    Ok(())
+    validate::check_entries(entries, limits.max_request_entries, limits.max_entry_bytes)
+        .map_err(Status::from)
 }
 
 /// The gRPC status for a log error.
@@ -350,23 +278,12 @@ impl<S: LogStore> Log for LogService<S> {
     ) -> Result<Response<InclusionProof>, Status> {
         let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
         let size = TreeSize(tree_size);
-        let (index, hashes, cp) = match leaf {
-            Some(Leaf::Index(index)) => {
-                let (proof, cp) = self
-                    .reader
-                    .inclusion(LeafIndex(index), size)
-                    .map_err(status)?;
-                (LeafIndex(index), proof, cp)
+        let (index, hashes, cp) = match validate::inclusion_leaf(leaf.as_ref())? {
+            LeafRef::Index(index) => {
+                let (proof, cp) = self.reader.inclusion(index, size).map_err(status)?;
+                (index, proof, cp)
             }
-            Some(Leaf::LeafHash(bytes)) => {
-                let hash: Hash = hash_from_bytes("leaf_hash", &bytes)?;
-                self.reader.inclusion_by_hash(&hash, size).map_err(status)?
-            }
-            None => {
-                return Err(Status::invalid_argument(
-                    "give the leaf by `index` or by `leaf_hash`",
-                ));
-            }
+            LeafRef::Hash(hash) => self.reader.inclusion_by_hash(&hash, size).map_err(status)?,
         };
         // The leaf hash is read from the tree (level-0 node), not recomputed, so a by-index answer carries it.
         let leaf_hash = self.reader.leaf_hash(index).map_err(status)?;
@@ -404,24 +321,7 @@ impl<S: LogStore> Log for LogService<S> {
     ) -> Result<Response<Self::GetEntriesStream>, Status> {
         let GetEntriesRequest { start, end } = request.into_inner();
         let size = self.reader.latest().checkpoint.size.0;
-        // An empty range [n, n) is valid and streams no pages; a reversed one is a mistake.
-        if start > end {
-            return Err(Status::invalid_argument(format!(
-                "reversed range [{start}, {end})"
-            )));
-        }
-        if end > size {
-            return Err(Status::out_of_range(format!(
-                "range end {end} is beyond the log's size {size}"
-            )));
-        }
-        if end - start > self.limits.max_entries_range {
-            return Err(Status::invalid_argument(format!(
-                "range of {} entries exceeds the limit of {} per call",
-                end - start,
-                self.limits.max_entries_range
-            )));
-        }
+        validate::check_entries_range(start, end, size, self.limits.max_entries_range)?;
         let page = self.reader.limits().max_entries_per_read.max(1);
         let reader = self.reader.clone();
         // Two pages buffered at most: a slow reader holds back the producer instead of growing memory.

@@ -1,0 +1,283 @@
+//! Checks of `tlog.v1` requests that need nothing but the request and the server's limits: entry counts and
+//! sizes, entry ranges, the inclusion request's leaf, and write tokens.
+//!
+//! They live here rather than in the server so they can be fuzzed (and reused) without the server's storage
+//! engine; the server calls them before doing any work and answers with the [`RequestError`]'s status.
+
+use sha2::{Digest, Sha256};
+use tlog_core::{Hash, LeafIndex};
+
+use crate::v1::get_inclusion_proof_request::Leaf;
+use crate::{ProtoError, hash_from_bytes};
+
+/// A request the server refuses before doing any work; [`RequestError::code`] is its gRPC status code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("no entries given")]
+    NoEntries,
+    #[error("{got} entries in one request; the limit is {limit}")]
+    TooManyEntries { got: usize, limit: usize },
+    #[error("entry {index} is empty")]
+    EmptyEntry { index: usize },
+    #[error("entry {index} has {len} bytes; the limit is {limit}")]
+    EntryTooLarge {
+        index: usize,
+        len: usize,
+        limit: usize,
+    },
+    #[error("reversed range [{start}, {end})")]
+    ReversedRange { start: u64, end: u64 },
+    #[error("range end {end} is beyond the log's size {size}")]
+    RangeBeyondSize { end: u64, size: u64 },
+    #[error("range of {len} entries exceeds the limit of {limit} per call")]
+    RangeTooLarge { len: u64, limit: u64 },
+    #[error("give the leaf by `index` or by `leaf_hash`")]
+    MissingLeaf,
+    #[error(transparent)]
+    Proto(#[from] ProtoError),
+    #[error("writes need `authorization: Bearer <token>` metadata")]
+    MissingToken,
+    #[error("the authorization metadata must be `Bearer <token>`")]
+    MalformedToken,
+    #[error("the bearer token is not allowed to write")]
+    UnknownToken,
+}
+
+impl RequestError {
+    /// The gRPC status code the server answers with.
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            RequestError::RangeBeyondSize { .. } => tonic::Code::OutOfRange,
+            RequestError::MissingToken | RequestError::MalformedToken => {
+                tonic::Code::Unauthenticated
+            }
+            RequestError::UnknownToken => tonic::Code::PermissionDenied,
+            _ => tonic::Code::InvalidArgument,
+        }
+    }
+}
+
+impl From<RequestError> for tonic::Status {
+    fn from(e: RequestError) -> Self {
+        tonic::Status::new(e.code(), e.to_string())
+    }
+}
+
+/// Checks a submission (`Submit`, `SubmitBatch` or one `SubmitStream` message) before it is queued: 1 to
+/// `max_request_entries` entries, each of 1 to `max_entry_bytes` bytes.
+pub fn check_entries(
+    entries: &[Vec<u8>],
+    max_request_entries: usize,
+    max_entry_bytes: usize,
+) -> Result<(), RequestError> {
+    if entries.is_empty() {
+        return Err(RequestError::NoEntries);
+    }
+    if entries.len() > max_request_entries {
+        return Err(RequestError::TooManyEntries {
+            got: entries.len(),
+            limit: max_request_entries,
+        });
+    }
+    for (index, e) in entries.iter().enumerate() {
+        if e.is_empty() {
+            return Err(RequestError::EmptyEntry { index });
+        }
+        if e.len() > max_entry_bytes {
+            return Err(RequestError::EntryTooLarge {
+                index,
+                len: e.len(),
+                limit: max_entry_bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a `GetEntries` range `[start, end)` against the log's `size` and the per-call limit. An empty range
+/// `[n, n)` is valid (it streams no pages); a reversed one is a mistake.
+pub fn check_entries_range(
+    start: u64,
+    end: u64,
+    size: u64,
+    max_range: u64,
+) -> Result<(), RequestError> {
+    if start > end {
+        return Err(RequestError::ReversedRange { start, end });
+    }
+    if end > size {
+        return Err(RequestError::RangeBeyondSize { end, size });
+    }
+    // start <= end, so this cannot underflow.
+    let len = end - start;
+    if len > max_range {
+        return Err(RequestError::RangeTooLarge {
+            len,
+            limit: max_range,
+        });
+    }
+    Ok(())
+}
+
+/// The leaf a `GetInclusionProof` request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafRef {
+    Index(LeafIndex),
+    Hash(Hash),
+}
+
+/// Reads the `leaf` oneof of a `GetInclusionProof` request: an index, or a leaf hash of exactly 32 bytes.
+pub fn inclusion_leaf(leaf: Option<&Leaf>) -> Result<LeafRef, RequestError> {
+    match leaf {
+        Some(Leaf::Index(index)) => Ok(LeafRef::Index(LeafIndex(*index))),
+        Some(Leaf::LeafHash(bytes)) => Ok(LeafRef::Hash(hash_from_bytes("leaf_hash", bytes)?)),
+        None => Err(RequestError::MissingLeaf),
+    }
+}
+
+/// Write tokens, kept as SHA-256 digests and compared in constant time.
+#[derive(Clone, Default)]
+pub struct WriteTokens(Vec<[u8; 32]>);
+
+impl WriteTokens {
+    pub fn new<T: AsRef<str>>(tokens: impl IntoIterator<Item = T>) -> Self {
+        WriteTokens(
+            tokens
+                .into_iter()
+                .map(|t| Sha256::digest(t.as_ref().as_bytes()).into())
+                .collect(),
+        )
+    }
+
+    /// No tokens configured: writes are open.
+    pub fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks the raw value of a write's `authorization` metadata (`None` when absent).
+    pub fn check_authorization(&self, header: Option<&[u8]>) -> Result<(), RequestError> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let header = header.ok_or(RequestError::MissingToken)?;
+        // Only what an HTTP/2 header value may hold as text (visible ASCII, space, tab), as `to_str` allowed.
+        if !header
+            .iter()
+            .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(RequestError::MalformedToken);
+        }
+        let token = std::str::from_utf8(header)
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(RequestError::MalformedToken)?;
+        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        // Every configured token is compared, so the time taken does not say which (if any) matched.
+        let known = self
+            .0
+            .iter()
+            .fold(false, |found, t| found | constant_time_eq(t, &digest));
+        if known {
+            Ok(())
+        } else {
+            Err(RequestError::UnknownToken)
+        }
+    }
+
+    /// Checks a write request's `authorization` metadata.
+    pub fn check<T>(&self, request: &tonic::Request<T>) -> Result<(), RequestError> {
+        self.check_authorization(
+            request
+                .metadata()
+                .get("authorization")
+                .map(|v| v.as_bytes()),
+        )
+    }
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_limits() {
+        assert_eq!(check_entries(&[], 2, 3), Err(RequestError::NoEntries));
+        assert_eq!(
+            check_entries(&[vec![1], vec![2], vec![3]], 2, 3)
+                .unwrap_err()
+                .code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            check_entries(&[vec![1], vec![]], 2, 3),
+            Err(RequestError::EmptyEntry { index: 1 })
+        );
+        assert!(check_entries(&[vec![0; 3]], 2, 3).is_ok());
+        assert_eq!(
+            check_entries(&[vec![0; 4]], 2, 3).unwrap_err().to_string(),
+            "entry 0 has 4 bytes; the limit is 3"
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(check_entries_range(5, 5, 5, 0).is_ok());
+        assert_eq!(
+            check_entries_range(6, 5, 10, 100).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            check_entries_range(0, u64::MAX, 10, u64::MAX)
+                .unwrap_err()
+                .code(),
+            tonic::Code::OutOfRange
+        );
+        assert_eq!(
+            check_entries_range(0, 10, 10, 9),
+            Err(RequestError::RangeTooLarge { len: 10, limit: 9 })
+        );
+    }
+
+    #[test]
+    fn leaves() {
+        assert_eq!(
+            inclusion_leaf(Some(&Leaf::Index(u64::MAX))),
+            Ok(LeafRef::Index(LeafIndex(u64::MAX)))
+        );
+        assert_eq!(
+            inclusion_leaf(Some(&Leaf::LeafHash(vec![7; 32]))),
+            Ok(LeafRef::Hash(Hash([7; 32])))
+        );
+        assert_eq!(
+            inclusion_leaf(Some(&Leaf::LeafHash(vec![7; 31])))
+                .unwrap_err()
+                .code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(inclusion_leaf(None), Err(RequestError::MissingLeaf));
+    }
+
+    #[test]
+    fn tokens() {
+        let open = WriteTokens::default();
+        assert!(open.check_authorization(None).is_ok());
+        let tokens = WriteTokens::new(["s3cret", "other"]);
+        let check = |h: Option<&[u8]>| tokens.check_authorization(h).map_err(|e| e.code());
+        assert_eq!(check(None), Err(tonic::Code::Unauthenticated));
+        assert_eq!(check(Some(b"s3cret")), Err(tonic::Code::Unauthenticated));
+        assert_eq!(
+            check(Some(b"Bearer \xffs3cret")),
+            Err(tonic::Code::Unauthenticated)
+        );
+        assert_eq!(
+            check(Some(b"Bearer nope")),
+            Err(tonic::Code::PermissionDenied)
+        );
+        assert_eq!(check(Some(b"Bearer s3cret")), Ok(()));
+        assert_eq!(check(Some(b"Bearer other ")), Ok(()));
+    }
+}
