@@ -1,0 +1,241 @@
+//! Writes the seed corpus of every fuzz target into `fuzz/corpus/<target>/`: genuine signed notes,
+//! checkpoints and key strings of the fixture log, byte programs that select real trees and proofs, genuine
+//! receipts (JSON and proto), and encoded requests of every kind.
+//!
+//! Run from `fuzz/`: `cargo run --example gen_corpus`. Deterministic: rerunning rewrites the same files.
+
+use std::fs;
+use std::path::Path;
+
+use prost::Message;
+use tlog_checkpoint::cosign;
+use tlog_core::leaf_hash;
+use tlog_fuzz::{LOG_ENTRIES, ORIGIN, PLAIN_TEXTS, log, other_signer, signer, verifier};
+use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    fs::create_dir_all(&dir).expect("creating the corpus folder");
+    fs::write(dir.join(name), bytes).expect("writing a seed");
+}
+
+fn main() {
+    let log = log();
+
+    // Signed notes: checkpoints as the log signs them, one with a witness cosignature and one with an unknown
+    // signer's line appended, plain notes by both keys, and the key strings.
+    for size in [1, 2, 7, LOG_ENTRIES as u64] {
+        let note = &log.checkpoint(size).note;
+        write("note_parse", &format!("checkpoint_{size}"), note.as_bytes());
+        write(
+            "checkpoint_parse",
+            &format!("signed_{size}"),
+            note.as_bytes(),
+        );
+        write(
+            "checkpoint_parse",
+            &format!("body_{size}"),
+            log.checkpoint(size).checkpoint.to_body().as_bytes(),
+        );
+    }
+    let cp = log.checkpoint(5);
+    let body = cp.checkpoint.to_body();
+    let witnessed = format!(
+        "{}{}",
+        cp.note,
+        cosign(other_signer(), &body, 1_700_000_100).expect("cosigning")
+    );
+    write("note_parse", "checkpoint_witnessed", witnessed.as_bytes());
+    write("checkpoint_parse", "signed_witnessed", witnessed.as_bytes());
+    let stranger = tlog_checkpoint::SignerKey::from_seed("stranger.example", [3; 32]).expect("key");
+    let foreign = stranger.sign_note(&body).expect("signing");
+    let sig_line = foreign.rsplit_once("\n\n").expect("a note").1;
+    write(
+        "checkpoint_parse",
+        "signed_plus_unknown_signer",
+        format!("{}{sig_line}", cp.note).as_bytes(),
+    );
+    for (i, text) in PLAIN_TEXTS.iter().enumerate() {
+        let mut note = signer().sign_note(text).expect("signing");
+        let witness = other_signer().sign_note(text).expect("signing");
+        note.push_str(witness.rsplit_once("\n\n").expect("a note").1);
+        write("note_parse", &format!("plain_{i}"), note.as_bytes());
+    }
+    write("note_parse", "vkey", verifier().to_string().as_bytes());
+    // The fixture key is public by construction (seed [7; 32]); it signs nothing but fuzz fixtures.
+    write(
+        "note_parse",
+        "private_key",
+        signer().to_private_string().as_bytes(),
+    );
+    assert_eq!(verifier().name(), ORIGIN);
+
+    // Proof programs: tree size, leaf alphabet, then the target's own fields (see the targets' docs).
+    let n_alpha = |n: u16, alphabet: &[u8]| {
+        let mut v = n.to_le_bytes().to_vec();
+        v.push(alphabet.len() as u8 - 1);
+        v.extend_from_slice(alphabet);
+        v
+    };
+    let distinct: Vec<u8> = (0..8).collect();
+    // (tree size - 1, alphabet, size - 1, index): u16 fields are taken modulo the bounds by the target.
+    let inclusion_cases: [(u16, &[u8], u16, u16); 5] = [
+        (0, &[1], 0, 0),
+        (5, &distinct, 5, 0),
+        (299, &distinct, 299, 137),
+        (16, &[42], 16, 3),
+        (99, &[1, 2], 64, 64),
+    ];
+    for (i, (n, alphabet, size, index)) in inclusion_cases.into_iter().enumerate() {
+        let mut v = n_alpha(n, alphabet);
+        v.extend(size.to_le_bytes());
+        v.extend(index.to_le_bytes());
+        write("verify_inclusion", &format!("proof_{i}"), &v);
+        // The same proof with one flipped bit, and with index and size swapped.
+        let mut flipped = v.clone();
+        flipped.extend([0, 0, 0, 17]);
+        write("verify_inclusion", &format!("proof_{i}_flip"), &flipped);
+        v.push(3);
+        write("verify_inclusion", &format!("proof_{i}_swap"), &v);
+    }
+    // (tree size - 1, alphabet, fork, size2, size1)
+    let consistency_cases: [(u16, &[u8], u16, u16, u16); 5] = [
+        (1, &[1], 0, 2, 1),
+        (6, &distinct, 3, 7, 4),
+        (299, &distinct, 200, 300, 129),
+        (31, &[9], 31, 32, 16),
+        (99, &[1, 2], 50, 100, 100),
+    ];
+    for (i, (n, alphabet, fork, size2, size1)) in consistency_cases.into_iter().enumerate() {
+        let mut v = n_alpha(n, alphabet);
+        v.extend(fork.to_le_bytes());
+        v.extend(size2.to_le_bytes());
+        v.extend(size1.to_le_bytes());
+        write("verify_consistency", &format!("proof_{i}"), &v);
+        let mut truncated = v.clone();
+        truncated.extend([0, 1, 1]);
+        write(
+            "verify_consistency",
+            &format!("proof_{i}_truncated"),
+            &truncated,
+        );
+        v.extend([7, 0x81, 5, 0]);
+        write("verify_consistency", &format!("proof_{i}_fork_root"), &v);
+    }
+
+    // Receipts: JSON as `tlog` prints them, the proto the server sends, and mutation programs.
+    for (index, size) in [(0u64, 1u64), (3, 7), (11, 12), (6, 12)] {
+        let r = log.receipt(index, size);
+        let mut json = vec![0u8];
+        json.extend(serde_json::to_vec(&r).expect("JSON"));
+        write("receipt_decode", &format!("json_{index}_{size}"), &json);
+        let cp = log.checkpoint(size);
+        let proto = v1::Receipt {
+            index,
+            leaf_hash: r.leaf_hash.0.to_vec(),
+            checkpoint: Some(v1::SignedCheckpoint {
+                note: cp.note.clone().into_bytes(),
+                size,
+                root_hash: cp.checkpoint.root.0.to_vec(),
+                timestamp_unix: cp.timestamp,
+            }),
+            inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
+            duplicate: false,
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(proto.encode_to_vec());
+        write("receipt_decode", &format!("proto_{index}_{size}"), &bytes);
+        write(
+            "receipt_decode",
+            &format!("mutated_{index}_{size}"),
+            &[2, (size - 1) as u8, index as u8, 2, 0, 1],
+        );
+    }
+
+    // Requests, as the first byte (kind) and the encoded message.
+    let req = |name: &str, kind: u8, bytes: Vec<u8>| {
+        let mut v = vec![kind];
+        v.extend(bytes);
+        write("request_handlers", name, &v);
+    };
+    req(
+        "submit",
+        0,
+        v1::SubmitRequest {
+            entry: b"{\"event\":\"login\"}".to_vec(),
+        }
+        .encode_to_vec(),
+    );
+    req(
+        "submit_token",
+        0,
+        v1::SubmitRequest {
+            entry: b"Bearer s3cret".to_vec(),
+        }
+        .encode_to_vec(),
+    );
+    req(
+        "submit_batch",
+        1,
+        v1::SubmitBatchRequest {
+            entries: vec![b"a".to_vec(), vec![0; 9], b"Bearer x".to_vec()],
+            client_tag: 7,
+        }
+        .encode_to_vec(),
+    );
+    req(
+        "get_checkpoint",
+        2,
+        v1::GetCheckpointRequest {
+            min_size: 3,
+            size: 5,
+        }
+        .encode_to_vec(),
+    );
+    req("watch", 3, v1::WatchCheckpointsRequest {}.encode_to_vec());
+    for (name, leaf, tree_size) in [
+        ("inclusion_index", Leaf::Index(3), 7),
+        ("inclusion_max", Leaf::Index(u64::MAX), u64::MAX),
+        (
+            "inclusion_hash",
+            Leaf::LeafHash(leaf_hash(b"x").0.to_vec()),
+            0,
+        ),
+        ("inclusion_short_hash", Leaf::LeafHash(vec![1; 31]), 0),
+    ] {
+        req(
+            name,
+            4,
+            v1::GetInclusionProofRequest {
+                leaf: Some(leaf),
+                tree_size,
+            }
+            .encode_to_vec(),
+        );
+    }
+    for (name, old_size, new_size) in [
+        ("consistency", 3, 12),
+        ("consistency_reversed", 12, 3),
+        ("consistency_max", 1, u64::MAX),
+    ] {
+        req(
+            name,
+            5,
+            v1::GetConsistencyProofRequest { old_size, new_size }.encode_to_vec(),
+        );
+    }
+    for (name, start, end) in [
+        ("entries", 0, 12),
+        ("entries_huge", 0, u64::MAX),
+        ("entries_reversed", 9, 2),
+    ] {
+        req(
+            name,
+            6,
+            v1::GetEntriesRequest { start, end }.encode_to_vec(),
+        );
+    }
+    println!("corpus written to {}/corpus", env!("CARGO_MANIFEST_DIR"));
+}
