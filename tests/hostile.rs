@@ -1,0 +1,564 @@
+//! Hostile input over gRPC against the real `tlogd` (port 0, RocksDB in a temp dir): oversized messages, entries
+//! at and one byte past the size limit, index and size overflow, huge ranges, malformed proof requests, writes
+//! without a valid token, and a flood past the submission queue. Every case asserts its status code; afterwards
+//! the server still answers, its resident memory stayed bounded, and nothing already in the log changed.
+
+use std::time::Duration;
+
+use tlog_checkpoint::VerifierKey;
+use tlog_client::{BearerToken, LogClient, verify_receipt};
+use tlog_core::{LeafIndex, TreeSize, leaf_hash};
+use tlog_proto::v1::get_inclusion_proof_request::Leaf;
+use tlog_proto::v1::{
+    GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
+    SignedCheckpoint, SubmitBatchRequest, SubmitRequest,
+};
+use tlog_suite::Tlogd;
+use tonic::Code;
+
+type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+
+const TOKEN: &str = "hostile-test-token";
+/// The server's gRPC message limit in the main test (set small so exceeding it is cheap).
+const MAX_MESSAGE: usize = 1 << 20;
+/// The default largest entry (C2SP tlog-tiles bundle limit).
+const MAX_ENTRY: usize = 65_535;
+/// The server's `max_entries_range` in the main test.
+const MAX_RANGE: u64 = 10;
+
+fn authed<T>(message: T) -> tonic::Request<T> {
+    with_auth(message, &format!("Bearer {TOKEN}"))
+}
+
+fn with_auth<T>(message: T, value: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", value.parse().unwrap());
+    r
+}
+
+fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
+    r.err().map(|s| s.code())
+}
+
+fn event(i: u64) -> Vec<u8> {
+    format!("{{\"action\":\"hostile-test\",\"n\":{i}}}").into_bytes()
+}
+
+/// Resident and peak resident memory of a process in KiB (`VmRSS`, `VmHWM` of /proc/<pid>/status).
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn rpc(server: &Tlogd) -> Rpc {
+    Rpc::connect(server.addr.clone())
+        .await
+        .unwrap()
+        // The client must be able to *send* past the server's limit (its own default is unlimited) and to read
+        // pages holding a maximum-size entry.
+        .max_decoding_message_size(64 << 20)
+}
+
+async fn latest(rpc: &mut Rpc) -> SignedCheckpoint {
+    rpc.get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn all_entries(rpc: &mut Rpc, size: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    // In calls of at most MAX_RANGE entries, as the server's limit requires.
+    let mut start = 0;
+    while start < size {
+        let end = size.min(start + MAX_RANGE);
+        let mut pages = rpc
+            .get_entries(GetEntriesRequest { start, end })
+            .await
+            .unwrap()
+            .into_inner();
+        while let Some(page) = pages.message().await.unwrap() {
+            assert_eq!(page.start, out.len() as u64);
+            out.extend(page.entries);
+        }
+        start = end;
+    }
+    assert_eq!(out.len() as u64, size);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tlogd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "write_tokens = [\"{TOKEN}\"]\nmax_message_bytes = {MAX_MESSAGE}\nmax_entries_range = {MAX_RANGE}\n\
+             max_checkpoint_wait_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = Tlogd::start(&data, &["--config", config.to_str().unwrap()]);
+    let key = VerifierKey::parse(&server.vkey).unwrap();
+    let mut rpc = rpc(&server).await;
+
+    // The log before: 20 events and one entry of exactly the maximum size (accepted).
+    rpc.submit_batch(authed(SubmitBatchRequest {
+        entries: (0..20).map(event).collect(),
+        client_tag: 0,
+    }))
+    .await
+    .unwrap();
+    let max_entry = vec![0xa5; MAX_ENTRY];
+    let receipt = rpc
+        .submit(authed(SubmitRequest {
+            entry: max_entry.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(receipt.index, 20);
+    let before = latest(&mut rpc).await;
+    assert_eq!(before.size, 21);
+    let entries_before = all_entries(&mut rpc, before.size).await;
+    assert_eq!(entries_before[20], max_entry);
+    let (rss_before, _) = memory_kib(server.pid());
+
+    // Messages beyond the gRPC limit are refused while decoding, before the handler runs (tonic answers
+    // OUT_OF_RANGE), with or without a token.
+    let oversized = SubmitBatchRequest {
+        entries: vec![vec![1; 60_000]; 20],
+        client_tag: 0,
+    };
+    assert_eq!(
+        code(rpc.submit_batch(authed(oversized.clone())).await),
+        Some(Code::OutOfRange)
+    );
+    assert!(
+        code(rpc.submit_batch(oversized).await).is_some(),
+        "an oversized unauthenticated write must fail"
+    );
+    let huge_entry = SubmitRequest {
+        entry: vec![2; 2 * MAX_MESSAGE],
+    };
+    assert_eq!(
+        code(rpc.submit(authed(huge_entry)).await),
+        Some(Code::OutOfRange)
+    );
+
+    // Entries: empty, one byte over the limit, in a batch next to a valid one (nothing of it is taken), and one
+    // entry too many in a batch.
+    for entry in [vec![], vec![3; MAX_ENTRY + 1]] {
+        assert_eq!(
+            code(rpc.submit(authed(SubmitRequest { entry })).await),
+            Some(Code::InvalidArgument)
+        );
+    }
+    for entries in [
+        vec![event(100), vec![]],
+        vec![event(101), vec![4; MAX_ENTRY + 1]],
+        vec![],
+        (0..4097).map(|i| i.to_string().into_bytes()).collect(),
+    ] {
+        assert_eq!(
+            code(
+                rpc.submit_batch(authed(SubmitBatchRequest {
+                    entries,
+                    client_tag: 0
+                }))
+                .await
+            ),
+            Some(Code::InvalidArgument)
+        );
+    }
+
+    // Writes without a valid token, by every write method; reads stay public.
+    assert_eq!(
+        code(rpc.submit(SubmitRequest { entry: event(200) }).await),
+        Some(Code::Unauthenticated)
+    );
+    for bad in [
+        "Basic aG9zdGlsZQ==",
+        "Bearer",
+        "bearer hostile-test-token",
+        "Bearer\thostile-test-token",
+    ] {
+        assert_eq!(
+            code(
+                rpc.submit(with_auth(SubmitRequest { entry: event(201) }, bad))
+                    .await
+            ),
+            Some(Code::Unauthenticated),
+            "{bad}"
+        );
+    }
+    for bad in [
+        "Bearer wrong",
+        "Bearer hostile-test-token2",
+        "Bearer HOSTILE-TEST-TOKEN",
+    ] {
+        assert_eq!(
+            code(
+                rpc.submit(with_auth(SubmitRequest { entry: event(202) }, bad))
+                    .await
+            ),
+            Some(Code::PermissionDenied),
+            "{bad:?}"
+        );
+    }
+    let batch = SubmitBatchRequest {
+        entries: vec![event(203)],
+        client_tag: 0,
+    };
+    assert_eq!(
+        code(rpc.submit_batch(batch.clone()).await),
+        Some(Code::Unauthenticated)
+    );
+    assert_eq!(
+        code(
+            rpc.submit_batch(with_auth(batch.clone(), "Bearer wrong"))
+                .await
+        ),
+        Some(Code::PermissionDenied)
+    );
+    // tonic re-exports tokio-stream for generated code; no extra dependency needed for one stream.
+    let stream = tonic::codegen::tokio_stream::iter(vec![batch.clone()]);
+    assert_eq!(
+        code(rpc.submit_stream(stream).await),
+        Some(Code::Unauthenticated)
+    );
+    // The verifying client refuses a token that cannot travel in a header rather than sending it.
+    assert!(BearerToken::new("new\nline").is_err());
+
+    // Index and size overflow: u64::MAX, one past the end, size 0 meaning "latest".
+    let size = before.size;
+    let inclusion = |leaf, tree_size| GetInclusionProofRequest {
+        leaf: Some(leaf),
+        tree_size,
+    };
+    for (leaf, tree_size, expected) in [
+        (Leaf::Index(u64::MAX), 0, Code::OutOfRange),
+        (Leaf::Index(u64::MAX), u64::MAX, Code::OutOfRange),
+        (Leaf::Index(size), 0, Code::OutOfRange),
+        (Leaf::Index(size), size, Code::OutOfRange),
+        (Leaf::Index(0), u64::MAX, Code::OutOfRange),
+        (Leaf::Index(0), size + 1, Code::OutOfRange),
+        (Leaf::Index(5), 3, Code::NotFound), // size 3 was never published
+        (Leaf::LeafHash(vec![]), 0, Code::InvalidArgument),
+        (Leaf::LeafHash(vec![1; 31]), 0, Code::InvalidArgument),
+        (Leaf::LeafHash(vec![1; 33]), 0, Code::InvalidArgument),
+        (Leaf::LeafHash(vec![1; 4096]), 0, Code::InvalidArgument),
+        (
+            Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec()),
+            0,
+            Code::NotFound,
+        ),
+        (
+            // In the log, but not in the (published) tree of size 20.
+            Leaf::LeafHash(leaf_hash(&max_entry).0.to_vec()),
+            20,
+            Code::NotFound,
+        ),
+    ] {
+        let what = format!("{leaf:?} in {tree_size}");
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(leaf, tree_size)).await),
+            Some(expected),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        code(
+            rpc.get_inclusion_proof(GetInclusionProofRequest {
+                leaf: None,
+                tree_size: 0
+            })
+            .await
+        ),
+        Some(Code::InvalidArgument)
+    );
+
+    // Malformed consistency requests.
+    for (old_size, new_size, expected) in [
+        (0, 0, Code::InvalidArgument),
+        (0, size, Code::InvalidArgument),
+        (size, 20, Code::InvalidArgument),
+        (u64::MAX, 0, Code::InvalidArgument),
+        (u64::MAX, u64::MAX, Code::OutOfRange),
+        (1, u64::MAX, Code::OutOfRange),
+        (1, size + 1, Code::OutOfRange),
+        (3, size, Code::NotFound), // never published
+    ] {
+        assert_eq!(
+            code(
+                rpc.get_consistency_proof(GetConsistencyProofRequest { old_size, new_size })
+                    .await
+            ),
+            Some(expected),
+            "{old_size} -> {new_size}"
+        );
+    }
+
+    // Checkpoints of sizes that do not exist, and a wait for one that never comes (bounded by the server).
+    for (min_size, exact, expected) in [
+        (0, u64::MAX, Code::OutOfRange),
+        (0, size + 1, Code::OutOfRange),
+        (0, 7, Code::NotFound),
+        (u64::MAX, 0, Code::DeadlineExceeded),
+    ] {
+        assert_eq!(
+            code(
+                rpc.get_checkpoint(GetCheckpointRequest {
+                    min_size,
+                    size: exact
+                })
+                .await
+            ),
+            Some(expected),
+            "min_size {min_size} size {exact}"
+        );
+    }
+
+    // Huge and malformed entry ranges.
+    for (start, end, expected) in [
+        (0, u64::MAX, Code::OutOfRange),
+        (u64::MAX, u64::MAX, Code::OutOfRange),
+        (u64::MAX, 0, Code::InvalidArgument),
+        (size, size - 1, Code::InvalidArgument),
+        (0, size + 1, Code::OutOfRange),
+        (0, MAX_RANGE + 1, Code::InvalidArgument),
+        (0, size, Code::InvalidArgument),
+    ] {
+        assert_eq!(
+            code(rpc.get_entries(GetEntriesRequest { start, end }).await),
+            Some(expected),
+            "[{start}, {end})"
+        );
+    }
+    let empty = rpc
+        .get_entries(GetEntriesRequest {
+            start: size,
+            end: size,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap();
+    assert!(empty.is_none());
+
+    // Many concurrent hostile requests at once (connections kept open), then the same checks.
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let mut rpc = rpc.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                0 => code(
+                    rpc.submit(authed(SubmitRequest {
+                        entry: vec![5; MAX_ENTRY + 1],
+                    }))
+                    .await,
+                ),
+                1 => code(
+                    rpc.get_entries(GetEntriesRequest {
+                        start: 0,
+                        end: u64::MAX,
+                    })
+                    .await,
+                ),
+                2 => code(rpc.submit(SubmitRequest { entry: event(i) }).await),
+                _ => code(
+                    rpc.submit_batch(authed(SubmitBatchRequest {
+                        entries: vec![vec![6; 60_000]; 20],
+                        client_tag: i,
+                    }))
+                    .await,
+                ),
+            }
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let expected = [
+            Code::InvalidArgument,
+            Code::OutOfRange,
+            Code::Unauthenticated,
+            Code::OutOfRange,
+        ][i % 4];
+        assert_eq!(t.await.unwrap(), Some(expected), "concurrent request {i}");
+    }
+
+    // Nothing changed: the same signed checkpoint (byte for byte) and the same entries.
+    let after = latest(&mut rpc).await;
+    assert_eq!(after, before, "the hostile requests changed the checkpoint");
+    assert_eq!(all_entries(&mut rpc, after.size).await, entries_before);
+
+    // Memory stayed bounded: messages over the limit were refused from their length prefix, not buffered.
+    let (rss_after, peak) = memory_kib(server.pid());
+    eprintln!(
+        "tlogd VmRSS before {rss_before} KiB, after {rss_after} KiB, peak (VmHWM) {peak} KiB"
+    );
+    assert!(
+        rss_after < rss_before + 128 * 1024,
+        "tlogd grew from {rss_before} KiB to {rss_after} KiB"
+    );
+
+    // The server still works: a normal write, consistent with the tree before.
+    let token = BearerToken::new(TOKEN).unwrap();
+    let client = LogClient::connect(&server.addr, key.clone())
+        .await
+        .unwrap()
+        .with_token(token);
+    let r = client.submit(&event(999)).await.unwrap();
+    assert_eq!(r.index(), LeafIndex(21));
+    verify_receipt(&key, r.receipt(), Some(&event(999))).unwrap();
+    let before_cp = client.checkpoint_at(TreeSize(21)).await.unwrap();
+    client.consistency(&before_cp, None).await.unwrap();
+    let mut rpc = self::rpc(&server).await;
+    assert_eq!(
+        all_entries(&mut rpc, 21).await,
+        entries_before,
+        "entries changed"
+    );
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_past_the_queue_gets_resource_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    // One queued submission at most and one entry per synced batch: a burst overtakes the sequencer at once.
+    let server = Tlogd::start(
+        dir.path(),
+        &[
+            "--queue-capacity",
+            "1",
+            "--max-batch-entries",
+            "1",
+            "--max-batch-delay-ms",
+            "20",
+        ],
+    );
+    let key = VerifierKey::parse(&server.vkey).unwrap();
+    let client = LogClient::connect(&server.addr, key.clone()).await.unwrap();
+    client.submit(&event(0)).await.unwrap();
+    let mut rpc = rpc(&server).await;
+    let before = latest(&mut rpc).await;
+    let (rss_before, _) = memory_kib(server.pid());
+
+    let (mut accepted, mut exhausted) = (Vec::new(), Vec::new());
+    let mut n = 1u64;
+    for _round in 0..10 {
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let mut rpc = rpc.clone();
+            let entry = event(n);
+            n += 1;
+            tasks.push(tokio::spawn(async move {
+                let r = rpc
+                    .submit(SubmitRequest {
+                        entry: entry.clone(),
+                    })
+                    .await;
+                (entry, r)
+            }));
+        }
+        for t in tasks {
+            let (entry, r) = t.await.unwrap();
+            match r {
+                Ok(receipt) => accepted.push((entry, receipt.into_inner())),
+                Err(s) => {
+                    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                    exhausted.push(entry);
+                }
+            }
+        }
+        if !exhausted.is_empty() {
+            break;
+        }
+    }
+    eprintln!(
+        "flood: {} accepted, {} RESOURCE_EXHAUSTED",
+        accepted.len(),
+        exhausted.len()
+    );
+    assert!(
+        !exhausted.is_empty(),
+        "no RESOURCE_EXHAUSTED in 1000 concurrent submissions"
+    );
+
+    // The queue drains and the server answers again.
+    let mut last = None;
+    for _ in 0..50 {
+        match client.submit(&event(u64::MAX)).await {
+            Ok(r) => {
+                last = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let last = last.expect("the server accepts writes again after the flood");
+
+    // Every accepted entry is where its receipt says; no refused one got in; the old tree is a prefix.
+    let size = last.checkpoint().checkpoint.size.0;
+    assert_eq!(size, 1 + accepted.len() as u64 + 1);
+    for (entry, receipt) in &accepted {
+        let proof = client
+            .inclusion_by_index(LeafIndex(receipt.index), None)
+            .await
+            .unwrap();
+        assert_eq!(proof.leaf_hash(), leaf_hash(entry));
+    }
+    for entry in exhausted.iter().take(20) {
+        let err = client
+            .inclusion_by_hash(&leaf_hash(entry), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, tlog_client::ClientError::Rpc(s) if s.code() == Code::NotFound),
+            "{err:?}"
+        );
+    }
+    let old = client.checkpoint_at(TreeSize(before.size)).await.unwrap();
+    client.consistency(&old, None).await.unwrap();
+
+    let (rss_after, peak) = memory_kib(server.pid());
+    eprintln!("flood: tlogd VmRSS before {rss_before} KiB, after {rss_after} KiB, peak {peak} KiB");
+    assert!(
+        rss_after < rss_before + 128 * 1024,
+        "tlogd grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    server.stop();
+}
+
+#[test]
+fn the_key_file_is_private_and_a_readable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(dir.path(), &["--origin", "example.com/keys"]);
+    let key_file = dir.path().join("log.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "log.key created with mode {mode:o}");
+    // The verifier key is published next to it, and is what tlogd printed.
+    let vkey = std::fs::read_to_string(dir.path().join("log.vkey")).unwrap();
+    assert_eq!(vkey.trim(), server.vkey);
+    server.stop();
+
+    // A key file others can read is refused, naming the fix.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Tlogd::try_start(dir.path(), &[]).err().unwrap();
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Tlogd::start(dir.path(), &[]).stop();
+}
