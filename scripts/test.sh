@@ -25,3 +25,10 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked "$@"
+# Short fuzzing of every cargo-fuzz target (fuzz/, its own workspace: no RocksDB build). TLOG_FUZZ_SECONDS sets
+# the time per target (default 20; 0 skips the step).
+fuzz_seconds="${TLOG_FUZZ_SECONDS:-20}"
+if [ "$fuzz_seconds" != 0 ]; then
+  echo "== fuzz (${fuzz_seconds}s per target)"
+  scripts/fuzz.sh "$fuzz_seconds"
+fi
