@@ -59,7 +59,9 @@ for t in "${targets[@]}"; do
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$work/$t.log" 2>&1; then
     failed+=("$t")
-    tail -n 60 "$work/$t.log" >&2
+    # The panic message first (the sanitizer's stack dump that follows it is long), then the end of the log.
+    grep -A 4 'panicked at' "$work/$t.log" >&2 || true
+    tail -n 40 "$work/$t.log" >&2
   fi
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^Done ' "$work/$t.log" | tr '\n' ' ' || true
   echo
