@@ -124,46 +124,56 @@ pub fn extend_tile(
     stored: &[u8],
     new: &[(usize, usize, Hash)],
 ) -> Result<Vec<u8>, StoreError> {
-    let mut rows: Vec<Vec<Hash>> = vec![Vec::new(); usize::from(TILE_HEIGHT)];
-    if !stored.is_empty() {
-        let width = width_of(stored)?;
-        for (row, hashes) in rows.iter_mut().enumerate() {
-            let start = row_start(width, row) * HASH_SIZE;
-            let end = start + (width >> row) * HASH_SIZE;
-            hashes.extend(
-                stored[start..end]
-                    .chunks_exact(HASH_SIZE)
-                    .filter_map(Hash::from_slice),
-            );
-        }
-    }
+    let old_width = if stored.is_empty() {
+        0
+    } else {
+        width_of(stored)?
+    };
+    // Only the new hashes are gathered per row; the old rows are copied as byte ranges.
+    let mut added: Vec<Vec<Hash>> = vec![Vec::new(); usize::from(TILE_HEIGHT)];
     for &(row, offset, hash) in new {
-        let hashes = &mut rows[row];
-        if offset != hashes.len() {
+        let Some(hashes) = added.get_mut(row) else {
             return Err(StoreError::Conflict(format!(
-                "tile {}/{} row {row}: node at offset {offset} but the row holds {}",
-                tile.level,
-                tile.index,
-                hashes.len()
+                "tile {}/{}: row {row} does not exist",
+                tile.level, tile.index
+            )));
+        };
+        let len = (old_width >> row) + hashes.len();
+        if offset != len {
+            return Err(StoreError::Conflict(format!(
+                "tile {}/{} row {row}: node at offset {offset} but the row holds {len}",
+                tile.level, tile.index
             )));
         }
         hashes.push(hash);
     }
-    let width = rows[0].len();
+    let width = old_width + added[0].len();
     if width > TILE_WIDTH
-        || rows
+        || added
             .iter()
             .enumerate()
-            .any(|(row, hashes)| hashes.len() != width >> row)
+            .any(|(row, hashes)| (old_width >> row) + hashes.len() != width >> row)
     {
         return Err(StoreError::Conflict(format!(
             "tile {}/{}: rows would not form a tile ({:?} hashes per row)",
             tile.level,
             tile.index,
-            rows.iter().map(Vec::len).collect::<Vec<_>>()
+            added
+                .iter()
+                .enumerate()
+                .map(|(row, hashes)| (old_width >> row) + hashes.len())
+                .collect::<Vec<_>>()
         )));
     }
-    Ok(rows.iter().flatten().flat_map(|h| h.0).collect())
+    let mut out = Vec::with_capacity(stored_hashes(width) * HASH_SIZE);
+    for (row, hashes) in added.iter().enumerate() {
+        let start = row_start(old_width, row) * HASH_SIZE;
+        out.extend_from_slice(&stored[start..start + (old_width >> row) * HASH_SIZE]);
+        for h in hashes {
+            out.extend_from_slice(&h.0);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
