@@ -408,3 +408,105 @@ async fn recovery_refuses_a_store_that_disagrees_with_its_signature() {
         "{err}"
     );
 }
+
+/// Serves the real gRPC service over `store` on a loopback port, as `tlogd` does, and returns a raw client.
+async fn grpc<S: LogStore>(
+    store: Arc<S>,
+    config: SequencerConfig,
+) -> (
+    tlog_proto::LogClient<tonic::transport::Channel>,
+    SequencerTask,
+) {
+    use tlog_server::reader::{LogReader, ReadLimits};
+    use tlog_server::service::{LogService, ServiceLimits, WriteTokens};
+
+    let (seq, task) = start(store.clone(), config);
+    let reader = LogReader::new(store, seq.clone(), key().verifier(), ReadLimits::default());
+    let service = LogService::new(
+        seq,
+        reader,
+        ServiceLimits::default(),
+        WriteTokens::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(tlog_proto::LogServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let client = tlog_proto::LogClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    (client, task)
+}
+
+fn submit_request(i: u64) -> tlog_proto::v1::SubmitRequest {
+    tlog_proto::v1::SubmitRequest { entry: entry(i) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_is_unavailable_over_grpc_until_it_recovers() {
+    let store = Arc::new(TestStore::new(
+        MemoryStore::open(MemoryBackend::new()).unwrap(),
+    ));
+    let (mut rpc, _task) = grpc(store.clone(), SequencerConfig::default()).await;
+    rpc.submit(submit_request(0)).await.unwrap();
+
+    store.failing.store(true, Ordering::SeqCst);
+    let status = rpc.submit(submit_request(1)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("No space left"), "{status:?}");
+    // Reads keep working while writes fail.
+    let cp = rpc
+        .get_checkpoint(tlog_proto::v1::GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cp.size, 1);
+
+    store.failing.store(false, Ordering::SeqCst);
+    let receipt = rpc.submit(submit_request(1)).await.unwrap().into_inner();
+    assert_eq!(receipt.index, 1, "no gap after the failure");
+}
+
+// The lock is held on purpose while awaiting: it blocks the sequencer's own thread, not this task.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_resource_exhausted_over_grpc() {
+    let store = Arc::new(TestStore::new(
+        MemoryStore::open(MemoryBackend::new()).unwrap(),
+    ));
+    let (rpc, _task) = grpc(
+        store.clone(),
+        SequencerConfig {
+            queue_capacity: 2,
+            ..SequencerConfig::default()
+        },
+    )
+    .await;
+    let held = store.gate.lock().unwrap();
+    // One submission blocks the sequencer in its write, two more fill the queue; the next is pushed back.
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let mut rpc = rpc.clone();
+        waiting.push(tokio::spawn(
+            async move { rpc.submit(submit_request(i)).await },
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = rpc.clone().submit(submit_request(9)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    drop(held);
+    for w in waiting {
+        w.await.unwrap().unwrap();
+    }
+    // Pushback lost nothing: the three accepted entries are in, the refused one is not.
+    let cp = rpc
+        .clone()
+        .get_checkpoint(tlog_proto::v1::GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cp.size, 3);
+}
