@@ -342,3 +342,80 @@ async fn refuses_to_start_on_a_foreign_key_or_origin() {
         "{err}"
     );
 }
+
+/// The service names a reflection client (what `grpcurl list` uses) gets back, over reflection v1 and v1alpha.
+async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let channel = tonic::transport::Channel::from_shared(addr.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let v1_names = {
+        let mut c = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+        let request = v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        };
+        let mut answers = c
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        match answers.message().await.unwrap().unwrap().message_response {
+            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
+                l.service.into_iter().map(|s| s.name).collect()
+            }
+            other => panic!("unexpected reflection answer {other:?}"),
+        }
+    };
+    let alpha_names = {
+        let mut c = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+        let request = v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        };
+        let mut answers = c
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        match answers.message().await.unwrap().unwrap().message_response {
+            Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
+                l.service.into_iter().map(|s| s.name).collect()
+            }
+            other => panic!("unexpected reflection answer {other:?}"),
+        }
+    };
+    (v1_names, alpha_names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_service_for_grpcurl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(dir.path(), &[]);
+    let (v1_names, alpha_names) = reflected_services(&server.addr).await;
+    for names in [&v1_names, &alpha_names] {
+        for want in ["tlog.v1.Log", "grpc.health.v1.Health"] {
+            assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+        }
+    }
+    // Where grpcurl is installed (or named by TLOG_GRPCURL), `grpcurl -plaintext ADDR list` itself must show it.
+    let grpcurl = std::env::var("TLOG_GRPCURL").unwrap_or_else(|_| "grpcurl".into());
+    let hostport = server.addr.trim_start_matches("http://");
+    match std::process::Command::new(&grpcurl)
+        .args(["-plaintext", hostport, "list"])
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "grpcurl list failed: {out:?}");
+            assert!(text.lines().any(|l| l == "tlog.v1.Log"), "{text}");
+        }
+        Err(e) => eprintln!("{grpcurl} not run ({e}); reflection checked with a Rust client only"),
+    }
+}
