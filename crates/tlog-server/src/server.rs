@@ -200,11 +200,17 @@ pub async fn serve(
         }
         None => None,
     };
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| Error::Internal(format!("building gRPC reflection: {e}")))?;
+    // Both reflection versions: grpcurl before 1.8.8 (and other older tools) only speak v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_error = |e| Error::Internal(format!("building gRPC reflection: {e}"));
+    let reflection = reflection_builder().build_v1().map_err(reflection_error)?;
+    let reflection_alpha = reflection_builder()
+        .build_v1alpha()
+        .map_err(reflection_error)?;
     let log = LogServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -225,6 +231,7 @@ pub async fn serve(
     let result = builder
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(log)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
