@@ -317,7 +317,7 @@ impl<S: LogStore> Sequencer<S> {
 
         let start = self.frontier.size();
         let mut next = start.0;
-        let mut in_batch: HashMap<Hash, LeafIndex> = HashMap::new();
+        let mut in_batch: HashMap<Hash, LeafIndex> = HashMap::with_capacity(entries.len());
         let mut assigned = Vec::with_capacity(entries.len());
         let mut batch = AppendBatch {
             start,

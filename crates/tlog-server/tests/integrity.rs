@@ -96,11 +96,7 @@ async fn rows_beyond_the_checkpoint_fail_at_rest_but_not_live() {
     let size = 500u64;
     store
         .backend()
-        .write(vec![(
-            Column::Entries,
-            size.to_be_bytes().to_vec(),
-            b"x".to_vec(),
-        )])
+        .write(&[(Column::Entries, &size.to_be_bytes(), b"x")])
         .unwrap();
     let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
     assert!(
@@ -119,7 +115,7 @@ async fn rows_beyond_the_checkpoint_fail_at_rest_but_not_live() {
     let beyond = TileId { level: 0, index: 7 };
     store
         .backend()
-        .write(vec![(Column::Tiles, beyond.key().to_vec(), vec![0; 32])])
+        .write(&[(Column::Tiles, &beyond.key(), &[0; 32])])
         .unwrap();
     let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
     assert!(
@@ -141,10 +137,10 @@ async fn a_leaf_index_row_naming_another_entry_is_found() {
     // Entry 42's row names entry 200, a later entry with other bytes (not a duplicate).
     store
         .backend()
-        .write(vec![(
+        .write(&[(
             Column::Leaves,
-            leaf_hash(&entry(42)).0.to_vec(),
-            200u64.to_be_bytes().to_vec(),
+            &leaf_hash(&entry(42)).0,
+            &200u64.to_be_bytes(),
         )])
         .unwrap();
     let err = check(&store, &small_chunks(VerifyOptions::at_rest())).unwrap_err();

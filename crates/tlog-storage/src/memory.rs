@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use crate::StoreError;
-use crate::tiled::{Backend, Column, Row};
+use crate::tiled::{Backend, Column, Put, Row};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -27,22 +27,25 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn write(&self, puts: Vec<(Column, Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
         let mut columns = self.columns.write().unwrap_or_else(|p| p.into_inner());
-        for (column, key, value) in puts {
-            columns.entry(column).or_default().insert(key, value);
+        for &(column, key, value) in puts {
+            columns
+                .entry(column)
+                .or_default()
+                .insert(key.to_vec(), value.to_vec());
         }
         Ok(())
     }
 
-    fn get_many(
+    fn get_many<K: AsRef<[u8]>>(
         &self,
         column: Column,
-        keys: &[Vec<u8>],
+        keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         Ok(self.read(column, |map| {
             keys.iter()
-                .map(|k| map.and_then(|m| m.get(k).cloned()))
+                .map(|k| map.and_then(|m| m.get(k.as_ref()).cloned()))
                 .collect()
         }))
     }

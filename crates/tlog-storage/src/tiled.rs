@@ -47,15 +47,18 @@ impl Column {
 /// A key and its value.
 pub type Row = (Vec<u8>, Vec<u8>);
 
+/// One row to write: column, key, value (borrowed, so an append copies each byte once, into the write batch).
+pub type Put<'a> = (Column, &'a [u8], &'a [u8]);
+
 /// A key-value store with column families, atomic durable batch writes and batched point reads.
 pub trait Backend: Send + Sync + 'static {
     /// Writes all puts atomically and durably (or none of them).
-    fn write(&self, puts: Vec<(Column, Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
-    /// Point reads in one batch, answers in key order.
-    fn get_many(
+    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
+    /// Point reads in one batch, answers in the order of `keys`.
+    fn get_many<K: AsRef<[u8]>>(
         &self,
         column: Column,
-        keys: &[Vec<u8>],
+        keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// The entry with the greatest key.
     fn last(&self, column: Column) -> Result<Option<Row>, StoreError>;
@@ -146,19 +149,6 @@ impl<B: Backend> LogStore for TiledStore<B> {
         let size = self.size.load(Ordering::SeqCst);
         let new_size = self.check_batch(batch, size)?;
 
-        let mut puts = Vec::with_capacity(batch.entries.len() * 2 + 8);
-        let mut leaf_rows = Vec::with_capacity(batch.entries.len());
-        for (i, (entry, leaf)) in batch.entries.iter().zip(&batch.leaf_hashes).enumerate() {
-            let index = (size + i as u64).to_be_bytes().to_vec();
-            puts.push((Column::Entries, index.clone(), entry.clone()));
-            leaf_rows.push((Column::Leaves, leaf.0.to_vec(), index));
-        }
-        // Leaf hashes are random keys. Written in key order, each memtable insert starts its skip-list search where
-        // the previous one ended instead of at the top (the profile showed these searches as the append path's
-        // largest cost).
-        leaf_rows.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-        puts.append(&mut leaf_rows);
-
         // Group the new nodes by tile and extend each touched tile once.
         let mut by_tile: BTreeMap<TileId, Vec<(usize, usize, Hash)>> = BTreeMap::new();
         for &(id, hash) in &batch.nodes {
@@ -174,41 +164,69 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .or_default()
                 .push((slot.row, slot.offset, hash));
         }
-        let missing: Vec<TileId> = by_tile
+        let missing: Vec<[u8; 9]> = by_tile
             .keys()
             .filter(|t| !edge.contains_key(t))
+            .map(|t| t.key())
+            .collect();
+        let stored: HashMap<[u8; 9], Vec<u8>> = missing
+            .iter()
             .copied()
+            .zip(self.backend.get_many(Column::Tiles, &missing)?)
+            .filter_map(|(k, v)| Some((k, v?)))
             .collect();
-        let keys: Vec<Vec<u8>> = missing.iter().map(|t| t.key().to_vec()).collect();
-        let stored: HashMap<TileId, Vec<u8>> = missing
-            .into_iter()
-            .zip(self.backend.get_many(Column::Tiles, &keys)?)
-            .map(|(t, v)| (t, v.unwrap_or_default()))
-            .collect();
-        let mut new_edge = HashMap::new();
+        let mut tiles = Vec::with_capacity(by_tile.len());
         for (tile_id, nodes) in &by_tile {
-            let old = edge
-                .get(tile_id)
-                .or_else(|| stored.get(tile_id))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let key = tile_id.key();
+            let old = match edge.get(tile_id) {
+                Some(old) => old.as_slice(),
+                None => stored.get(&key).map(Vec::as_slice).unwrap_or_default(),
+            };
             let new = tile::extend_tile(*tile_id, old, nodes)?;
-            if tile::width_of(&new)? < TILE_WIDTH {
-                new_edge.insert(*tile_id, new.clone());
-            }
-            puts.push((Column::Tiles, tile_id.key().to_vec(), new));
+            let partial = tile::width_of(&new)? < TILE_WIDTH;
+            tiles.push((*tile_id, key, new, partial));
         }
-        puts.push((
-            Column::Checkpoints,
-            new_size.to_be_bytes().to_vec(),
-            batch.checkpoint.clone(),
-        ));
 
-        self.backend.write(puts)?;
+        // Every row borrows from the batch or from the locals above: the write batch is the only copy made.
+        let indices: Vec<[u8; 8]> = (size..new_size).map(u64::to_be_bytes).collect();
+        let checkpoint_key = new_size.to_be_bytes();
+        let mut puts: Vec<Put<'_>> = Vec::with_capacity(batch.entries.len() * 2 + tiles.len() + 1);
+        puts.extend(
+            indices
+                .iter()
+                .zip(&batch.entries)
+                .map(|(index, entry)| (Column::Entries, &index[..], entry.as_slice())),
+        );
+        // Leaf hashes are random keys. Written in key order, each memtable insert starts its skip-list search where
+        // the previous one ended instead of at the top (the profile showed these searches as the append path's
+        // largest cost).
+        let leaf_rows_from = puts.len();
+        puts.extend(
+            batch
+                .leaf_hashes
+                .iter()
+                .zip(&indices)
+                .map(|(leaf, index)| (Column::Leaves, &leaf.0[..], &index[..])),
+        );
+        puts[leaf_rows_from..].sort_unstable_by(|a, b| a.1.cmp(b.1));
+        puts.extend(
+            tiles
+                .iter()
+                .map(|(_, key, new, _)| (Column::Tiles, &key[..], new.as_slice())),
+        );
+        puts.push((Column::Checkpoints, &checkpoint_key[..], &batch.checkpoint));
+
+        self.backend.write(&puts)?;
+        drop(puts);
 
         // Partial tiles untouched by this batch stay on the edge (a level whose tile did not change).
         edge.retain(|t, _| !by_tile.contains_key(t));
-        edge.extend(new_edge);
+        edge.extend(
+            tiles
+                .into_iter()
+                .filter(|(_, _, _, partial)| *partial)
+                .map(|(tile_id, _, new, _)| (tile_id, new)),
+        );
         self.size.store(new_size, Ordering::SeqCst);
         Ok(())
     }
@@ -251,7 +269,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
         let mut tiles: Vec<TileId> = slots.iter().map(|s| s.tile).collect();
         tiles.sort_unstable();
         tiles.dedup();
-        let keys: Vec<Vec<u8>> = tiles.iter().map(|t| t.key().to_vec()).collect();
+        let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
         let values = self.backend.get_many(Column::Tiles, &keys)?;
         let found: HashMap<TileId, Vec<u8>> = tiles
             .into_iter()
@@ -278,7 +296,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
     }
 
     fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
-        let keys: Vec<Vec<u8>> = leaf_hashes.iter().map(|h| h.0.to_vec()).collect();
+        let keys: Vec<&[u8]> = leaf_hashes.iter().map(|h| &h.0[..]).collect();
         self.backend
             .get_many(Column::Leaves, &keys)?
             .into_iter()
@@ -292,7 +310,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
     fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError> {
         let mut v = self
             .backend
-            .get_many(Column::Checkpoints, &[size.0.to_be_bytes().to_vec()])?;
+            .get_many(Column::Checkpoints, &[size.0.to_be_bytes()])?;
         Ok(v.pop().flatten())
     }
 
@@ -316,7 +334,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = TileId { level, index }.key().to_vec();
+        let key = TileId { level, index }.key();
         match self
             .backend
             .get_many(Column::Tiles, &[key])?
@@ -331,16 +349,12 @@ impl<B: Backend> LogStore for TiledStore<B> {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .backend
-            .get_many(Column::Meta, &[key.as_bytes().to_vec()])?
+            .get_many(Column::Meta, &[key.as_bytes()])?
             .pop()
             .flatten())
     }
 
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.backend.write(vec![(
-            Column::Meta,
-            key.as_bytes().to_vec(),
-            value.to_vec(),
-        )])
+        self.backend.write(&[(Column::Meta, key.as_bytes(), value)])
     }
 }
