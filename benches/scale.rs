@@ -111,9 +111,33 @@ fn main() {
     }
     drop(handle);
     task.join();
-    // Where the bytes are: live SST data per column family, and everything else (WAL, manifests, logs).
+    // The figures above are taken while flushes and compactions run (obsolete files not yet deleted, memtables in
+    // the WAL). Also report the log at rest: wait (at most a minute) until RocksDB has no background work left.
     let db = store.backend().db();
+    let settled = Instant::now();
+    let busy = |name: &str| db.property_int_value(name).ok().flatten().unwrap_or(0) > 0;
+    while settled.elapsed().as_secs() < 60
+        && (busy("rocksdb.num-running-compactions")
+            || busy("rocksdb.num-running-flushes")
+            || busy("rocksdb.compaction-pending"))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    println!(
+        "at rest after {:.1} s: RSS {:.1} MiB, disk {:.1} bytes/entry",
+        settled.elapsed().as_secs_f64(),
+        rss_bytes() as f64 / (1 << 20) as f64,
+        disk_bytes(dir.path()) as f64 / total as f64
+    );
+    // Where the bytes are: live SST data per column family, and everything else (WAL, manifests, logs).
     let mut sst_total = 0;
+    // With TLOG_SCALE_STATS: RocksDB's write-stall counters, then each column's compaction table.
+    let stats = std::env::var_os("TLOG_SCALE_STATS").is_some();
+    if stats && let Ok(Some(text)) = db.property_value("rocksdb.stats") {
+        for line in text.lines().filter(|l| l.to_lowercase().contains("stall")) {
+            println!("{line}");
+        }
+    }
     for column in Column::ALL {
         let sst = db
             .cf_handle(column.name())
@@ -124,6 +148,15 @@ fn main() {
             })
             .unwrap_or(0);
         sst_total += sst;
+        if stats
+            && let Some(table) = db.cf_handle(column.name()).and_then(|cf| {
+                db.property_value_cf(&cf, "rocksdb.cfstats-no-file-histogram")
+                    .ok()
+                    .flatten()
+            })
+        {
+            println!("{table}");
+        }
         println!(
             "column {:<12} {:>8.1} SST bytes/entry",
             column.name(),
