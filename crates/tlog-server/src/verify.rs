@@ -353,7 +353,7 @@ pub fn verify_store<B: Backend>(
 
         let leaf_rows = backend.get_many(
             Column::Leaves,
-            &leaves.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>(),
+            &leaves.iter().map(|h| &h.0[..]).collect::<Vec<_>>(),
         )?;
         let tiles = fetch_tiles(backend, &nodes)?;
 

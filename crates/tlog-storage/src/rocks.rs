@@ -76,7 +76,7 @@ impl RocksBackend {
             let mut cf = Options::default();
             cf.set_write_buffer_size(options.write_buffer_bytes);
             // One flush thread serves every column: room for two memtables waiting behind another column's flush
-            // instead of stopping writes (the total stays under the shared budget below).
+            // instead of stopping writes (the total stays under the shared budget above).
             cf.set_max_write_buffer_number(4);
             cf.set_level_compaction_dynamic_level_bytes(true);
             match column {

@@ -197,10 +197,6 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .zip(&batch.entries)
                 .map(|(index, entry)| (Column::Entries, &index[..], entry.as_slice())),
         );
-        // Leaf hashes are random keys. Written in key order, each memtable insert starts its skip-list search where
-        // the previous one ended instead of at the top (the profile showed these searches as the append path's
-        // largest cost).
-        let leaf_rows_from = puts.len();
         puts.extend(
             batch
                 .leaf_hashes
@@ -208,7 +204,6 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .zip(&indices)
                 .map(|(leaf, index)| (Column::Leaves, &leaf.0[..], &index[..])),
         );
-        puts[leaf_rows_from..].sort_unstable_by(|a, b| a.1.cmp(b.1));
         puts.extend(
             tiles
                 .iter()
