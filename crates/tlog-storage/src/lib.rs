@@ -11,6 +11,7 @@
 //! tile API can serve row 0 of a stored tile as it is.
 
 pub mod conformance;
+mod filter;
 mod memory;
 mod rocks;
 pub mod tile;

@@ -1,11 +1,12 @@
 //! [`TiledStore`]: the log's storage rules over a key-value [`Backend`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
+use crate::filter::LeafFilter;
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
 use crate::{AppendBatch, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, StoreError};
 
@@ -75,7 +76,14 @@ pub struct TiledStore<B> {
     /// (at most one per tile level; full tiles leave it). Its lock also serialises appends: the sequencer is the
     /// only writer, and this guards against misuse.
     edge: Mutex<HashMap<TileId, Vec<u8>>>,
+    /// Every leaf hash in the store, so that lookups of new hashes (de-duplication) need not reach the backend.
+    /// Loaded from the leaf index on first use; `append` adds its hashes after its write succeeded and before the
+    /// new size is visible. It only gains bits, so even a poisoned lock holds a filter without false negatives.
+    leaves: RwLock<Option<LeafFilter>>,
 }
+
+/// Leaf-index rows read per backend scan while loading the [`LeafFilter`].
+const FILTER_LOAD_CHUNK: usize = 1 << 16;
 
 fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
     bytes.try_into().map(u64::from_be_bytes).map_err(|_| {
@@ -90,6 +98,7 @@ impl<B: Backend> TiledStore<B> {
             backend,
             size: AtomicU64::new(0),
             edge: Mutex::new(HashMap::new()),
+            leaves: RwLock::new(None),
         };
         match store.meta(META_FORMAT_VERSION)? {
             None => store.set_meta(META_FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?,
@@ -111,6 +120,49 @@ impl<B: Backend> TiledStore<B> {
     /// The backend, for tools that inspect raw rows (integrity checks, tests).
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+
+    /// The leaf filter, loaded from the leaf index if this is its first use (one pass over the index: about a
+    /// second per few million entries).
+    fn leaf_filter(&self) -> Result<RwLockReadGuard<'_, Option<LeafFilter>>, StoreError> {
+        {
+            let filter = self.leaves.read().unwrap_or_else(|p| p.into_inner());
+            if filter.is_some() {
+                return Ok(filter);
+            }
+        }
+        let mut slot = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            // An append racing with this load writes its rows first and adds them to the filter after taking this
+            // lock, so each of its hashes is in the scan or added after it.
+            let mut filter = LeafFilter::new();
+            let mut from = Vec::new();
+            loop {
+                let rows = self
+                    .backend
+                    .scan(Column::Leaves, &from, FILTER_LOAD_CHUNK)?;
+                for (key, _) in &rows {
+                    let hash = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "leaf index key of {} bytes (expected 32)",
+                            key.len()
+                        ))
+                    })?;
+                    filter.insert(&Hash(hash));
+                }
+                match rows.last() {
+                    Some((key, _)) if rows.len() == FILTER_LOAD_CHUNK => {
+                        // The next scan starts just after the last key read.
+                        from.clone_from(key);
+                        from.push(0);
+                    }
+                    _ => break,
+                }
+            }
+            *slot = Some(filter);
+        }
+        drop(slot);
+        Ok(self.leaves.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn check_batch(&self, batch: &AppendBatch, size: u64) -> Result<u64, StoreError> {
@@ -204,6 +256,11 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .zip(&indices)
                 .map(|(leaf, index)| (Column::Leaves, &leaf.0[..], &index[..])),
         );
+        // Leaf-index rows in key order: the skip-list memtable keeps its last insert position, so each row is placed
+        // next to the one before instead of searched for from the top. The sort is stable, so a hash repeated in
+        // the batch (de-duplication off) still ends with its later index, as across batches.
+        let n = puts.len();
+        puts[batch.entries.len()..n].sort_by_key(|p| p.1);
         puts.extend(
             tiles
                 .iter()
@@ -213,6 +270,16 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
         self.backend.write(&puts)?;
         drop(puts);
+        if let Some(filter) = self
+            .leaves
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            for hash in &batch.leaf_hashes {
+                filter.insert(hash);
+            }
+        }
 
         // Partial tiles untouched by this batch stay on the edge (a level whose tile did not change).
         edge.retain(|t, _| !by_tile.contains_key(t));
@@ -291,15 +358,30 @@ impl<B: Backend> LogStore for TiledStore<B> {
     }
 
     fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
-        let keys: Vec<&[u8]> = leaf_hashes.iter().map(|h| &h.0[..]).collect();
-        self.backend
-            .get_many(Column::Leaves, &keys)?
+        // Only hashes the filter may hold are looked up in the backend.
+        let maybe: Vec<usize> = match self.leaf_filter()?.as_ref() {
+            Some(filter) => filter
+                .may_contain_many(leaf_hashes)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, maybe)| maybe.then_some(i))
+                .collect(),
+            None => (0..leaf_hashes.len()).collect(),
+        };
+        let mut found = vec![None; leaf_hashes.len()];
+        if maybe.is_empty() {
+            return Ok(found);
+        }
+        let keys: Vec<&[u8]> = maybe.iter().map(|&i| &leaf_hashes[i].0[..]).collect();
+        for (i, value) in maybe
             .into_iter()
-            .map(|v| {
-                v.map(|v| be_u64(&v, "leaf index").map(LeafIndex))
-                    .transpose()
-            })
-            .collect()
+            .zip(self.backend.get_many(Column::Leaves, &keys)?)
+        {
+            if let Some(v) = value {
+                found[i] = Some(LeafIndex(be_u64(&v, "leaf index")?));
+            }
+        }
+        Ok(found)
     }
 
     fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError> {
@@ -351,5 +433,51 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.backend.write(&[(Column::Meta, key.as_bytes(), value)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+    use crate::conformance::{batch_for, entry};
+    use tlog_core::{CompactRange, leaf_hash};
+
+    /// The filter loads from a leaf index larger than one scan chunk, and keeps up with later appends.
+    #[test]
+    fn leaf_filter_loads_in_chunks_and_follows_appends() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        let total = FILTER_LOAD_CHUNK as u64 + 1000;
+        let mut next = 0;
+        while next < total {
+            let n = 8192.min(total - next);
+            store
+                .append(&batch_for(
+                    &mut frontier,
+                    (next..next + n).map(entry).collect(),
+                ))
+                .unwrap();
+            next += n;
+        }
+        // As after a restart: nothing loaded yet.
+        *store.leaves.write().unwrap() = None;
+        let hashes: Vec<Hash> = (0..total + 10).map(|i| leaf_hash(&entry(i))).collect();
+        let found = store.leaf_indices(&hashes).unwrap();
+        for (i, f) in found.iter().enumerate() {
+            let expected = (i as u64) < total;
+            assert_eq!(f.is_some(), expected, "leaf {i}");
+        }
+        store
+            .append(&batch_for(
+                &mut frontier,
+                (total..total + 10).map(entry).collect(),
+            ))
+            .unwrap();
+        let found = store.leaf_indices(&hashes[total as usize..]).unwrap();
+        assert!(
+            found.iter().all(Option::is_some),
+            "hashes appended after the load"
+        );
     }
 }

@@ -51,6 +51,14 @@ fn rocks_store_survives_reopen_with_identical_roots_and_proofs() {
     }
     let store = open();
     assert_eq!(store.tree_size().unwrap(), TreeSize(next));
+    // The reopened store's leaf filter is loaded from disk: every stored hash is found, an absent one is not.
+    let mut hashes: Vec<_> = (0..next).map(|i| leaf_hash(&entry(i))).collect();
+    hashes.push(leaf_hash(b"never appended"));
+    let found = store.leaf_indices(&hashes).unwrap();
+    assert_eq!(found.last(), Some(&None));
+    for (i, f) in found[..next as usize].iter().enumerate() {
+        assert_eq!(*f, Some(LeafIndex(i as u64)), "leaf {i} after reopen");
+    }
     let plan = root_plan(TreeSize(next));
     assert_eq!(
         plan.build(&store.nodes(plan.node_ids()).unwrap()).unwrap()[0],
