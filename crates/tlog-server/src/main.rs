@@ -139,6 +139,7 @@ struct FileConfig {
     dedup: Option<bool>,
     sync: Option<bool>,
     block_cache_bytes: Option<usize>,
+    direct_io: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     scrub_interval_secs: Option<u64>,
@@ -200,6 +201,7 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.sequencer.dedup = file.dedup.unwrap_or(c.sequencer.dedup);
     c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
+    c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
     c.tls = match (
         args.tls_cert.or(file.tls_cert),
         args.tls_key.or(file.tls_key),
