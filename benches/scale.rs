@@ -10,7 +10,7 @@ use tlog_checkpoint::SignerKey;
 use tlog_server::clock::SystemClock;
 use tlog_server::log::recover;
 use tlog_server::sequencer::{Sequencer, SequencerConfig};
-use tlog_storage::{Column, RocksBackend, RocksOptions, RocksStore};
+use tlog_storage::{Column, Hash, LogStore, RocksBackend, RocksOptions, RocksStore};
 
 const ENTRY_BYTES: usize = 256;
 const BATCH: usize = 4096;
@@ -54,6 +54,28 @@ fn disk_bytes(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds used so far by this process's threads, summed by thread name (sequencer, RocksDB's flush and
+/// compaction pools, the submitting thread), from /proc/self/task/*/schedstat; also the run-queue wait.
+fn thread_cpu() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let mut f = stat
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0) / 1e9);
+        let (run, wait) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+        let e = out.entry(name.trim().to_string()).or_insert((0.0, 0.0));
+        e.0 += run;
+        e.1 += wait;
+    }
+    out
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let total: u64 = std::env::var("TLOG_SCALE_ENTRIES")
@@ -92,6 +114,7 @@ fn main() {
     let mut next = 0u64;
     let (mut mark, mut marked) = (Instant::now(), 0u64);
     let mut rates = Vec::new();
+    let mut cpu = thread_cpu();
     while next < total {
         let n = BATCH.min((total - next) as usize);
         let entries: Vec<Vec<u8>> = (0..n).map(|i| entry(next + i as u64)).collect();
@@ -106,6 +129,18 @@ fn main() {
                 rss_bytes() as f64 / (1 << 20) as f64,
                 disk_bytes(dir.path()) as f64 / next as f64
             );
+            if std::env::var_os("TLOG_SCALE_STATS").is_some() {
+                let now = thread_cpu();
+                let line: Vec<String> = now
+                    .iter()
+                    .map(|(k, v)| {
+                        let b = cpu.get(k).copied().unwrap_or((0.0, 0.0));
+                        format!("{k} {:.2}/{:.2}", v.0 - b.0, v.1 - b.1)
+                    })
+                    .collect();
+                println!("cpu/wait s: {}", line.join(", "));
+                cpu = now;
+            }
             (mark, marked) = (Instant::now(), next);
         }
     }
@@ -173,5 +208,16 @@ fn main() {
     println!(
         "entry size {ENTRY_BYTES} bytes; disk target < {} bytes/entry",
         ENTRY_BYTES + 150
+    );
+    // A restarted log loads its leaf filter from the leaf index on the first lookup: time that.
+    drop(store);
+    let reopened =
+        RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
+            .unwrap();
+    let load = Instant::now();
+    reopened.leaf_indices(&[Hash([0; 32])]).unwrap();
+    println!(
+        "leaf filter load after reopen: {:.1} s",
+        load.elapsed().as_secs_f64()
     );
 }
