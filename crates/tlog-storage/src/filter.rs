@@ -101,6 +101,11 @@ impl LeafFilter {
         }
     }
 
+    /// Takes in every hash of `other` (its segments join this filter's; later inserts go to the last of them).
+    pub fn absorb(&mut self, other: LeafFilter) {
+        self.segments.extend(other.segments);
+    }
+
     /// False only if `hash` was never inserted.
     #[cfg(test)]
     pub fn may_contain(&self, hash: &Hash) -> bool {
@@ -163,6 +168,16 @@ mod tests {
         let each: Vec<bool> = hashes.iter().map(|x| filter.may_contain(x)).collect();
         assert_eq!(filter.may_contain_many(&hashes), each);
         assert!(each[..5].iter().all(|&m| m));
+    }
+
+    #[test]
+    fn absorbed_hashes_stay_found() {
+        let (mut a, mut b) = (LeafFilter::new(), LeafFilter::new());
+        (0..1000).for_each(|i| a.insert(&h(i)));
+        (1000..2000).for_each(|i| b.insert(&h(i)));
+        a.absorb(b);
+        a.insert(&h(2000));
+        assert!((0..=2000).all(|i| a.may_contain(&h(i))));
     }
 
     #[test]

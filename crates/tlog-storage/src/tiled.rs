@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, RwLock};
 
 use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -77,9 +77,18 @@ pub struct TiledStore<B> {
     /// only writer, and this guards against misuse.
     edge: Mutex<HashMap<TileId, Vec<u8>>>,
     /// Every leaf hash in the store, so that lookups of new hashes (de-duplication) need not reach the backend.
-    /// Loaded from the leaf index on first use; `append` adds its hashes after its write succeeded and before the
-    /// new size is visible. It only gains bits, so even a poisoned lock holds a filter without false negatives.
-    leaves: RwLock<Option<LeafFilter>>,
+    /// `append` adds its hashes after its write succeeded and before the new size is visible. It only gains bits,
+    /// so even a poisoned lock holds a filter without false negatives.
+    leaves: RwLock<FilterState>,
+}
+
+/// Where the [`LeafFilter`] stands. Until it is ready, every lookup goes to the backend.
+enum FilterState {
+    /// A non-empty leaf index not loaded yet (see [`TiledStore::load_leaf_filter`]).
+    Unloaded,
+    /// A load is scanning the index; hashes appended meanwhile wait here and join the loaded filter.
+    Loading(LeafFilter),
+    Ready(LeafFilter),
 }
 
 /// Leaf-index rows read per backend scan while loading the [`LeafFilter`].
@@ -94,11 +103,11 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
 impl<B: Backend> TiledStore<B> {
     /// Opens a log over `backend`, creating the layout metadata on first use and refusing other layout versions.
     pub fn open(backend: B) -> Result<Self, StoreError> {
-        let store = TiledStore {
+        let mut store = TiledStore {
             backend,
             size: AtomicU64::new(0),
             edge: Mutex::new(HashMap::new()),
-            leaves: RwLock::new(None),
+            leaves: RwLock::new(FilterState::Unloaded),
         };
         match store.meta(META_FORMAT_VERSION)? {
             None => store.set_meta(META_FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?,
@@ -114,6 +123,11 @@ impl<B: Backend> TiledStore<B> {
             None => 0,
         };
         store.size.store(size, Ordering::SeqCst);
+        if store.backend.scan(Column::Leaves, &[], 1)?.is_empty() {
+            // Nothing to load: a new log's filter is ready at once.
+            *store.leaves.get_mut().unwrap_or_else(|p| p.into_inner()) =
+                FilterState::Ready(LeafFilter::new());
+        }
         Ok(store)
     }
 
@@ -122,47 +136,64 @@ impl<B: Backend> TiledStore<B> {
         &self.backend
     }
 
-    /// The leaf filter, loaded from the leaf index if this is its first use (one pass over the index: about a
-    /// second per few million entries).
-    fn leaf_filter(&self) -> Result<RwLockReadGuard<'_, Option<LeafFilter>>, StoreError> {
+    /// Loads the leaf filter from the leaf index: one pass over it (about 5 s per 10M entries), meant for a
+    /// background thread after open. Appends and lookups go on meanwhile; lookups reach the backend until the
+    /// filter is ready. Does nothing if the filter is ready or loading; after an error the next call retries.
+    pub fn load_leaf_filter(&self) -> Result<(), StoreError> {
         {
-            let filter = self.leaves.read().unwrap_or_else(|p| p.into_inner());
-            if filter.is_some() {
-                return Ok(filter);
+            let mut state = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+            match *state {
+                FilterState::Unloaded => *state = FilterState::Loading(LeafFilter::new()),
+                FilterState::Loading(_) | FilterState::Ready(_) => return Ok(()),
             }
         }
-        let mut slot = self.leaves.write().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            // An append racing with this load writes its rows first and adds them to the filter after taking this
-            // lock, so each of its hashes is in the scan or added after it.
-            let mut filter = LeafFilter::new();
-            let mut from = Vec::new();
-            loop {
-                let rows = self
-                    .backend
-                    .scan(Column::Leaves, &from, FILTER_LOAD_CHUNK)?;
-                for (key, _) in &rows {
-                    let hash = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
-                        StoreError::Corrupt(format!(
-                            "leaf index key of {} bytes (expected 32)",
-                            key.len()
-                        ))
-                    })?;
-                    filter.insert(&Hash(hash));
-                }
-                match rows.last() {
-                    Some((key, _)) if rows.len() == FILTER_LOAD_CHUNK => {
-                        // The next scan starts just after the last key read.
-                        from.clone_from(key);
-                        from.push(0);
-                    }
-                    _ => break,
-                }
+        // Appends from here on are caught by `Loading`; the scan sees every row written before.
+        let scanned = self.scan_leaf_hashes();
+        let mut state = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+        let appended = match std::mem::replace(&mut *state, FilterState::Unloaded) {
+            FilterState::Loading(appended) => appended,
+            _ => LeafFilter::new(),
+        };
+        let mut filter = scanned?;
+        filter.absorb(appended);
+        *state = FilterState::Ready(filter);
+        Ok(())
+    }
+
+    /// A filter of every key in the leaf index.
+    fn scan_leaf_hashes(&self) -> Result<LeafFilter, StoreError> {
+        let mut filter = LeafFilter::new();
+        let mut from = Vec::new();
+        loop {
+            let rows = self
+                .backend
+                .scan(Column::Leaves, &from, FILTER_LOAD_CHUNK)?;
+            for (key, _) in &rows {
+                let hash = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "leaf index key of {} bytes (expected 32)",
+                        key.len()
+                    ))
+                })?;
+                filter.insert(&Hash(hash));
             }
-            *slot = Some(filter);
+            match rows.last() {
+                Some((key, _)) if rows.len() == FILTER_LOAD_CHUNK => {
+                    // The next scan starts just after the last key read.
+                    from.clone_from(key);
+                    from.push(0);
+                }
+                _ => return Ok(filter),
+            }
         }
-        drop(slot);
-        Ok(self.leaves.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether the leaf filter is loaded (lookups of new hashes stay in memory).
+    pub fn leaf_filter_ready(&self) -> bool {
+        matches!(
+            *self.leaves.read().unwrap_or_else(|p| p.into_inner()),
+            FilterState::Ready(_)
+        )
     }
 
     fn check_batch(&self, batch: &AppendBatch, size: u64) -> Result<u64, StoreError> {
@@ -270,15 +301,14 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
         self.backend.write(&puts)?;
         drop(puts);
-        if let Some(filter) = self
-            .leaves
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            for hash in &batch.leaf_hashes {
-                filter.insert(hash);
+        match &mut *self.leaves.write().unwrap_or_else(|p| p.into_inner()) {
+            FilterState::Ready(filter) | FilterState::Loading(filter) => {
+                for hash in &batch.leaf_hashes {
+                    filter.insert(hash);
+                }
             }
+            // A later load scans these rows.
+            FilterState::Unloaded => {}
         }
 
         // Partial tiles untouched by this batch stay on the edge (a level whose tile did not change).
@@ -359,14 +389,14 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
         // Only hashes the filter may hold are looked up in the backend.
-        let maybe: Vec<usize> = match self.leaf_filter()?.as_ref() {
-            Some(filter) => filter
+        let maybe: Vec<usize> = match &*self.leaves.read().unwrap_or_else(|p| p.into_inner()) {
+            FilterState::Ready(filter) => filter
                 .may_contain_many(leaf_hashes)
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, maybe)| maybe.then_some(i))
                 .collect(),
-            None => (0..leaf_hashes.len()).collect(),
+            FilterState::Unloaded | FilterState::Loading(_) => (0..leaf_hashes.len()).collect(),
         };
         let mut found = vec![None; leaf_hashes.len()];
         if maybe.is_empty() {
@@ -460,14 +490,22 @@ mod tests {
                 .unwrap();
             next += n;
         }
-        // As after a restart: nothing loaded yet.
-        *store.leaves.write().unwrap() = None;
+        assert!(
+            store.leaf_filter_ready(),
+            "a new log's filter is ready at once"
+        );
+        // As after a restart: nothing loaded yet, so lookups go to the backend.
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
         let hashes: Vec<Hash> = (0..total + 10).map(|i| leaf_hash(&entry(i))).collect();
-        let found = store.leaf_indices(&hashes).unwrap();
-        for (i, f) in found.iter().enumerate() {
-            let expected = (i as u64) < total;
-            assert_eq!(f.is_some(), expected, "leaf {i}");
-        }
+        let expected: Vec<bool> = (0..total + 10).map(|i| i < total).collect();
+        let found = |store: &TiledStore<MemoryBackend>| -> Vec<bool> {
+            let found = store.leaf_indices(&hashes).unwrap();
+            found.iter().map(Option::is_some).collect()
+        };
+        assert_eq!(found(&store), expected);
+        store.load_leaf_filter().unwrap();
+        assert!(store.leaf_filter_ready());
+        assert_eq!(found(&store), expected);
         store
             .append(&batch_for(
                 &mut frontier,
