@@ -20,7 +20,8 @@ pub const SCRUB_SERVICE: &str = "tlog.v1.Scrub";
 /// A running scrub; [`Scrub::stop`] or dropping it ends it, abandoning a pass in progress at its next chunk.
 pub struct Scrub {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
+    wake: Arc<tokio::sync::Notify>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Scrub {
@@ -35,10 +36,14 @@ impl Scrub {
             .set_service_status(SCRUB_SERVICE, ServingStatus::Unknown)
             .await;
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (flag, woken) = (stop.clone(), wake.clone());
         let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = woken.notified() => return,
+                }
                 let (store, key, flag) = (store.clone(), key.clone(), flag.clone());
                 let started = Instant::now();
                 let result = tokio::task::spawn_blocking(move || {
@@ -75,17 +80,30 @@ impl Scrub {
                 health.set_service_status(SCRUB_SERVICE, status).await;
             }
         });
-        Scrub { stop, task }
+        Scrub {
+            stop,
+            wake,
+            task: Some(task),
+        }
     }
 
     /// Stops the scrub (dropping it does too).
-    pub fn stop(self) {}
+    /// Waits until a pass in progress has stopped: it holds the store, which a restart in this process reopens.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
 }
 
 impl Drop for Scrub {
     fn drop(&mut self) {
         // The flag ends a pass running on its blocking thread; aborting ends the waiting loop.
         self.stop.store(true, Ordering::Relaxed);
-        self.task.abort();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }

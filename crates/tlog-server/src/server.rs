@@ -162,6 +162,22 @@ pub async fn serve(
     let (key, created_key) = load_or_create_key(&key_path, &vkey_path, &origin, random_seed)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let recovered = recover(store.as_ref(), &key, clock.as_ref())?;
+    // The leaf filter loads in the background (about 5 s per 10M entries); until it is ready, de-duplication and
+    // lookups by hash read RocksDB.
+    let filter_loader = {
+        let store = store.clone();
+        std::thread::Builder::new()
+            .name("tlog-leaf-filter".into())
+            .spawn(move || {
+                if let Err(e) = store.load_leaf_filter() {
+                    tracing::warn!(error = %e, "loading the leaf filter failed; lookups by hash read RocksDB");
+                }
+            })
+            .map_err(|source| Error::Io {
+                context: "starting the leaf filter loader".into(),
+                source,
+            })?
+    };
     let verifier_key = key.verifier();
     let scrub_key = verifier_key.clone();
     let tree_size = recovered.frontier.size().0;
@@ -253,11 +269,17 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
         .await;
     if let Some(scrub) = scrub {
-        scrub.stop();
+        scrub.stop().await;
     }
     // In-flight requests are done and the service (with its sequencer handles) is dropped: the sequencer writes
     // whatever it still holds and stops.
-    tokio::task::spawn_blocking(move || task.join()).await.ok();
+    tokio::task::spawn_blocking(move || {
+        task.join();
+        // The loader holds the database open; a restart in this process must find it closed.
+        let _ = filter_loader.join();
+    })
+    .await
+    .ok();
     tracing::info!("stopped");
     result.map_err(|e| Error::Internal(format!("gRPC server: {e}")))
 }
