@@ -106,6 +106,12 @@ impl RocksBackend {
                     cf.set_write_buffer_size(options.write_buffer_bytes.min(2 << 20));
                     cf.set_min_write_buffer_number_to_merge(8);
                     cf.set_max_write_buffer_number(12);
+                    // Every L0 file overlaps the whole base level, so each L0 compaction rewrites it: waiting for
+                    // eight files instead of four nearly halves that rewriting (leaf-index compactions over 10M
+                    // entries: 0.9-1.1 GB written in 7-8 s instead of 1.6-1.7 GB in 11-13 s). Extra L0 files cost
+                    // little: only lookups the in-memory leaf filter could not rule out reach RocksDB, and each
+                    // file's bloom filter is in memory.
+                    cf.set_level_zero_file_num_compaction_trigger(8);
                 }
                 // Tiles are 16 KiB values read whole.
                 Column::Tiles => table.set_block_size(32 << 10),
