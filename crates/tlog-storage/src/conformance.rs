@@ -8,6 +8,8 @@ use tlog_core::{
     root_plan, verify_consistency, verify_inclusion,
 };
 
+use std::ops::Range;
+
 use crate::{AppendBatch, LogStore, StoreError};
 
 /// Runs every check; panics (it is a test suite) with the name of the failed check.
@@ -46,6 +48,13 @@ pub fn batch_for(frontier: &mut CompactRange, entries: Vec<Vec<u8>>) -> AppendBa
         nodes,
         checkpoint,
     }
+}
+
+/// Appends test entries `range` (see [`entry`]) to `store` in one batch, advancing `frontier`.
+pub fn append_entries<S: LogStore>(store: &S, frontier: &mut CompactRange, range: Range<u64>) {
+    store
+        .append(&batch_for(frontier, range.map(entry).collect()))
+        .expect("append");
 }
 
 fn root_from_store<S: LogStore>(store: &S, size: u64) -> Hash {
@@ -166,9 +175,7 @@ fn uneven_batches_give_reference_roots_and_proofs<S: LogStore>(store: &S) {
 
 fn rejected_appends_change_nothing<S: LogStore>(store: &S) {
     let mut frontier = CompactRange::new();
-    store
-        .append(&batch_for(&mut frontier, (0..10).map(entry).collect()))
-        .unwrap();
+    append_entries(store, &mut frontier, 0..10);
     let before = store.latest_checkpoint().unwrap();
 
     let mut wrong_start = batch_for(&mut frontier.clone(), vec![entry(10)]);
@@ -211,9 +218,7 @@ fn rejected_appends_change_nothing<S: LogStore>(store: &S) {
         ));
     }
     // The log goes on where it was.
-    store
-        .append(&batch_for(&mut frontier, (10..20).map(entry).collect()))
-        .unwrap();
+    append_entries(store, &mut frontier, 10..20);
     assert_eq!(root_from_store(store, 20), frontier.root());
 }
 

@@ -8,9 +8,10 @@
 //!
 //! The filter grows in segments: each new segment holds twice as many hashes as the one before, so a log of n
 //! entries has about log2(n / 2^22) segments, and memory stays under 32 bits per entry without knowing the log's
-//! final size (segments of 4 and 8 Mi hashes, 24 MiB, at 10M entries). Each segment is a cache-blocked Bloom filter: one 64-byte block per hash,
-//! one bit in each of its eight words. Leaf hashes are SHA-256 outputs, so their bytes serve as the filter's hash
-//! functions directly. Someone grinding entries into one block only makes their own lookups reach the store.
+//! final size (segments of 4 and 8 Mi hashes, 24 MiB, at 10M entries). Each segment is a cache-blocked Bloom
+//! filter: one 64-byte block per hash, one bit in each of its eight words. Leaf hashes are SHA-256 outputs, so
+//! their bytes serve as the filter's hash functions directly. Someone grinding entries into one block only makes
+//! their own lookups reach the store.
 
 use tlog_core::Hash;
 

@@ -470,7 +470,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
 mod tests {
     use super::*;
     use crate::MemoryBackend;
-    use crate::conformance::{batch_for, entry};
+    use crate::conformance::{append_entries, entry};
     use tlog_core::{CompactRange, leaf_hash};
 
     /// The filter loads from a leaf index larger than one scan chunk, and keeps up with later appends.
@@ -482,12 +482,7 @@ mod tests {
         let mut next = 0;
         while next < total {
             let n = 8192.min(total - next);
-            store
-                .append(&batch_for(
-                    &mut frontier,
-                    (next..next + n).map(entry).collect(),
-                ))
-                .unwrap();
+            append_entries(&store, &mut frontier, next..next + n);
             next += n;
         }
         assert!(
@@ -506,12 +501,7 @@ mod tests {
         store.load_leaf_filter().unwrap();
         assert!(store.leaf_filter_ready());
         assert_eq!(found(&store), expected);
-        store
-            .append(&batch_for(
-                &mut frontier,
-                (total..total + 10).map(entry).collect(),
-            ))
-            .unwrap();
+        append_entries(&store, &mut frontier, total..total + 10);
         let found = store.leaf_indices(&hashes[total as usize..]).unwrap();
         assert!(
             found.iter().all(Option::is_some),

@@ -3,7 +3,7 @@
 use tlog_core::{
     CompactRange, LeafIndex, TreeSize, inclusion_plan, leaf_hash, root_plan, verify_inclusion,
 };
-use tlog_storage::conformance::{batch_for, entry, run_all};
+use tlog_storage::conformance::{append_entries, entry, run_all};
 use tlog_storage::{
     LogStore, MemoryBackend, MemoryStore, RocksBackend, RocksOptions, RocksStore, StoreError,
 };
@@ -41,12 +41,7 @@ fn rocks_store_survives_reopen_with_identical_roots_and_proofs() {
             TreeSize(next),
             "size after reopen"
         );
-        store
-            .append(&batch_for(
-                &mut frontier,
-                (next..next + len).map(entry).collect(),
-            ))
-            .unwrap();
+        append_entries(&store, &mut frontier, next..next + len);
         next += len;
     }
     let store = open();
@@ -77,12 +72,7 @@ fn rocks_store_survives_reopen_with_identical_roots_and_proofs() {
         .unwrap();
     }
     // Appending after reopen continues the partial tiles read back from disk.
-    store
-        .append(&batch_for(
-            &mut frontier,
-            (next..next + 3).map(entry).collect(),
-        ))
-        .unwrap();
+    append_entries(&store, &mut frontier, next..next + 3);
     drop(store);
     let store = open();
     let plan = root_plan(TreeSize(next + 3));
