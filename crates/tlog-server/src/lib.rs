@@ -6,6 +6,7 @@
 //! validate, send a command, await the reply and map errors to a `tonic::Status`.
 
 pub mod clock;
+pub mod datadir;
 pub mod error;
 pub mod log;
 pub mod reader;

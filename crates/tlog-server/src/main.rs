@@ -2,7 +2,8 @@
 //!
 //! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
 //! `--origin` names one) on first run and printing the verifier key clients need. `tlogd verify --data ./data`
-//! checks a stopped log's integrity (see [`tlog_server::verify`]).
+//! checks a stopped log's integrity (see [`tlog_server::verify`]); `tlogd info --data ./data` says which log a data
+//! folder holds, without starting the server.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use tlog_server::datadir;
 use tlog_server::server::{ServerConfig, serve};
 use tlog_server::verify::{VerifyError, VerifyOptions, open_data_dir, verify_store};
 
@@ -48,6 +50,22 @@ Exit status:
   1  integrity failure: the first damaged entry index, node (level, index), tile or checkpoint size is named
   2  usage or I/O error: the log could not be checked")]
     Verify(VerifyArgs),
+    /// Say which log a data folder holds (origin, verifier key, creation, tree size, latest checkpoint) without
+    /// starting the server.
+    #[command(after_help = "\
+Reads <data>/README (written when the log was created) and the store, read-only. It can run beside a server.
+
+Exit status:
+  0  printed
+  2  usage or I/O error (no log in the folder, unreadable files)")]
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InfoArgs {
+    /// Data folder of the log (RocksDB in <data>/db).
+    #[arg(long, env = "TLOGD_DATA", default_value = "data")]
+    data: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -255,8 +273,59 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Verify(args)) => verify(args),
+        Some(Command::Info(args)) => info(args),
         None => server(cli.serve),
     }
+}
+
+/// `tlogd info`: exit 0 printed, 2 could not read the folder.
+fn info(args: InfoArgs) -> ExitCode {
+    match print_info(&args.data) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlogd info: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_info(data: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    use tlog_storage::LogStore;
+    let readme = datadir::read_readme(data)
+        .map_err(|e| format!("reading {}: {e}", datadir::readme_path(data).display()))?;
+    let (store, key) = open_data_dir(data, None)?;
+    let unknown = |s: Option<&String>| {
+        s.filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "unknown (no README in the folder)".into())
+    };
+    println!("data folder:  {}", data.display());
+    println!("origin:       {}", key.name());
+    println!("verifier key: {}", key);
+    println!(
+        "created:      {}",
+        unknown(readme.as_ref().map(|r| &r.created))
+    );
+    println!(
+        "created by:   {}",
+        unknown(readme.as_ref().map(|r| &r.created_by))
+    );
+    println!("this tlogd:   {}", env!("CARGO_PKG_VERSION"));
+    match store.latest_checkpoint()? {
+        Some((size, note)) => {
+            println!("tree size:    {size}");
+            println!("latest checkpoint:");
+            print!("{}", String::from_utf8_lossy(&note));
+        }
+        None => println!("tree size:    0 (no checkpoint yet)"),
+    }
+    Ok(())
+}
+
+/// Colour in log lines only where a person reads them: a terminal, unless NO_COLOR is set (no-color.org: set
+/// and not empty). Redirected to a file or a pipe, escape sequences would be noise in every line.
+fn log_colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// `tlogd verify`: exit 0 intact, 1 integrity failure, 2 could not check.
@@ -342,7 +411,8 @@ async fn server(args: Args) -> ExitCode {
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(log_colour());
     if json {
         logs.json().init()
     } else {
@@ -358,6 +428,11 @@ async fn server(args: Args) -> ExitCode {
                     "tlogd: created a new log key in {}",
                     data.join("log.key").display()
                 );
+            }
+            let vkey = s.verifier_key.to_string();
+            let new_log = s.created_key || s.tree_size == 0;
+            if let Err(e) = datadir::write_readme_if_missing(&data, &s.origin, &vkey, new_log) {
+                tracing::warn!(error = %e, "could not write {}", datadir::readme_path(&data).display());
             }
             println!("tlogd: origin {}", s.origin);
             println!("tlogd: verifier key {}", s.verifier_key);
