@@ -3,6 +3,7 @@
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_core::{CompactRange, Hash, TreeSize, empty_root, leaf_hash, verify_consistency};
+#[cfg(feature = "grpc")]
 use tlog_proto::{hash_from_bytes, string_from_bytes, v1};
 
 use crate::ClientError;
@@ -38,6 +39,7 @@ pub(crate) fn reverify(
 
 /// Verifies a `tlog.v1.SignedCheckpoint` from the server: its note, then that the unsigned copies beside it
 /// agree with the note.
+#[cfg(feature = "grpc")]
 pub(crate) fn verify_proto_checkpoint(
     log_key: &VerifierKey,
     wire: v1::SignedCheckpoint,
@@ -50,6 +52,7 @@ pub(crate) fn verify_proto_checkpoint(
 
 /// Checks the unsigned copies of a wire checkpoint against the checkpoint verified from its note. They are
 /// never used, but a disagreement means a broken or lying server.
+#[cfg(feature = "grpc")]
 pub(crate) fn check_convenience_fields(
     wire: &v1::SignedCheckpoint,
     verified: &SignedCheckpoint,
