@@ -70,6 +70,24 @@ pub(crate) fn check_convenience_fields(
     Err(ClientError::CheckpointFieldMismatch { field })
 }
 
+/// The rule by which a verifier's view of the log moves forward: the tree never shrinks
+/// ([`ClientError::CheckpointOlderThanTrusted`]), and `new` extends `old` by `proof` as in [`check_extends`].
+/// [`TrustedLog::advance`](crate::TrustedLog::advance) applies it to the trusted state, and the checkpoint
+/// watch (which has no proofs) to the stream.
+pub(crate) fn check_forward(
+    old: (TreeSize, Hash),
+    new: (TreeSize, Hash),
+    proof: &[Hash],
+) -> Result<(), ClientError> {
+    if new.0 < old.0 {
+        return Err(ClientError::CheckpointOlderThanTrusted {
+            trusted_size: old.0,
+            new_size: new.0,
+        });
+    }
+    check_extends(old, new, proof)
+}
+
 /// Checks that the tree of `new_size` with `new_root` extends the tree of `old_size` with `old_root`
 /// (RFC 9162 §2.1.4.2). Equal sizes with different roots are reported as the [`ClientError::Fork`] they
 /// prove; any other failure is a bad proof.
