@@ -3,7 +3,7 @@
 //! with the default `grpc` feature, the tonic client and server.
 //!
 //! Features:
-//! - `grpc` (default): the tonic service stubs ([`LogClient`], [`Log`], [`LogServer`]), `From<ProtoError>` for
+//! - `grpc` (default): the tonic service stubs (`LogClient`, `Log`, `LogServer`), `From<ProtoError>` for
 //!   `tonic::Status`, and the `validate` module. Without it the crate builds the messages and conversions only,
 //!   with no tonic, tokio or hyper, for code that reads or writes the messages (receipts, checkpoints) offline.
 //!
