@@ -1,4 +1,5 @@
-//! Generates the tlog.v1 prost messages and tonic client/server from `proto/tlog/v1/log.proto`.
+//! Generates the tlog.v1 prost messages from `proto/tlog/v1/log.proto`, and with the `grpc` feature the tonic
+//! client and server too.
 //!
 //! `protox` (a pure-Rust protobuf compiler) replaces a system `protoc`, so building needs no external tools.
 
@@ -20,9 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
 
+    // Build scripts see the package's features only through the environment. Without the stubs, the
+    // generated file is plain prost messages and needs neither tonic nor tonic-prost.
+    let grpc = env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
+        .build_client(grpc)
+        .build_server(grpc)
         .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

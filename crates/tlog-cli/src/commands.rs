@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_client::{
-    BearerToken, ClientError, LogClient, Receipt, TrustedLog, VerifiedReceipt, verify_receipt,
-};
+use tlog_checkpoint::VerifierKey;
+use tlog_client::{BearerToken, ClientError, LogClient, Receipt, VerifiedReceipt, verify_receipt};
 use tlog_core::{LeafIndex, TreeSize};
 
 use crate::args::{AuditArgs, EntryFields, InclusionArgs, SubmitArgs};
@@ -16,6 +14,7 @@ use crate::keys;
 use crate::output::{
     Printer, checkpoint_json, checkpoint_line, read_file, read_stdin, write_atomic,
 };
+use crate::trust::TrustFile;
 
 /// The global options every online command shares.
 #[derive(Debug, Clone)]
@@ -233,61 +232,6 @@ pub async fn consistency(ctx: &Context, old: u64, new: Option<u64>) -> Result<()
     ctx.printer.emit(&json, &human)
 }
 
-/// Moves `trusted` to `new` with a consistency proof from the log, turning a fork into one that carries both
-/// signed notes as evidence.
-pub async fn advance(
-    client: &LogClient,
-    trusted: &mut TrustedLog,
-    new: SignedCheckpoint,
-) -> Result<(), CliError> {
-    let trusted_note = trusted.latest().map(|sc| sc.note.clone());
-    match client.advance(trusted, new).await {
-        Ok(()) => Ok(()),
-        Err(ClientError::Fork {
-            size,
-            trusted_root,
-            new_root,
-        }) => {
-            let log_note = client
-                .checkpoint_at(size)
-                .await
-                .ok()
-                .filter(|sc| sc.checkpoint.root == new_root)
-                .map(|sc| sc.note);
-            Err(CliError::Fork {
-                size,
-                trusted_root,
-                new_root,
-                trusted_note,
-                log_note,
-            })
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// What the trusted state was before a command moved it, for the report.
-fn trusted_json(before: TreeSize, after: &TrustedLog) -> Value {
-    json!({ "previous_size": before.0, "size": after.size().0 })
-}
-
-fn trusted_line(before: TreeSize, first_use: bool, after: &TrustedLog, state: &Path) -> String {
-    if first_use {
-        format!(
-            "trusted state {}: first use, now trusting tree size {}",
-            state.display(),
-            after.size()
-        )
-    } else {
-        format!(
-            "trusted state {}: consistent with trusted tree size {}, now trusting size {}",
-            state.display(),
-            before,
-            after.size()
-        )
-    }
-}
-
 /// `tlog checkpoint`.
 pub async fn checkpoint(ctx: &Context, state: Option<&Path>) -> Result<(), CliError> {
     let mut client = ctx.connect().await?;
@@ -295,15 +239,14 @@ pub async fn checkpoint(ctx: &Context, state: Option<&Path>) -> Result<(), CliEr
     let mut json = checkpoint_json(&latest);
     let mut human = format!("verified checkpoint: {}", checkpoint_line(&latest));
     if let Some(state) = state {
-        let mut trusted = TrustedLog::load_or_new(state, client.key().clone())?;
-        let (before, first_use) = (trusted.size(), trusted.latest().is_none());
-        advance(&client, &mut trusted, latest).await?;
-        trusted.save(state)?;
+        let mut trust = TrustFile::load(state, client.key().clone())?;
+        trust.advance(&client, latest).await?;
+        trust.save()?;
         if let Value::Object(map) = &mut json {
-            map.insert("trusted".into(), trusted_json(before, &trusted));
+            map.insert("trusted".into(), trust.json());
         }
         human.push('\n');
-        human.push_str(&trusted_line(before, first_use, &trusted, state));
+        human.push_str(&trust.line());
     }
     ctx.printer.emit(&json, &human)
 }
@@ -353,22 +296,19 @@ pub fn verify_receipt_file(
 pub async fn audit(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
     let named = named_entry(args.entry)?;
     let client = ctx.connect().await?;
-    let mut trusted = TrustedLog::load_or_new(&args.state, client.key().clone())?;
-    let (before, first_use) = (trusted.size(), trusted.latest().is_none());
+    let mut trust = TrustFile::load(&args.state, client.key().clone())?;
     let verified = prove_named(&client, &named, None).await?;
-    advance(&client, &mut trusted, verified.checkpoint().clone()).await?;
-    trusted.save(&args.state)?;
+    trust
+        .advance(&client, verified.checkpoint().clone())
+        .await?;
+    trust.save()?;
     let json = json!({
         "ok": true,
         "index": verified.index().0,
         "leaf_hash": verified.leaf_hash().to_hex(),
         "checkpoint": checkpoint_json(verified.checkpoint()),
-        "trusted": trusted_json(before, &trusted),
+        "trusted": trust.json(),
     });
-    let human = format!(
-        "AUDIT OK: {}\n{}",
-        inclusion_line(&verified),
-        trusted_line(before, first_use, &trusted, &args.state),
-    );
+    let human = format!("AUDIT OK: {}\n{}", inclusion_line(&verified), trust.line(),);
     ctx.printer.emit(&json, &human)
 }

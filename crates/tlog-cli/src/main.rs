@@ -21,6 +21,7 @@ mod event;
 mod keys;
 mod monitor;
 mod output;
+mod trust;
 
 use std::process::ExitCode;
 

@@ -19,9 +19,10 @@ use tlog_client::{LogClient, TrustedLog};
 use tlog_core::{CompactRange, Hash, TreeSize};
 
 use crate::args::MonitorArgs;
-use crate::commands::{Context, advance};
+use crate::commands::Context;
 use crate::error::{CliError, EXIT_INCONSISTENT};
 use crate::output::{checkpoint_json, checkpoint_line, read_file, write_atomic};
+use crate::trust::TrustFile;
 
 /// Seconds between rounds when `--interval` is not given.
 const DEFAULT_INTERVAL: u64 = 30;
@@ -110,18 +111,17 @@ struct Round {
 
 async fn round(client: &mut LogClient, state: &Path, download: bool) -> Result<Round, CliError> {
     let key = client.key().clone();
-    let mut trusted = TrustedLog::load_or_new(state, key.clone())?;
-    let previous = trusted.latest().cloned();
+    let mut trust = TrustFile::load(state, key.clone())?;
     let frontier_file = frontier_path(state);
     let frontier = if download {
-        Some(load_frontier(&frontier_file, &key, &trusted)?)
+        Some(load_frontier(&frontier_file, &key, trust.trusted())?)
     } else {
         None
     };
     let latest = client.checkpoint().await?;
-    advance(client, &mut trusted, latest.clone()).await?;
-    // `advance` keeps the earlier of two notes for the same tree, so report what is trusted now.
-    let current = trusted.latest().cloned().unwrap_or(latest);
+    trust.advance(client, latest.clone()).await?;
+    // Of two notes for the same tree the later-timestamped is kept, so report what is trusted now.
+    let current = trust.trusted().latest().cloned().unwrap_or(latest);
     let audited = match frontier {
         Some(frontier) => {
             let from = frontier.size();
@@ -133,12 +133,12 @@ async fn round(client: &mut LogClient, state: &Path, download: bool) -> Result<R
         None => None,
     };
     // The state first: a crash before the frontier is saved only means entries are downloaded again.
-    trusted.save(state)?;
+    trust.save()?;
     if let Some((_, frontier)) = &audited {
         save_frontier(&frontier_file, &key, frontier)?;
     }
     Ok(Round {
-        previous,
+        previous: trust.previous().cloned(),
         entries: audited.map(|(from, f)| (from, f.size())),
         current,
     })

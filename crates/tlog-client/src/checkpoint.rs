@@ -3,6 +3,7 @@
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_core::{CompactRange, Hash, TreeSize, empty_root, leaf_hash, verify_consistency};
+#[cfg(feature = "grpc")]
 use tlog_proto::{hash_from_bytes, string_from_bytes, v1};
 
 use crate::ClientError;
@@ -38,6 +39,7 @@ pub(crate) fn reverify(
 
 /// Verifies a `tlog.v1.SignedCheckpoint` from the server: its note, then that the unsigned copies beside it
 /// agree with the note.
+#[cfg(feature = "grpc")]
 pub(crate) fn verify_proto_checkpoint(
     log_key: &VerifierKey,
     wire: v1::SignedCheckpoint,
@@ -50,6 +52,7 @@ pub(crate) fn verify_proto_checkpoint(
 
 /// Checks the unsigned copies of a wire checkpoint against the checkpoint verified from its note. They are
 /// never used, but a disagreement means a broken or lying server.
+#[cfg(feature = "grpc")]
 pub(crate) fn check_convenience_fields(
     wire: &v1::SignedCheckpoint,
     verified: &SignedCheckpoint,
@@ -65,6 +68,24 @@ pub(crate) fn check_convenience_fields(
         return Ok(());
     };
     Err(ClientError::CheckpointFieldMismatch { field })
+}
+
+/// The rule by which a verifier's view of the log moves forward: the tree never shrinks
+/// ([`ClientError::CheckpointOlderThanTrusted`]), and `new` extends `old` by `proof` as in [`check_extends`].
+/// [`TrustedLog::advance`](crate::TrustedLog::advance) applies it to the trusted state, and the checkpoint
+/// watch (which has no proofs) to the stream.
+pub(crate) fn check_forward(
+    old: (TreeSize, Hash),
+    new: (TreeSize, Hash),
+    proof: &[Hash],
+) -> Result<(), ClientError> {
+    if new.0 < old.0 {
+        return Err(ClientError::CheckpointOlderThanTrusted {
+            trusted_size: old.0,
+            new_size: new.0,
+        });
+    }
+    check_extends(old, new, proof)
 }
 
 /// Checks that the tree of `new_size` with `new_root` extends the tree of `old_size` with `old_root`

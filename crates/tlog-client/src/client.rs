@@ -12,7 +12,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::checkpoint::{
-    check_convenience_fields, check_extends, check_root, reverify, tree_of, verify_proto_checkpoint,
+    check_convenience_fields, check_extends, check_forward, check_root, reverify, tree_of,
+    verify_proto_checkpoint,
 };
 use crate::receipt::verify_receipt_against;
 use crate::{ClientError, Receipt, TrustedLog, VerifiedReceipt};
@@ -567,15 +568,10 @@ impl CheckpointWatch {
         };
         let new = verify_proto_checkpoint(&self.key, wire)?;
         if let Some(last) = &self.last {
-            if new.checkpoint.size < last.checkpoint.size {
-                return Err(ClientError::CheckpointOlderThanTrusted {
-                    trusted_size: last.checkpoint.size,
-                    new_size: new.checkpoint.size,
-                });
-            }
-            check_extends(tree_of(&last.checkpoint), tree_of(&new.checkpoint), &[]).or_else(
+            check_forward(tree_of(&last.checkpoint), tree_of(&new.checkpoint), &[]).or_else(
                 |e| match e {
-                    // A larger tree needs a proof this stream does not carry; only a fork is decided here.
+                    // A larger tree needs a proof this stream does not carry; only a rollback or a fork is
+                    // decided here.
                     ClientError::ConsistencyProofInvalid(_) => Ok(()),
                     other => Err(other),
                 },

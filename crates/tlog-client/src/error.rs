@@ -1,4 +1,5 @@
-//! The crate's single error type: one variant per check that can fail.
+//! The crate's single error type: one variant per check that can fail. The variants of the transport (and so the
+//! tonic types) exist only with the `grpc` feature.
 
 use std::path::PathBuf;
 
@@ -106,15 +107,19 @@ pub enum ClientError {
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
     /// A bearer token that cannot be sent as an HTTP header value.
+    #[cfg(feature = "grpc")]
     #[error("bearer token is not a valid header value (visible ASCII only)")]
     InvalidToken,
     /// An endpoint that is not a URI.
+    #[cfg(feature = "grpc")]
     #[error("invalid endpoint URI {0:?}")]
     InvalidEndpoint(String),
     /// The server answered with a gRPC error status.
+    #[cfg(feature = "grpc")]
     #[error("rpc failed: {0}")]
     Rpc(Box<tonic::Status>),
     /// The connection failed.
+    #[cfg(feature = "grpc")]
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// Reading or writing the state file failed.
@@ -146,6 +151,7 @@ pub enum ClientError {
     },
 }
 
+#[cfg(feature = "grpc")]
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> Self {
         // Boxed: a `Status` is large and would bloat every `Result` of the crate.

@@ -1,27 +1,35 @@
 //! A verifying client for tlog, a transparency log: everything a log server says is checked before it is
 //! returned, and the verifier's view of the log can only move forward along one append-only history.
 //!
-//! Scope: verification and the gRPC client of `tlog.v1.Log`. The Merkle tree rules come from `tlog-core`
-//! (RFC 9162 §2.1), the note formats from `tlog-checkpoint` (C2SP signed-note, tlog-checkpoint,
-//! tlog-cosignature); this crate composes them:
+//! Scope: verification, and the gRPC client of `tlog.v1.Log` behind the `grpc` feature. The Merkle tree rules
+//! come from `tlog-core` (RFC 9162 §2.1), the note formats from `tlog-checkpoint` (C2SP signed-note,
+//! tlog-checkpoint, tlog-cosignature); this crate composes them:
 //!
 //! - [`Receipt`] and [`verify_receipt`]: offline proof that an entry is in the log: the checkpoint's signature
 //!   and timestamped cosignature, the entry's leaf hash, and the RFC 9162 §2.1.3.2 inclusion proof against the
-//!   checkpoint root. Receipts serialise to JSON.
+//!   checkpoint root. Receipts serialise to JSON, and convert from the `tlog.v1.Receipt` message.
 //! - [`TrustedLog`]: the verifier state (log key and latest trusted checkpoint) with a crash-safe state file.
-//!   It moves to a new checkpoint only with an RFC 9162 §2.1.4.2 consistency proof, detects forks (two roots
-//!   for one size, which C2SP tlog-checkpoint "Signatures" forbids a log to sign) and refuses rollbacks.
+//!   [`TrustedLog::advance`] is the one way trust moves: to a new checkpoint only with an RFC 9162 §2.1.4.2
+//!   consistency proof, detecting forks (two roots for one size, which C2SP tlog-checkpoint "Signatures"
+//!   forbids a log to sign) and refusing rollbacks. The client below fetches the proof and calls it.
 //! - [`verify_entries`]: a monitor's check that downloaded entries rebuild a checkpoint's root.
-//! - [`LogClient`]: the async gRPC client (tonic), optionally sending a bearer token, whose every answer is
-//!   verified as above: submissions (single, batch, and the `SubmitStream` pipeline), checkpoints (latest, by
-//!   exact size, or watched as a stream with [`CheckpointWatch`]), inclusion and consistency proofs, and a
-//!   monitor's download-and-rebuild audit of the entries ([`LogClient::audit_entries`]). When a consistency
-//!   proof fails and the log now signs a different root for the old size, the error is the [`ClientError::Fork`]
-//!   that pair of signatures proves.
+//! - `LogClient` (feature `grpc`): the async gRPC client (tonic), optionally sending a bearer token, whose
+//!   every answer is verified as above: submissions (single, batch, and the `SubmitStream` pipeline),
+//!   checkpoints (latest, by exact size, or watched as a stream with `CheckpointWatch`), inclusion and
+//!   consistency proofs, and a monitor's download-and-rebuild audit of the entries
+//!   (`LogClient::audit_entries`). When a consistency proof fails and the log now signs a different root for
+//!   the old size, the error is the [`ClientError::Fork`] that pair of signatures proves.
+//!
+//! Features:
+//! - `grpc` (default): `LogClient` and its companions, and the transport variants of [`ClientError`]. Without
+//!   it (`default-features = false`) the crate verifies receipts, proofs and checkpoints and keeps the trusted
+//!   state with no tonic, tokio or hyper in its dependency tree; `tests/no_transport.rs` checks that with
+//!   `cargo tree`.
 //!
 //! Every failure is a precise [`ClientError`] variant; nothing panics on what a server or a file contains.
 
 mod checkpoint;
+#[cfg(feature = "grpc")]
 mod client;
 mod error;
 mod receipt;
@@ -31,6 +39,7 @@ mod trusted;
 mod tests;
 
 pub use checkpoint::verify_entries;
+#[cfg(feature = "grpc")]
 pub use client::{BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency};
 pub use error::ClientError;
 pub use receipt::{Receipt, VerifiedReceipt, verify_receipt};

@@ -12,7 +12,7 @@ use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_core::{Hash, TreeSize, empty_root};
 
 use crate::ClientError;
-use crate::checkpoint::{check_extends, reverify, tree_of, verify_signed_note};
+use crate::checkpoint::{check_forward, reverify, tree_of, verify_signed_note};
 
 /// A log key and the latest checkpoint trusted for it.
 ///
@@ -96,23 +96,15 @@ impl TrustedLog {
         consistency_proof: &[Hash],
     ) -> Result<(), ClientError> {
         reverify(&self.key, &new)?;
-        let (old_size, new_size) = (self.size(), new.checkpoint.size);
-        if new_size < old_size {
-            return Err(ClientError::CheckpointOlderThanTrusted {
-                trusted_size: old_size,
-                new_size,
-            });
-        }
         // Before the first checkpoint, trust is in the empty tree, which every tree extends without a proof.
-        check_extends(
-            (old_size, self.root()),
+        check_forward(
+            (self.size(), self.root()),
             tree_of(&new.checkpoint),
             consistency_proof,
         )?;
-        let keep_old = self
-            .latest
-            .as_ref()
-            .is_some_and(|old| old.checkpoint.size == new_size && old.timestamp > new.timestamp);
+        let keep_old = self.latest.as_ref().is_some_and(|old| {
+            old.checkpoint.size == new.checkpoint.size && old.timestamp > new.timestamp
+        });
         if !keep_old {
             self.latest = Some(new);
         }

@@ -1,6 +1,11 @@
-//! The tlog.v1 gRPC API (`proto/tlog/v1/log.proto`): generated prost messages, the tonic client and
-//! server, the encoded file descriptor set for gRPC reflection, and checked conversions between the
-//! wire's raw `bytes` fields and [`tlog_core`] types.
+//! The tlog.v1 gRPC API (`proto/tlog/v1/log.proto`): generated prost messages, the encoded file descriptor set
+//! for gRPC reflection, checked conversions between the wire's raw `bytes` fields and [`tlog_core`] types, and,
+//! with the default `grpc` feature, the tonic client and server.
+//!
+//! Features:
+//! - `grpc` (default): the tonic service stubs (`LogClient`, `Log`, `LogServer`), `From<ProtoError>` for
+//!   `tonic::Status`, and the `validate` module. Without it the crate builds the messages and conversions only,
+//!   with no tonic, tokio or hyper, for code that reads or writes the messages (receipts, checkpoints) offline.
 //!
 //! Hashes on the wire are RFC 9162 §2.1 SHA-256 values, so every `bytes` hash field must be exactly
 //! 32 bytes; anything else is rejected with a [`ProtoError`] that names the offending field (and, for
@@ -13,12 +18,16 @@ use tlog_core::{HASH_SIZE, Hash};
 
 /// Generated code for the `tlog.v1` protobuf package.
 pub mod v1 {
-    tonic::include_proto!("tlog.v1");
+    // What `tonic::include_proto!` expands to, written out so the messages build without tonic.
+    include!(concat!(env!("OUT_DIR"), "/tlog.v1.rs"));
 }
 
+#[cfg(feature = "grpc")]
 pub mod validate;
 
+#[cfg(feature = "grpc")]
 pub use v1::log_client::LogClient;
+#[cfg(feature = "grpc")]
 pub use v1::log_server::{Log, LogServer};
 
 /// Encoded `google.protobuf.FileDescriptorSet` of `tlog/v1/log.proto`, for `tonic-reflection`.
@@ -83,6 +92,7 @@ pub enum ProtoError {
     },
 }
 
+#[cfg(feature = "grpc")]
 impl From<ProtoError> for tonic::Status {
     /// A malformed request is the caller's fault.
     fn from(e: ProtoError) -> Self {
@@ -182,6 +192,12 @@ mod tests {
     fn missing_field() {
         let e = required::<v1::SignedCheckpoint>("checkpoint", None).unwrap_err();
         assert_eq!(e.to_string(), "checkpoint: missing");
+    }
+
+    #[cfg(feature = "grpc")]
+    #[test]
+    fn malformed_requests_are_invalid_argument() {
+        let e = required::<v1::SignedCheckpoint>("checkpoint", None).unwrap_err();
         assert_eq!(tonic::Status::from(e).code(), tonic::Code::InvalidArgument);
     }
 
