@@ -2,19 +2,21 @@
 //!
 //! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
 //! `--origin` names one) on first run and printing the verifier key clients need. `tlogd verify --data ./data`
-//! checks a stopped log's integrity (see [`tlog_server::verify`]).
+//! checks a stopped log's integrity (see [`tlog_storage::fsck`]).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_server::server::{ServerConfig, serve};
-use tlog_server::verify::{VerifyError, VerifyOptions, open_data_dir, verify_store};
+use tlog_storage::fsck::{self, FsckError};
+use tlog_storage::{RocksBackend, RocksStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -261,16 +263,32 @@ fn main() -> ExitCode {
 
 /// `tlogd verify`: exit 0 intact, 1 integrity failure, 2 could not check.
 fn verify(args: VerifyArgs) -> ExitCode {
-    let fail = |e: VerifyError| {
-        match &e {
-            VerifyError::Integrity(_) => println!("tlogd verify: FAILED: {e}"),
-            _ => eprintln!("tlogd verify: error: {e}"),
-        }
-        ExitCode::from(e.exit_code())
+    let usage = |message: String| {
+        eprintln!("tlogd verify: error: {message}");
+        ExitCode::from(2)
     };
-    let (store, key) = match open_data_dir(&args.data, args.vkey.as_deref()) {
-        Ok(opened) => opened,
-        Err(e) => return fail(e),
+    let fail = |e: FsckError| match e {
+        FsckError::Corrupt(_) => {
+            println!("tlogd verify: FAILED: {e}");
+            ExitCode::from(1)
+        }
+        _ => usage(e.to_string()),
+    };
+    let db = args.data.join("db");
+    if !db.is_dir() {
+        return usage(format!(
+            "no log database in {} (expected {})",
+            args.data.display(),
+            db.display()
+        ));
+    }
+    let key = match verifier_key(&args.data, args.vkey.as_deref()) {
+        Ok(key) => key,
+        Err(message) => return usage(message),
+    };
+    let store = match RocksBackend::open_read_only(&db).and_then(RocksStore::open) {
+        Ok(store) => store,
+        Err(e) => return fail(e.into()),
     };
     println!(
         "tlogd verify: checking {} (origin {})",
@@ -290,10 +308,10 @@ fn verify(args: VerifyArgs) -> ExitCode {
     });
     let every = args.progress_every.max(1);
     let mut next_line = every;
-    let result = verify_store(
+    let result = fsck::check(
         &store,
         &key,
-        &VerifyOptions::at_rest(),
+        &fsck::Options::at_rest(),
         &mut |done, total| {
             match &bar {
                 Some(bar) => {
@@ -326,6 +344,28 @@ fn verify(args: VerifyArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// The log's verifier key for `tlogd verify`: from `vkey_file`, else `<data>/log.vkey`, else derived from
+/// `<data>/log.key`.
+fn verifier_key(data: &Path, vkey_file: Option<&Path>) -> Result<VerifierKey, String> {
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let parse_vkey = |p: &Path| {
+        VerifierKey::parse(read(p)?.trim())
+            .map_err(|e| format!("{} is not a signed-note verifier key: {e}", p.display()))
+    };
+    let default_vkey = data.join("log.vkey");
+    match vkey_file {
+        Some(p) => parse_vkey(p),
+        None if default_vkey.exists() => parse_vkey(&default_vkey),
+        None => {
+            let p = data.join("log.key");
+            SignerKey::parse_private(&read(&p)?)
+                .map(|key| key.verifier())
+                .map_err(|e| format!("{} is not a signed-note private key: {e}", p.display()))
+        }
     }
 }
 
