@@ -12,8 +12,8 @@ pub mod log;
 pub mod reader;
 pub mod scrub;
 pub mod sequencer;
-pub mod verify;
 
 pub use error::{Error, Result};
+#[cfg(feature = "rocksdb")]
 pub mod server;
 pub mod service;

@@ -15,10 +15,8 @@ use tlog_storage::LogStore;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
-/// Metadata key of the log's origin.
-pub const META_ORIGIN: &str = "origin";
-/// Metadata key of the log's verifier key (the C2SP vkey string).
-pub const META_VERIFIER_KEY: &str = "verifier_key";
+pub use tlog_storage::identity::{META_ORIGIN, META_VERIFIER_KEY};
+use tlog_storage::identity::{Recorded, check_identity, record_identity};
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
@@ -93,30 +91,10 @@ pub fn recover<S: LogStore>(store: &S, key: &SignerKey, clock: &dyn Clock) -> Re
     let origin = key.name();
     let vkey = key.verifier();
     let size = store.tree_size()?;
-    match (store.meta(META_ORIGIN)?, store.meta(META_VERIFIER_KEY)?) {
-        (None, None) if size.0 == 0 => {
-            store.set_meta(META_ORIGIN, origin.as_bytes())?;
-            store.set_meta(META_VERIFIER_KEY, vkey.to_string().as_bytes())?;
-        }
-        (Some(o), Some(v)) => {
-            if o != origin.as_bytes() {
-                return Err(Error::Recovery(format!(
-                    "the store belongs to origin {:?} but the key is for {origin:?}",
-                    String::from_utf8_lossy(&o)
-                )));
-            }
-            if v != vkey.to_string().as_bytes() {
-                return Err(Error::Recovery(format!(
-                    "the store was written with key {} but the configured key is {vkey}",
-                    String::from_utf8_lossy(&v)
-                )));
-            }
-        }
-        _ => {
-            return Err(Error::Recovery(
-                "the store's identity metadata (origin, verifier key) is incomplete".into(),
-            ));
-        }
+    match check_identity(store, &vkey)? {
+        Ok(Recorded::Matches) => {}
+        Ok(Recorded::Nothing) => record_identity(store, &vkey)?,
+        Err(mismatch) => return Err(Error::Recovery(mismatch.to_string())),
     }
 
     let ids = range_nodes(0, size.0);

@@ -2,21 +2,23 @@
 //!
 //! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
 //! `--origin` names one) on first run and printing the verifier key clients need. `tlogd verify --data ./data`
-//! checks a stopped log's integrity (see [`tlog_server::verify`]); `tlogd info --data ./data` says which log a data
+//! checks a stopped log's integrity (see [`tlog_storage::fsck`]); `tlogd info --data ./data` says which log a data
 //! folder holds, without starting the server.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_server::datadir;
 use tlog_server::server::{ServerConfig, serve};
-use tlog_server::verify::{VerifyError, VerifyOptions, open_data_dir, verify_store};
+use tlog_storage::fsck::{self, FsckError};
+use tlog_storage::{RocksBackend, RocksStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -289,11 +291,14 @@ fn info(args: InfoArgs) -> ExitCode {
     }
 }
 
-fn print_info(data: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+fn print_info(data: &Path) -> Result<(), Box<dyn std::error::Error>> {
     use tlog_storage::LogStore;
     let readme = datadir::read_readme(data)
         .map_err(|e| format!("reading {}: {e}", datadir::readme_path(data).display()))?;
-    let (store, key) = open_data_dir(data, None)?;
+    let (store, key) = open_stopped(data, None).map_err(|e| match e {
+        OpenFailure::Usage(message) => message,
+        OpenFailure::Store(e) => e.to_string(),
+    })?;
     let unknown = |s: Option<&String>| {
         s.filter(|s| !s.is_empty())
             .cloned()
@@ -330,16 +335,21 @@ fn log_colour() -> bool {
 
 /// `tlogd verify`: exit 0 intact, 1 integrity failure, 2 could not check.
 fn verify(args: VerifyArgs) -> ExitCode {
-    let fail = |e: VerifyError| {
-        match &e {
-            VerifyError::Integrity(_) => println!("tlogd verify: FAILED: {e}"),
-            _ => eprintln!("tlogd verify: error: {e}"),
-        }
-        ExitCode::from(e.exit_code())
+    let usage = |message: String| {
+        eprintln!("tlogd verify: error: {message}");
+        ExitCode::from(2)
     };
-    let (store, key) = match open_data_dir(&args.data, args.vkey.as_deref()) {
+    let fail = |e: FsckError| match e {
+        FsckError::Corrupt(_) => {
+            println!("tlogd verify: FAILED: {e}");
+            ExitCode::from(1)
+        }
+        _ => usage(e.to_string()),
+    };
+    let (store, key) = match open_stopped(&args.data, args.vkey.as_deref()) {
         Ok(opened) => opened,
-        Err(e) => return fail(e),
+        Err(OpenFailure::Usage(message)) => return usage(message),
+        Err(OpenFailure::Store(e)) => return fail(e),
     };
     println!(
         "tlogd verify: checking {} (origin {})",
@@ -359,10 +369,10 @@ fn verify(args: VerifyArgs) -> ExitCode {
     });
     let every = args.progress_every.max(1);
     let mut next_line = every;
-    let result = verify_store(
+    let result = fsck::check(
         &store,
         &key,
-        &VerifyOptions::at_rest(),
+        &fsck::Options::at_rest(),
         &mut |done, total| {
             match &bar {
                 Some(bar) => {
@@ -395,6 +405,56 @@ fn verify(args: VerifyArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// Why a data folder could not be opened for `tlogd verify` and `tlogd info`.
+enum OpenFailure {
+    /// Nothing to open, or the key files are missing or unreadable.
+    Usage(String),
+    /// The store itself failed to open (a damaged file is corruption).
+    Store(FsckError),
+}
+
+/// Opens the log in `data` read-only (`<data>/db`), with its verifier key (see [`verifier_key`]).
+fn open_stopped(
+    data: &Path,
+    vkey_file: Option<&Path>,
+) -> Result<(RocksStore, VerifierKey), OpenFailure> {
+    let db = data.join("db");
+    if !db.is_dir() {
+        return Err(OpenFailure::Usage(format!(
+            "no log database in {} (expected {})",
+            data.display(),
+            db.display()
+        )));
+    }
+    let key = verifier_key(data, vkey_file).map_err(OpenFailure::Usage)?;
+    let store = RocksBackend::open_read_only(&db)
+        .and_then(RocksStore::open)
+        .map_err(|e| OpenFailure::Store(e.into()))?;
+    Ok((store, key))
+}
+
+/// The log's verifier key for `tlogd verify`: from `vkey_file`, else `<data>/log.vkey`, else derived from
+/// `<data>/log.key`.
+fn verifier_key(data: &Path, vkey_file: Option<&Path>) -> Result<VerifierKey, String> {
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let parse_vkey = |p: &Path| {
+        VerifierKey::parse(read(p)?.trim())
+            .map_err(|e| format!("{} is not a signed-note verifier key: {e}", p.display()))
+    };
+    let default_vkey = data.join("log.vkey");
+    match vkey_file {
+        Some(p) => parse_vkey(p),
+        None if default_vkey.exists() => parse_vkey(&default_vkey),
+        None => {
+            let p = data.join("log.key");
+            SignerKey::parse_private(&read(&p)?)
+                .map(|key| key.verifier())
+                .map_err(|e| format!("{} is not a signed-note private key: {e}", p.display()))
+        }
     }
 }
 

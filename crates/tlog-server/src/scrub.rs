@@ -1,18 +1,18 @@
-//! The optional background scrub: every interval, the [`verify`](crate::verify) check of the live store up to its
-//! latest checkpoint, on a blocking thread. The result is logged and published as the gRPC health status of the
-//! service [`SCRUB_SERVICE`]: `SERVING` after a clean pass, `NOT_SERVING` once damage was found (it stays so until
-//! a later pass is clean), `UNKNOWN` before the first pass or when the store could not be read.
+//! The optional background scrub: every interval, the storage layer's integrity check ([`tlog_storage::fsck`]) of
+//! the live store up to its latest checkpoint, on a blocking thread. The result is logged and published as the
+//! gRPC health status of the service [`SCRUB_SERVICE`]: `SERVING` after a clean pass, `NOT_SERVING` once damage was
+//! found (it stays so until a later pass is clean), `UNKNOWN` before the first pass or when the store could not be
+//! read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tlog_checkpoint::VerifierKey;
+use tlog_storage::fsck::{self, FsckError};
 use tlog_storage::{Backend, TiledStore};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
-
-use crate::verify::{VerifyError, VerifyOptions, verify_store};
 
 /// The gRPC health service name the scrub reports under.
 pub const SCRUB_SERVICE: &str = "tlog.v1.Scrub";
@@ -47,7 +47,7 @@ impl Scrub {
                 let (store, key, flag) = (store.clone(), key.clone(), flag.clone());
                 let started = Instant::now();
                 let result = tokio::task::spawn_blocking(move || {
-                    verify_store(&store, &key, &VerifyOptions::live(), &mut |_, _| {
+                    fsck::check(&store, &key, &fsck::Options::live(), &mut |_, _| {
                         !flag.load(Ordering::Relaxed)
                     })
                 })
@@ -63,8 +63,8 @@ impl Scrub {
                         );
                         ServingStatus::Serving
                     }
-                    Ok(Err(VerifyError::Cancelled)) => return,
-                    Ok(Err(VerifyError::Integrity(e))) => {
+                    Ok(Err(FsckError::Cancelled)) => return,
+                    Ok(Err(FsckError::Corrupt(e))) => {
                         tracing::error!(error = %e, "scrub found the stored log damaged");
                         ServingStatus::NotServing
                     }

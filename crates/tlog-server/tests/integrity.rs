@@ -13,9 +13,11 @@ use tlog_server::log::recover;
 use tlog_server::scrub::SCRUB_SERVICE;
 use tlog_server::sequencer::{Sequencer, SequencerConfig};
 use tlog_server::server::{ServerConfig, serve};
-use tlog_server::verify::{Integrity, VerifyError, VerifyOptions, verify_store};
+use tlog_storage::fsck::{self, FsckError, Options};
 use tlog_storage::tile::TileId;
-use tlog_storage::{Backend, Column, MemoryBackend, MemoryStore, RocksBackend, RocksOptions};
+use tlog_storage::{
+    Backend, Column, Corruption, MemoryBackend, MemoryStore, RocksBackend, RocksOptions,
+};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -61,9 +63,9 @@ async fn memory_log(batches: u64, per_batch: u64, distinct: u64) -> Arc<MemorySt
     store
 }
 
-fn check(store: &MemoryStore, options: &VerifyOptions) -> Result<u64, VerifyError> {
+fn check(store: &MemoryStore, options: &Options) -> Result<u64, FsckError> {
     let mut calls = 0;
-    let v = verify_store(store, &key().verifier(), options, &mut |_, _| {
+    let v = fsck::check(store, &key().verifier(), options, &mut |_, _| {
         calls += 1;
         true
     })?;
@@ -71,7 +73,7 @@ fn check(store: &MemoryStore, options: &VerifyOptions) -> Result<u64, VerifyErro
     Ok(v.tree_size)
 }
 
-fn small_chunks(mut o: VerifyOptions) -> VerifyOptions {
+fn small_chunks(mut o: Options) -> Options {
     // Chunks that end inside tiles and between checkpoints.
     o.chunk_entries = 100;
     o
@@ -80,14 +82,11 @@ fn small_chunks(mut o: VerifyOptions) -> VerifyOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_with_duplicates_passes_in_any_chunking() {
     let store = memory_log(40, 37, 1000).await;
-    for options in [
-        VerifyOptions::at_rest(),
-        small_chunks(VerifyOptions::at_rest()),
-    ] {
+    for options in [Options::at_rest(), small_chunks(Options::at_rest())] {
         assert_eq!(check(&store, &options).unwrap(), 40 * 37);
     }
     let empty = memory_log(0, 0, 1).await;
-    assert_eq!(check(&empty, &VerifyOptions::at_rest()).unwrap(), 0);
+    assert_eq!(check(&empty, &Options::at_rest()).unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,18 +97,18 @@ async fn rows_beyond_the_checkpoint_fail_at_rest_but_not_live() {
         .backend()
         .write(&[(Column::Entries, &size.to_be_bytes(), b"x")])
         .unwrap();
-    let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
+    let err = check(&store, &Options::at_rest()).unwrap_err();
     assert!(
         matches!(
             err,
-            VerifyError::Integrity(Integrity::ExtraEntry {
+            FsckError::Corrupt(Corruption::ExtraEntry {
                 index: 500,
                 size: 500
             })
         ),
         "{err}"
     );
-    assert_eq!(check(&store, &VerifyOptions::live()).unwrap(), 500);
+    assert_eq!(check(&store, &Options::live()).unwrap(), 500);
 
     let store = memory_log(5, 100, 10_000).await;
     let beyond = TileId { level: 0, index: 7 };
@@ -117,11 +116,11 @@ async fn rows_beyond_the_checkpoint_fail_at_rest_but_not_live() {
         .backend()
         .write(&[(Column::Tiles, &beyond.key(), &[0; 32])])
         .unwrap();
-    let err = check(&store, &VerifyOptions::at_rest()).unwrap_err();
+    let err = check(&store, &Options::at_rest()).unwrap_err();
     assert!(
         matches!(
             err,
-            VerifyError::Integrity(Integrity::ExtraTile {
+            FsckError::Corrupt(Corruption::ExtraTile {
                 level: 0,
                 index: 7,
                 ..
@@ -143,11 +142,11 @@ async fn a_leaf_index_row_naming_another_entry_is_found() {
             &200u64.to_be_bytes(),
         )])
         .unwrap();
-    let err = check(&store, &small_chunks(VerifyOptions::at_rest())).unwrap_err();
+    let err = check(&store, &small_chunks(Options::at_rest())).unwrap_err();
     assert!(
         matches!(
             err,
-            VerifyError::Integrity(Integrity::LeafIndexWrong {
+            FsckError::Corrupt(Corruption::LeafIndexWrong {
                 index: 42,
                 found: 200,
                 ..

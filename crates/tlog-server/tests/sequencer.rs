@@ -164,9 +164,10 @@ impl<S: LogStore> LogStore for TestStore<S> {
     fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
         let _open = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend(
-                "injected: No space left on device".into(),
-            ));
+            return Err(StoreError::Backend(tlog_storage::BackendError::new(
+                tlog_storage::BackendErrorKind::Io,
+                "injected: No space left on device",
+            )));
         }
         self.inner.append(batch)
     }

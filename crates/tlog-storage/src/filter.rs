@@ -1,10 +1,10 @@
 //! [`LeafFilter`]: an in-memory, growable Bloom filter of every leaf hash in the store.
 //!
 //! De-duplication asks, for each new entry, whether its leaf hash is already in the log, and the answer is almost
-//! always no. Asking RocksDB costs a probe of every memtable, every L0 file and every level (a `MultiGet` that was
-//! nearly half of the sequencer's CPU at 10M entries, and grew with the number of files). This filter answers "no"
-//! from memory in a few cache misses; only the "maybe" answers (hashes in the log, and about 1% false positives) go
-//! to the store. It never answers "no" for a hash it was given (no false negatives), so de-duplication stays exact.
+//! always no. Asking RocksDB costs a probe of every memtable, every L0 file and every level, a cost that grows with
+//! the number of files. This filter answers "no" from memory in a few cache misses; only the "maybe" answers
+//! (hashes in the log, and about 1% false positives) go to the store. It never answers "no" for a hash it was
+//! given (no false negatives), so de-duplication stays exact.
 //!
 //! The filter grows in segments: each new segment holds twice as many hashes as the one before, so a log of n
 //! entries has about log2(n / 2^22) segments, and memory stays under 32 bits per entry without knowing the log's

@@ -3,26 +3,38 @@
 //!
 //! [`LogStore`] is what the server's sequencer and proof readers use. One implementation, [`TiledStore`], holds
 //! the log's rules (atomic appends, the node layout, size bookkeeping) over a small key-value [`Backend`]; it runs
-//! on RocksDB ([`RocksStore`], the embedded default) or in memory ([`MemoryStore`], for tests and benchmarks). The
-//! [`conformance`] suite checks any `LogStore` and both stores pass it.
+//! on RocksDB (`RocksStore`, the embedded default, with the default `rocksdb` feature) or in memory
+//! ([`MemoryStore`], for tests, benchmarks and embedding without RocksDB). The conformance suite (feature
+//! `public-tests`) checks any `LogStore` and both stores pass it. [`fsck`] checks a stored log's integrity and
+//! [`identity`] whom it belongs to.
 //!
 //! Nodes are laid out as C2SP `tlog-tiles` hash tiles (height 8) with their interior rows (see [`tile`]), so the
 //! nodes of any RFC 9162 §2.1.3/§2.1.4 proof come from a handful of tiles read in one batched `multi_get`, and a
 //! tile API can serve row 0 of a stored tile as it is.
 
+#[cfg(any(test, feature = "public-tests"))]
 pub mod conformance;
+mod error;
 mod filter;
+pub mod fsck;
+pub mod identity;
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 pub mod tile;
 mod tiled;
 
+pub use error::{BackendError, BackendErrorKind, Corruption, StoreError};
 pub use memory::MemoryBackend;
-pub use rocks::{RocksBackend, RocksOptions};
+#[cfg(feature = "rocksdb")]
+pub use rocks::{
+    DEFAULT_BLOCK_CACHE_BYTES, DEFAULT_WRITE_BUFFER_BYTES, RocksBackend, RocksOptions,
+};
 pub use tiled::{Backend, Column, TiledStore};
 pub use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
 /// The log on RocksDB in one folder (the embedded default).
+#[cfg(feature = "rocksdb")]
 pub type RocksStore = TiledStore<RocksBackend>;
 /// The log in memory.
 pub type MemoryStore = TiledStore<MemoryBackend>;
@@ -31,29 +43,6 @@ pub type MemoryStore = TiledStore<MemoryBackend>;
 pub const FORMAT_VERSION: u32 = 1;
 /// Metadata key of the layout version.
 pub const META_FORMAT_VERSION: &str = "format_version";
-
-/// Errors of the storage layer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The backend failed (I/O error, disk full, ...). Nothing of the failed write was applied.
-    #[error("storage backend: {0}")]
-    Backend(String),
-    /// The store's contents contradict each other or the expected layout.
-    #[error("store is corrupt: {0}")]
-    Corrupt(String),
-    /// A write that does not continue the log where it ends; nothing was written.
-    #[error("write rejected: {0}")]
-    Conflict(String),
-    /// A read outside the stored tree.
-    #[error("out of range: {0}")]
-    OutOfRange(String),
-    /// A stored node that should exist is missing.
-    #[error("missing node at level {} index {}", .0.level, .0.index)]
-    MissingNode(NodeId),
-    /// The store was written by an incompatible layout version.
-    #[error("unsupported store format version {found} (this build reads version {FORMAT_VERSION})")]
-    UnsupportedFormat { found: String },
-}
 
 /// Everything one sequencer batch adds; applied atomically and durably by [`LogStore::append`].
 #[derive(Debug, Clone, Default)]

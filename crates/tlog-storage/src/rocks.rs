@@ -8,8 +8,36 @@ use rocksdb::{
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-use crate::StoreError;
 use crate::tiled::{Backend, Column, Put, Row};
+use crate::{BackendError, BackendErrorKind, StoreError};
+
+/// Default [`RocksOptions::block_cache_bytes`].
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
+/// Default [`RocksOptions::write_buffer_bytes`].
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 32 << 20;
+
+/// Background flush and compaction threads.
+const BACKGROUND_THREADS: i32 = 2;
+/// Flushes and compactions sync their output every this many bytes.
+const BYTES_PER_SYNC: u64 = 1 << 20;
+/// Write-ahead log size past which the memtables it keeps alive are flushed.
+const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
+/// Memtables one column family may hold (one being written, the rest waiting for the flush thread).
+const MAX_WRITE_BUFFERS: i32 = 4;
+/// Read-ahead of compaction inputs read with O_DIRECT.
+const COMPACTION_READAHEAD_BYTES: usize = 2 << 20;
+/// Bloom filter bits per key of the leaf index (about 1% false positives per file).
+const LEAVES_BLOOM_BITS_PER_KEY: f64 = 10.0;
+/// Memtable size cap of the leaf index (small enough to stay in the CPU's cache).
+const LEAVES_WRITE_BUFFER_BYTES: usize = 2 << 20;
+/// Leaf-index memtables merged into one L0 file per flush.
+const LEAVES_WRITE_BUFFERS_TO_MERGE: i32 = 8;
+/// Leaf-index memtables that may exist before writes stop.
+const LEAVES_MAX_WRITE_BUFFERS: i32 = 12;
+/// Leaf-index L0 files that start a compaction.
+const LEAVES_L0_COMPACTION_TRIGGER: i32 = 8;
+/// Block size of the tiles column (a full stored tile is 16 KiB, read whole).
+const TILES_BLOCK_BYTES: usize = 32 << 10;
 
 /// Tuning of the RocksDB store. The defaults suit a log of tens of millions of entries in a few hundred MiB of RSS.
 #[derive(Clone, Debug)]
@@ -21,8 +49,8 @@ pub struct RocksOptions {
     /// Memtable size per column family.
     pub write_buffer_bytes: usize,
     /// Flushes and compactions write (and read) their files with O_DIRECT, past the page cache, where the
-    /// filesystem allows it (checked at open; tmpfs, for one, may not). On by default: in the 10M-entry benchmark,
-    /// going through the page cache cost about a fifth of the process's CPU in kernel copies.
+    /// filesystem allows it (checked at open; tmpfs, for one, may not). On by default: copying every file through
+    /// the page cache costs kernel CPU the sequencer needs (see BENCHMARKS.md).
     pub direct_io: bool,
 }
 
@@ -30,8 +58,8 @@ impl Default for RocksOptions {
     fn default() -> Self {
         RocksOptions {
             sync: true,
-            block_cache_bytes: 64 << 20,
-            write_buffer_bytes: 32 << 20,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             direct_io: true,
         }
     }
@@ -44,8 +72,32 @@ pub struct RocksBackend {
     path: PathBuf,
 }
 
+/// RocksDB's status codes, grouped by what a caller does about them.
+fn kind_of(e: &rocksdb::Error) -> BackendErrorKind {
+    use rocksdb::ErrorKind as K;
+    match e.kind() {
+        K::Corruption => BackendErrorKind::Corruption,
+        K::IOError => BackendErrorKind::Io,
+        K::Busy | K::TryAgain | K::TimedOut => BackendErrorKind::Busy,
+        K::InvalidArgument | K::NotSupported | K::ColumnFamilyDropped => BackendErrorKind::Invalid,
+        K::NotFound
+        | K::MergeInProgress
+        | K::Incomplete
+        | K::ShutdownInProgress
+        | K::Aborted
+        | K::Expired
+        | K::CompactionTooLarge
+        | K::Unknown => BackendErrorKind::Other,
+    }
+}
+
 fn backend_error(e: rocksdb::Error) -> StoreError {
-    StoreError::Backend(e.into_string())
+    StoreError::Backend(BackendError::new(kind_of(&e), e.into_string()))
+}
+
+/// A RocksDB error with what was being done.
+fn backend_error_in(doing: String) -> impl FnOnce(rocksdb::Error) -> StoreError {
+    move |e| StoreError::Backend(BackendError::new(kind_of(&e), format!("{doing}: {e}")))
 }
 
 impl RocksBackend {
@@ -56,25 +108,24 @@ impl RocksBackend {
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
-        // Appends are what clients wait for; compactions can catch up when the log is quiet. On a 2-core machine
-        // an equal-priority compaction thread slowed the sequencer by a third at 10M entries (RocksDB's own
-        // L0 limits still stall writes if compaction falls too far behind). The default Env is process-wide.
+        // Appends are what clients wait for; compactions can catch up when the log is quiet (RocksDB's own L0
+        // limits still stall writes if compaction falls too far behind). The default Env is process-wide.
         let mut env = rocksdb::Env::new().map_err(backend_error)?;
         env.lower_thread_pool_cpu_priority();
         db_opts.set_env(&env);
-        db_opts.increase_parallelism(2);
+        db_opts.increase_parallelism(BACKGROUND_THREADS);
         // Flushes and compactions write their files out as they go instead of in one burst at the end, which
         // otherwise queues in front of the next WAL fsync.
-        db_opts.set_bytes_per_sync(1 << 20);
+        db_opts.set_bytes_per_sync(BYTES_PER_SYNC);
         // Bound the WAL so memtables of quiet column families get flushed (and the WAL's share of the disk small).
-        db_opts.set_max_total_wal_size(64 << 20);
+        db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         // One memtable budget for all column families (RSS stays bounded however the writes are spread): room for
         // the entries' and the tiles' memtables plus the leaf index's small ones, then the fullest is flushed.
         db_opts.set_db_write_buffer_size(options.write_buffer_bytes * 3);
         if options.direct_io && supports_direct_io(&path)? {
-            // Compactions read their inputs the same way, 2 MiB at a time; the WAL and lookups stay buffered.
+            // Compactions read their inputs the same way; the WAL and lookups stay buffered.
             db_opts.set_use_direct_io_for_flush_and_compaction(true);
-            db_opts.set_compaction_readahead_size(2 << 20);
+            db_opts.set_compaction_readahead_size(COMPACTION_READAHEAD_BYTES);
         }
         let cfs = Column::ALL.iter().map(|&column| {
             let mut table = BlockBasedOptions::default();
@@ -83,38 +134,35 @@ impl RocksBackend {
             table.set_pin_l0_filter_and_index_blocks_in_cache(true);
             let mut cf = Options::default();
             cf.set_write_buffer_size(options.write_buffer_bytes);
-            // One flush thread serves every column: room for two memtables waiting behind another column's flush
+            // One flush thread serves every column: room for memtables waiting behind another column's flush
             // instead of stopping writes (the total stays under the shared budget above).
-            cf.set_max_write_buffer_number(4);
+            cf.set_max_write_buffer_number(MAX_WRITE_BUFFERS);
             cf.set_level_compaction_dynamic_level_bytes(true);
             match column {
                 // Leaf-hash lookups (proofs by hash, and the de-duplication probes that the store's in-memory leaf
                 // filter could not rule out) are random point reads: a bloom filter skips the files without the key.
                 Column::Leaves => {
-                    // 10 bits per key (1% false positives per file, 12.5 MB at 10M entries): most misses never get
-                    // here, so more bits would only cost memory.
-                    table.set_bloom_filter(10.0, false);
+                    // Most misses never get here (the leaf filter answers them), so more bits would only cost
+                    // memory.
+                    table.set_bloom_filter(LEAVES_BLOOM_BITS_PER_KEY, false);
                     // Filters and indexes live in the table readers, loaded when a flush or compaction opens its new
-                    // file (a background thread), not on the sequencer's first lookup after it: reading them there
-                    // cost more than half the append rate (de-duplication off vs on in the sequencer bench).
+                    // file (a background thread), not on the sequencer's first lookup after it.
                     table.set_cache_index_and_filter_blocks(false);
                     // Small memtables: inserting random keys into a skip list costs a cache miss per level, and a
-                    // 2 MiB one stays in the CPU's cache (with 8 MiB, the sequencer reached 0.48 of the raw write at
-                    // batch 1024 instead of 0.62). They are flushed eight at a time, merged into one 16 MiB L0 file,
-                    // so there are no more files to compact than with big memtables (random keys make every L0 file
-                    // overlap the whole next level). Twelve may exist before writes stop.
-                    cf.set_write_buffer_size(options.write_buffer_bytes.min(2 << 20));
-                    cf.set_min_write_buffer_number_to_merge(8);
-                    cf.set_max_write_buffer_number(12);
+                    // small one stays in the CPU's cache. They are flushed several at a time, merged into one L0
+                    // file, so there are no more files to compact than with big memtables (random keys make every
+                    // L0 file overlap the whole next level).
+                    cf.set_write_buffer_size(
+                        options.write_buffer_bytes.min(LEAVES_WRITE_BUFFER_BYTES),
+                    );
+                    cf.set_min_write_buffer_number_to_merge(LEAVES_WRITE_BUFFERS_TO_MERGE);
+                    cf.set_max_write_buffer_number(LEAVES_MAX_WRITE_BUFFERS);
                     // Every L0 file overlaps the whole base level, so each L0 compaction rewrites it: waiting for
-                    // eight files instead of four nearly halves that rewriting (leaf-index compactions over 10M
-                    // entries: 0.9-1.1 GB written in 7-8 s instead of 1.6-1.7 GB in 11-13 s). Extra L0 files cost
-                    // little: only lookups the in-memory leaf filter could not rule out reach RocksDB, and each
-                    // file's bloom filter is in memory.
-                    cf.set_level_zero_file_num_compaction_trigger(8);
+                    // more files means less rewriting. Extra L0 files cost little: only lookups the in-memory leaf
+                    // filter could not rule out reach RocksDB, and each file's bloom filter is in memory.
+                    cf.set_level_zero_file_num_compaction_trigger(LEAVES_L0_COMPACTION_TRIGGER);
                 }
-                // Tiles are 16 KiB values read whole.
-                Column::Tiles => table.set_block_size(32 << 10),
+                Column::Tiles => table.set_block_size(TILES_BLOCK_BYTES),
                 _ => {}
             }
             // Entries (JSON events, mostly) compress well; hashes do not, so other columns are stored as they are.
@@ -125,14 +173,9 @@ impl RocksBackend {
             cf.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(column.name(), cf)
         });
-        let db =
-            DB::open_cf_descriptors(&db_opts, &path, cfs.collect::<Vec<_>>()).map_err(|e| {
-                StoreError::Backend(format!(
-                    "opening RocksDB in {}: {}",
-                    path.display(),
-                    e.into_string()
-                ))
-            })?;
+        let db = DB::open_cf_descriptors(&db_opts, &path, cfs.collect::<Vec<_>>()).map_err(
+            backend_error_in(format!("opening RocksDB in {}", path.display())),
+        )?;
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.sync);
         Ok(RocksBackend {
@@ -148,14 +191,9 @@ impl RocksBackend {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let names = Column::ALL.iter().map(|c| c.name());
-        let db =
-            DB::open_cf_for_read_only(&Options::default(), &path, names, false).map_err(|e| {
-                StoreError::Backend(format!(
-                    "opening RocksDB in {} read-only: {}",
-                    path.display(),
-                    e.into_string()
-                ))
-            })?;
+        let db = DB::open_cf_for_read_only(&Options::default(), &path, names, false).map_err(
+            backend_error_in(format!("opening RocksDB in {} read-only", path.display())),
+        )?;
         Ok(RocksBackend {
             db,
             write_options: WriteOptions::default(),
@@ -168,23 +206,28 @@ impl RocksBackend {
         &self.path
     }
 
-    /// The underlying database, for integrity tools and tests that must reach rows directly.
+    /// The underlying database, for benchmarks and tests that read RocksDB's own properties and files.
     pub fn db(&self) -> &DB {
         &self.db
     }
 
     fn cf(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db.cf_handle(column.name()).ok_or_else(|| {
-            StoreError::Backend(format!("column family {} is missing", column.name()))
+            StoreError::Backend(BackendError::new(
+                BackendErrorKind::Invalid,
+                format!("column family {} is missing", column.name()),
+            ))
         })
     }
 
     /// Reads one raw row.
+    #[cfg(feature = "public-tests")]
     pub fn get_raw(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get_cf(self.cf(column)?, key).map_err(backend_error)
     }
 
-    /// Writes raw rows through RocksDB itself, bypassing the log's rules: for corruption tests and repair tools.
+    /// Writes one raw row through RocksDB itself, bypassing the log's rules: for corruption tests.
+    #[cfg(feature = "public-tests")]
     pub fn put_raw(&self, column: Column, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.db
             .put_cf_opt(self.cf(column)?, key, value, &self.write_options)
@@ -196,9 +239,9 @@ impl RocksBackend {
 /// first flush and stop taking writes.
 fn supports_direct_io(dir: &Path) -> Result<bool, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::Backend(format!(
-            "creating the database folder {}: {e}",
-            dir.display()
+        StoreError::Backend(BackendError::new(
+            BackendErrorKind::Io,
+            format!("creating the database folder {}: {e}", dir.display()),
         ))
     })?;
     #[cfg(target_os = "linux")]

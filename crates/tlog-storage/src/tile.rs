@@ -8,7 +8,7 @@
 
 use tlog_core::{HASH_SIZE, Hash, NodeId};
 
-use crate::StoreError;
+use crate::{Corruption, StoreError};
 
 /// Levels per tile (C2SP tlog-tiles: tile height 8).
 pub const TILE_HEIGHT: u8 = 8;
@@ -74,11 +74,19 @@ fn row_start(width: usize, row: usize) -> usize {
     (0..row).map(|r| width >> r).sum()
 }
 
-/// The bottom-row width of a stored tile, recovered from its length (the stored size grows strictly with width).
-pub fn width_of(stored: &[u8]) -> Result<usize, StoreError> {
+/// The bottom-row width of stored tile `tile`, recovered from its length (the stored size grows strictly with
+/// width).
+pub fn width_of(tile: TileId, stored: &[u8]) -> Result<usize, StoreError> {
+    let malformed = |reason: String| {
+        StoreError::Corrupt(Corruption::BadTile {
+            level: tile.level,
+            index: tile.index,
+            reason,
+        })
+    };
     if !stored.len().is_multiple_of(HASH_SIZE) {
-        return Err(StoreError::Corrupt(format!(
-            "tile of {} bytes is not a whole number of hashes",
+        return Err(malformed(format!(
+            "{} bytes, not a whole number of hashes",
             stored.len()
         )));
     }
@@ -95,21 +103,21 @@ pub fn width_of(stored: &[u8]) -> Result<usize, StoreError> {
     if stored_hashes(lo) == hashes {
         Ok(lo)
     } else {
-        Err(StoreError::Corrupt(format!(
-            "tile of {hashes} hashes matches no tile width"
+        Err(malformed(format!(
+            "{hashes} hashes, which match no tile width"
         )))
     }
 }
 
-/// The C2SP tile body (bottom row) of a stored tile.
-pub fn bottom_row(stored: &[u8]) -> Result<&[u8], StoreError> {
-    let width = width_of(stored)?;
+/// The C2SP tile body (bottom row) of stored tile `tile`.
+pub fn bottom_row(tile: TileId, stored: &[u8]) -> Result<&[u8], StoreError> {
+    let width = width_of(tile, stored)?;
     Ok(&stored[..width * HASH_SIZE])
 }
 
 /// Reads one node from a stored tile; `None` if the tile does not (yet) hold it.
 pub fn read_node(stored: &[u8], slot: &NodeSlot) -> Result<Option<Hash>, StoreError> {
-    let width = width_of(stored)?;
+    let width = width_of(slot.tile, stored)?;
     if slot.offset >= width >> slot.row {
         return Ok(None);
     }
@@ -127,7 +135,7 @@ pub fn extend_tile(
     let old_width = if stored.is_empty() {
         0
     } else {
-        width_of(stored)?
+        width_of(tile, stored)?
     };
     // Only the new hashes are gathered per row; the old rows are copied as byte ranges.
     let mut added: Vec<Vec<Hash>> = vec![Vec::new(); usize::from(TILE_HEIGHT)];
@@ -214,15 +222,16 @@ mod tests {
 
     #[test]
     fn width_round_trips_for_every_width() {
+        let tile = TileId { level: 0, index: 0 };
         for width in 1..=TILE_WIDTH {
             let stored = vec![0u8; stored_hashes(width) * HASH_SIZE];
-            assert_eq!(width_of(&stored).unwrap(), width);
+            assert_eq!(width_of(tile, &stored).unwrap(), width);
         }
         assert!(
-            width_of(&[0u8; 9 * HASH_SIZE]).is_err(),
+            width_of(tile, &[0u8; 9 * HASH_SIZE]).is_err(),
             "widths 5 and 6 store 8 and 10 hashes"
         );
-        assert!(width_of(&[0u8; 33]).is_err());
+        assert!(width_of(tile, &[0u8; 33]).is_err());
     }
 
     #[test]
@@ -233,6 +242,6 @@ mod tests {
         // Two leaves without their parent do not form a tile.
         assert!(extend_tile(tile, &[], &[(0, 0, h), (0, 1, h)]).is_err());
         let t = extend_tile(tile, &[], &[(0, 0, h), (0, 1, h), (1, 0, h)]).unwrap();
-        assert_eq!(width_of(&t).unwrap(), 2);
+        assert_eq!(width_of(tile, &t).unwrap(), 2);
     }
 }

@@ -6,9 +6,10 @@ use std::sync::{Mutex, RwLock};
 
 use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
+use crate::error::hex;
 use crate::filter::LeafFilter;
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
-use crate::{AppendBatch, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, StoreError};
+use crate::{AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, StoreError};
 
 /// The key spaces of a log (RocksDB column families).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,10 +95,23 @@ enum FilterState {
 /// Leaf-index rows read per backend scan while loading the [`LeafFilter`].
 const FILTER_LOAD_CHUNK: usize = 1 << 16;
 
-fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
-    bytes.try_into().map(u64::from_be_bytes).map_err(|_| {
-        StoreError::Corrupt(format!("{what}: expected 8 bytes, found {}", bytes.len()))
+/// A big-endian `u64` key (entries, checkpoints).
+fn key_u64(column: Column, key: &[u8]) -> Result<u64, StoreError> {
+    key.try_into().map(u64::from_be_bytes).map_err(|_| {
+        StoreError::Corrupt(Corruption::BadKey {
+            column,
+            key: hex(key),
+        })
     })
+}
+
+/// What the leaf index holds for one leaf hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeafRow {
+    Absent,
+    At(LeafIndex),
+    /// A value that is not a big-endian `u64`, of this many bytes.
+    Malformed(usize),
 }
 
 impl<B: Backend> TiledStore<B> {
@@ -119,7 +133,7 @@ impl<B: Backend> TiledStore<B> {
             }
         }
         let size = match store.backend.last(Column::Checkpoints)? {
-            Some((key, _)) => be_u64(&key, "checkpoint key")?,
+            Some((key, _)) => key_u64(Column::Checkpoints, &key)?,
             None => 0,
         };
         store.size.store(size, Ordering::SeqCst);
@@ -131,14 +145,15 @@ impl<B: Backend> TiledStore<B> {
         Ok(store)
     }
 
-    /// The backend, for tools that inspect raw rows (integrity checks, tests).
+    /// The backend, for tests and benchmarks that reach rows directly (bypassing the log's rules).
+    #[cfg(any(test, feature = "public-tests"))]
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
-    /// Loads the leaf filter from the leaf index: one pass over it (about 5 s per 10M entries), meant for a
-    /// background thread after open. Appends and lookups go on meanwhile; lookups reach the backend until the
-    /// filter is ready. Does nothing if the filter is ready or loading; after an error the next call retries.
+    /// Loads the leaf filter from the leaf index: one pass over all of it, meant for a background thread after
+    /// open. Appends and lookups go on meanwhile; lookups reach the backend until the filter is ready. Does
+    /// nothing if the filter is ready or loading; after an error the next call retries.
     pub fn load_leaf_filter(&self) -> Result<(), StoreError> {
         {
             let mut state = self.leaves.write().unwrap_or_else(|p| p.into_inner());
@@ -170,10 +185,10 @@ impl<B: Backend> TiledStore<B> {
                 .scan(Column::Leaves, &from, FILTER_LOAD_CHUNK)?;
             for (key, _) in &rows {
                 let hash = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
-                    StoreError::Corrupt(format!(
-                        "leaf index key of {} bytes (expected 32)",
-                        key.len()
-                    ))
+                    StoreError::Corrupt(Corruption::BadKey {
+                        column: Column::Leaves,
+                        key: hex(key),
+                    })
                 })?;
                 filter.insert(&Hash(hash));
             }
@@ -194,6 +209,93 @@ impl<B: Backend> TiledStore<B> {
             *self.leaves.read().unwrap_or_else(|p| p.into_inner()),
             FilterState::Ready(_)
         )
+    }
+
+    /// Entries `[start, end)`, each of which must be stored under its own index; unlike [`LogStore::entries`],
+    /// not bounded by the tree size (the integrity check also reads rows a newer batch is adding).
+    pub(crate) fn read_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let want = usize::try_from(end.saturating_sub(start))
+            .map_err(|_| StoreError::OutOfRange(format!("range of {} entries", end - start)))?;
+        let rows = self
+            .backend
+            .scan(Column::Entries, &start.to_be_bytes(), want)?;
+        let missing = |index| {
+            StoreError::Corrupt(Corruption::MissingEntry {
+                index,
+                size: self.size.load(Ordering::SeqCst),
+            })
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, (key, value)) in (start..end).zip(rows) {
+            if key_u64(Column::Entries, &key)? != expected {
+                return Err(missing(expected));
+            }
+            out.push(value);
+        }
+        if out.len() != want {
+            return Err(missing(start + out.len() as u64));
+        }
+        Ok(out)
+    }
+
+    /// The index of the first stored entry at `from` or later, if any.
+    pub(crate) fn first_entry_from(&self, from: u64) -> Result<Option<u64>, StoreError> {
+        match self
+            .backend
+            .scan(Column::Entries, &from.to_be_bytes(), 1)?
+            .pop()
+        {
+            Some((key, _)) => Ok(Some(key_u64(Column::Entries, &key)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The first stored tile at `from` or later in (level, index) order, if any.
+    pub(crate) fn first_tile_from(&self, from: TileId) -> Result<Option<TileId>, StoreError> {
+        match self.backend.scan(Column::Tiles, &from.key(), 1)?.pop() {
+            Some((key, _)) => TileId::from_key(&key).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(Corruption::BadKey {
+                    column: Column::Tiles,
+                    key: hex(&key),
+                })
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored tiles among `tiles` (each read once, in one batch), as stored: interior rows included.
+    pub(crate) fn stored_tiles(
+        &self,
+        tiles: impl IntoIterator<Item = TileId>,
+    ) -> Result<HashMap<TileId, Vec<u8>>, StoreError> {
+        let mut tiles: Vec<TileId> = tiles.into_iter().collect();
+        tiles.sort_unstable();
+        tiles.dedup();
+        let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
+        let values = self.backend.get_many(Column::Tiles, &keys)?;
+        Ok(tiles
+            .into_iter()
+            .zip(values)
+            .filter_map(|(t, v)| Some((t, v?)))
+            .collect())
+    }
+
+    /// The leaf-index rows of `hashes`, read from the backend (the leaf filter is not asked), each decoded on its
+    /// own.
+    pub(crate) fn leaf_rows(&self, hashes: &[&Hash]) -> Result<Vec<LeafRow>, StoreError> {
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
+        Ok(self
+            .backend
+            .get_many(Column::Leaves, &keys)?
+            .into_iter()
+            .map(|value| match value {
+                None => LeafRow::Absent,
+                Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
+                    Ok(b) => LeafRow::At(LeafIndex(u64::from_be_bytes(b))),
+                    Err(_) => LeafRow::Malformed(v.len()),
+                },
+            })
+            .collect())
     }
 
     fn check_batch(&self, batch: &AppendBatch, size: u64) -> Result<u64, StoreError> {
@@ -247,26 +349,17 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .or_default()
                 .push((slot.row, slot.offset, hash));
         }
-        let missing: Vec<[u8; 9]> = by_tile
-            .keys()
-            .filter(|t| !edge.contains_key(t))
-            .map(|t| t.key())
-            .collect();
-        let stored: HashMap<[u8; 9], Vec<u8>> = missing
-            .iter()
-            .copied()
-            .zip(self.backend.get_many(Column::Tiles, &missing)?)
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect();
+        let stored =
+            self.stored_tiles(by_tile.keys().filter(|t| !edge.contains_key(t)).copied())?;
         let mut tiles = Vec::with_capacity(by_tile.len());
         for (tile_id, nodes) in &by_tile {
             let key = tile_id.key();
             let old = match edge.get(tile_id) {
                 Some(old) => old.as_slice(),
-                None => stored.get(&key).map(Vec::as_slice).unwrap_or_default(),
+                None => stored.get(tile_id).map(Vec::as_slice).unwrap_or_default(),
             };
             let new = tile::extend_tile(*tile_id, old, nodes)?;
-            let partial = tile::width_of(&new)? < TILE_WIDTH;
+            let partial = tile::width_of(*tile_id, &new)? < TILE_WIDTH;
             tiles.push((*tile_id, key, new, partial));
         }
 
@@ -331,43 +424,13 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 start.0, end.0
             )));
         }
-        let want = usize::try_from(end.0 - start.0)
-            .map_err(|_| StoreError::OutOfRange(format!("range of {} entries", end.0 - start.0)))?;
-        let rows = self
-            .backend
-            .scan(Column::Entries, &start.0.to_be_bytes(), want)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (expected, (key, value)) in (start.0..end.0).zip(rows) {
-            let index = be_u64(&key, "entry key")?;
-            if index != expected {
-                return Err(StoreError::Corrupt(format!(
-                    "entry {expected} is missing (found {index} next)"
-                )));
-            }
-            out.push(value);
-        }
-        if out.len() != want {
-            return Err(StoreError::Corrupt(format!(
-                "entry {} is missing",
-                start.0 + out.len() as u64
-            )));
-        }
-        Ok(out)
+        self.read_entries(start.0, end.0)
     }
 
     fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
         let size = self.size.load(Ordering::SeqCst);
         let slots: Vec<NodeSlot> = ids.iter().map(|&id| NodeSlot::of(id)).collect();
-        let mut tiles: Vec<TileId> = slots.iter().map(|s| s.tile).collect();
-        tiles.sort_unstable();
-        tiles.dedup();
-        let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
-        let values = self.backend.get_many(Column::Tiles, &keys)?;
-        let found: HashMap<TileId, Vec<u8>> = tiles
-            .into_iter()
-            .zip(values)
-            .filter_map(|(t, v)| Some((t, v?)))
-            .collect();
+        let found = self.stored_tiles(slots.iter().map(|s| s.tile))?;
         ids.iter()
             .zip(&slots)
             .map(|(&id, slot)| {
@@ -402,13 +465,17 @@ impl<B: Backend> LogStore for TiledStore<B> {
         if maybe.is_empty() {
             return Ok(found);
         }
-        let keys: Vec<&[u8]> = maybe.iter().map(|&i| &leaf_hashes[i].0[..]).collect();
-        for (i, value) in maybe
-            .into_iter()
-            .zip(self.backend.get_many(Column::Leaves, &keys)?)
-        {
-            if let Some(v) = value {
-                found[i] = Some(LeafIndex(be_u64(&v, "leaf index")?));
+        let hashes: Vec<&Hash> = maybe.iter().map(|&i| &leaf_hashes[i]).collect();
+        for (i, row) in maybe.into_iter().zip(self.leaf_rows(&hashes)?) {
+            match row {
+                LeafRow::Absent => {}
+                LeafRow::At(index) => found[i] = Some(index),
+                LeafRow::Malformed(len) => {
+                    return Err(StoreError::Corrupt(Corruption::LeafIndexMalformed {
+                        leaf_hash: leaf_hashes[i],
+                        len,
+                    }));
+                }
             }
         }
         Ok(found)
@@ -423,7 +490,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn latest_checkpoint(&self) -> Result<Option<(TreeSize, Vec<u8>)>, StoreError> {
         match self.backend.last(Column::Checkpoints)? {
-            Some((key, note)) => Ok(Some((TreeSize(be_u64(&key, "checkpoint key")?), note))),
+            Some((key, note)) => Ok(Some((TreeSize(key_u64(Column::Checkpoints, &key)?), note))),
             None => Ok(None),
         }
     }
@@ -436,19 +503,19 @@ impl<B: Backend> LogStore for TiledStore<B> {
         self.backend
             .scan(Column::Checkpoints, &from.0.to_be_bytes(), limit)?
             .into_iter()
-            .map(|(k, v)| Ok((TreeSize(be_u64(&k, "checkpoint key")?), v)))
+            .map(|(k, v)| Ok((TreeSize(key_u64(Column::Checkpoints, &k)?), v)))
             .collect()
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = TileId { level, index }.key();
+        let id = TileId { level, index };
         match self
             .backend
-            .get_many(Column::Tiles, &[key])?
+            .get_many(Column::Tiles, &[id.key()])?
             .pop()
             .flatten()
         {
-            Some(stored) => Ok(Some(tile::bottom_row(&stored)?.to_vec())),
+            Some(stored) => Ok(Some(tile::bottom_row(id, &stored)?.to_vec())),
             None => Ok(None),
         }
     }
@@ -472,6 +539,29 @@ mod tests {
     use crate::MemoryBackend;
     use crate::conformance::{append_entries, entry};
     use tlog_core::{CompactRange, leaf_hash};
+
+    /// A gap in the stored entries is corruption that names the first missing index.
+    #[test]
+    fn a_missing_entry_is_named() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let (zero, two) = (0u64.to_be_bytes(), 2u64.to_be_bytes());
+        store
+            .backend
+            .write(&[
+                (Column::Entries, &zero, b"a"),
+                (Column::Entries, &two, b"c"),
+            ])
+            .unwrap();
+        store.size.store(3, Ordering::SeqCst);
+        let err = store.entries(LeafIndex(0), LeafIndex(3)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt(Corruption::MissingEntry { index: 1, size: 3 })
+            ),
+            "{err}"
+        );
+    }
 
     /// The filter loads from a leaf index larger than one scan chunk, and keeps up with later appends.
     #[test]
