@@ -16,8 +16,6 @@ pub mod v1 {
     tonic::include_proto!("tlog.v1");
 }
 
-pub mod validate;
-
 pub use v1::log_client::LogClient;
 pub use v1::log_server::{Log, LogServer};
 
