@@ -374,3 +374,66 @@ impl<S> Clone for LogService<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tlog_storage::StoreError;
+
+    use super::*;
+    use crate::validate::RequestError;
+
+    #[test]
+    fn storage_failures_are_unavailable() {
+        let failing = || StoreError::Backend("No space left on device".into());
+        for e in [
+            Error::Store(failing()),
+            Error::Unavailable(Arc::new(failing())),
+            Error::Closed,
+        ] {
+            assert_eq!(status(e).code(), Code::Unavailable);
+        }
+        let corrupt = status(Error::Store(StoreError::Corrupt("bad tile".into())));
+        assert_eq!(corrupt.code(), Code::Internal);
+    }
+
+    #[test]
+    fn request_errors_keep_their_code_and_message() {
+        let e = RequestError::UnknownToken;
+        let s = status(e.clone().into());
+        assert_eq!(s.code(), e.code());
+        assert_eq!(s.message(), e.to_string());
+    }
+
+    #[test]
+    fn log_state_errors_have_their_documented_codes() {
+        for (e, code) in [
+            (Error::QueueFull(4), Code::ResourceExhausted),
+            (
+                Error::SizeBeyondLog { size: 9, latest: 3 },
+                Code::OutOfRange,
+            ),
+            (
+                Error::LeafBeyondSize { index: 3, size: 3 },
+                Code::OutOfRange,
+            ),
+            (Error::NoCheckpoint(2), Code::NotFound),
+            (Error::UnknownLeaf(tlog_core::Hash([1; 32])), Code::NotFound),
+            (
+                Error::ConsistencySizes { old: 0, new: 3 },
+                Code::InvalidArgument,
+            ),
+            (
+                Error::CheckpointWait {
+                    min_size: 9,
+                    waited: Duration::from_secs(1),
+                },
+                Code::DeadlineExceeded,
+            ),
+        ] {
+            let what = e.to_string();
+            assert_eq!(status(e).code(), code, "{what}");
+        }
+    }
+}
