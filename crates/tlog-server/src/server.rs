@@ -51,7 +51,8 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// PEM certificate chain and key for TLS; plaintext when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Re-verify the whole stored log this often in the background (see [`crate::scrub`]); off when `None`.
+    /// Re-verify the whole stored log this often in the background, its result published as the gRPC health of
+    /// [`crate::SCRUB_SERVICE`]; off when `None`.
     pub scrub_interval: Option<Duration>,
 }
 
