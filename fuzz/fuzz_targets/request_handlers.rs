@@ -109,6 +109,15 @@ fn submission(entries: &[Vec<u8>]) {
             assert_eq!(e.code(), Code::InvalidArgument, "{e}");
         }
     }
+    // The request's total size, against the default and a tight byte limit.
+    let total: usize = entries.iter().map(Vec::len).sum();
+    for limit in [validate::DEFAULT_MAX_REQUEST_BYTES, 16] {
+        let r = validate::check_request_bytes(total, limit);
+        assert_eq!(r.is_ok(), total <= limit);
+        if let Err(e) = r {
+            assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+        }
+    }
 }
 
 /// The fuzzed bytes as an `authorization` header value: only `Bearer s3cret` (surrounding spaces allowed) is in.
