@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tlog_checkpoint::SignerKey;
-use tlog_server::clock::SystemClock;
-use tlog_server::log::recover;
-use tlog_server::sequencer::{Sequencer, SequencerConfig};
+use tlog_server::log::{LogOptions, SequencerConfig, open};
 use tlog_storage::{Column, Hash, LogStore, RocksBackend, RocksOptions, RocksStore};
 
 const ENTRY_BYTES: usize = 256;
@@ -89,21 +87,14 @@ fn main() {
             .unwrap(),
     );
     let key = SignerKey::from_seed("bench.example/scale", [3; 32]).unwrap();
-    let recovered = recover(store.as_ref(), &key, &SystemClock).unwrap();
-    let config = SequencerConfig {
-        max_batch_entries: BATCH,
-        ..SequencerConfig::default()
+    let options = LogOptions {
+        sequencer: SequencerConfig {
+            max_batch_entries: BATCH,
+            ..SequencerConfig::default()
+        },
+        ..LogOptions::default()
     };
-    let (handle, task) = Sequencer::new(
-        store.clone(),
-        key,
-        Arc::new(SystemClock),
-        recovered.frontier,
-        recovered.latest,
-        config,
-    )
-    .spawn()
-    .unwrap();
+    let (handle, _reader, task) = open(store.clone(), key, options).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,7 +136,7 @@ fn main() {
         }
     }
     drop(handle);
-    task.join();
+    task.wait();
     // The figures above are taken while flushes and compactions run (obsolete files not yet deleted, memtables in
     // the WAL). Also report the log at rest: wait (at most a minute) until RocksDB has no background work left.
     let db = store.backend().db();

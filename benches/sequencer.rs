@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use rocksdb::{DB, Options, WriteBatch, WriteOptions};
 use tlog_checkpoint::SignerKey;
-use tlog_server::clock::SystemClock;
-use tlog_server::log::recover;
-use tlog_server::sequencer::{Sequencer, SequencerConfig};
+use tlog_server::log::{LogOptions, open};
 use tlog_storage::{RocksBackend, RocksOptions, RocksStore};
 
 const ENTRY_BYTES: usize = 256;
@@ -58,17 +56,7 @@ fn main() {
         .unwrap(),
     );
     let key = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();
-    let recovered = recover(store.as_ref(), &key, &SystemClock).unwrap();
-    let (handle, task) = Sequencer::new(
-        store,
-        key,
-        Arc::new(SystemClock),
-        recovered.frontier,
-        recovered.latest,
-        SequencerConfig::default(),
-    )
-    .spawn()
-    .unwrap();
+    let (handle, _reader, task) = open(store, key, LogOptions::default()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,5 +101,5 @@ fn main() {
         );
     }
     drop(handle);
-    task.join();
+    task.wait();
 }

@@ -1,5 +1,5 @@
 //! The gRPC request path before any storage: arbitrary bytes decoded (prost) as each `tlog.v1` request message,
-//! then the server's own request validation (`tlog_proto::validate`: entry limits, ranges, the inclusion leaf,
+//! then the server's own request validation (`tlog_server::validate`: entry limits, ranges, the inclusion leaf,
 //! write tokens) and the proof plans a valid request leads to. Nothing panics, every refusal carries the status
 //! code the API documents, and validation accepts exactly what the API allows.
 //!
@@ -9,13 +9,19 @@
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tlog_core::{LeafIndex, TreeSize, consistency_plan, inclusion_plan, verify_inclusion};
+use tlog_fuzz::validate::{self, LeafRef, RequestError, WriteTokens};
 use tlog_fuzz::{Input, LOG_ENTRIES, REQUEST_KINDS, log};
 use tlog_proto::v1;
-use tlog_proto::validate::{self, LeafRef, RequestError, WriteTokens};
 use tonic::Code;
 
 /// (max_request_entries, max_entry_bytes): the server's defaults and a tight setting.
-const ENTRY_LIMITS: [(usize, usize); 2] = [(4096, 65_535), (2, 8)];
+const ENTRY_LIMITS: [(usize, usize); 2] = [
+    (
+        validate::DEFAULT_MAX_REQUEST_ENTRIES,
+        validate::DEFAULT_MAX_ENTRY_BYTES,
+    ),
+    (2, 8),
+];
 const TOKEN: &str = "s3cret";
 
 fuzz_target!(|data: &[u8]| {
@@ -99,6 +105,15 @@ fn submission(entries: &[Vec<u8>]) {
                 .iter()
                 .all(|e| !e.is_empty() && e.len() <= max_bytes);
         assert_eq!(r.is_ok(), allowed);
+        if let Err(e) = r {
+            assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+        }
+    }
+    // The request's total size, against the default and a tight byte limit.
+    let total: usize = entries.iter().map(Vec::len).sum();
+    for limit in [validate::DEFAULT_MAX_REQUEST_BYTES, 16] {
+        let r = validate::check_request_bytes(total, limit);
+        assert_eq!(r.is_ok(), total <= limit);
         if let Err(e) = r {
             assert_eq!(e.code(), Code::InvalidArgument, "{e}");
         }

@@ -14,6 +14,11 @@ use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, consistency_plan, inclusion_plan, leaf_hash,
 };
 
+/// The server's request policy (limits, ranges, the inclusion leaf, write tokens), included as it is: the server
+/// crate itself needs RocksDB, which this workspace does not build.
+#[path = "../../crates/tlog-server/src/validate.rs"]
+pub mod validate;
+
 /// The RFC 9162 reference verification loops of tlog-core's tests, used here as a differential oracle.
 #[path = "../../crates/tlog-core/tests/reference/mod.rs"]
 pub mod reference;

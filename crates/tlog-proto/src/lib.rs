@@ -23,9 +23,6 @@ pub mod v1 {
 }
 
 #[cfg(feature = "grpc")]
-pub mod validate;
-
-#[cfg(feature = "grpc")]
 pub use v1::log_client::LogClient;
 #[cfg(feature = "grpc")]
 pub use v1::log_server::{Log, LogServer};

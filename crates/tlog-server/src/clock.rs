@@ -1,5 +1,6 @@
 //! Time, passed in so tests are deterministic.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,10 +21,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that reads a settable value (tests).
+/// A clock that reads a settable value (tests; behind the `test-util` feature so it does not ship in `tlogd`).
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Default)]
 pub struct ManualClock(AtomicU64);
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     pub fn new(now: u64) -> Self {
         ManualClock(AtomicU64::new(now))
@@ -34,6 +37,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now_unix(&self) -> u64 {
         self.0.load(Ordering::SeqCst)

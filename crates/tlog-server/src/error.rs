@@ -1,49 +1,165 @@
+//! The server's errors: one enum wrapping the layers below (storage, checkpoints, tree arithmetic, I/O, request
+//! policy) and naming the server's own conditions. `service::status` maps it to gRPC codes in one place.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tlog_core::Hash;
 use tlog_storage::StoreError;
 
-/// Errors of the log server's core (sequencer, recovery, proof serving, configuration).
+use crate::validate::RequestError;
+
+/// Errors of the log server (sequencer, recovery, proof serving, configuration).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A request the log cannot accept as given (empty or oversized entry, bad range, ...).
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// An index or size beyond what the log holds or published.
-    #[error("out of range: {0}")]
-    OutOfRange(String),
-    /// A leaf hash the log does not hold, or a tree size it never published.
-    #[error("not found: {0}")]
-    NotFound(String),
+    /// A request outside the log's limits, refused before any work (see [`crate::validate`]).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A tree size larger than the log's.
+    #[error("tree size {size} is beyond the log's size {latest}")]
+    SizeBeyondLog { size: u64, latest: u64 },
+    /// A leaf index at or beyond the tree size it was asked in.
+    #[error("leaf index {index} is not below tree size {size}")]
+    LeafBeyondSize { index: u64, size: u64 },
+    /// A consistency request whose sizes are not `0 < old <= new`.
+    #[error("consistency needs 0 < old size <= new size, got {old} and {new}")]
+    ConsistencySizes { old: u64, new: u64 },
+    /// A tree size below the log's for which it never published a checkpoint.
+    #[error("the log never published a checkpoint for tree size {0}")]
+    NoCheckpoint(u64),
+    /// A leaf hash the log does not hold.
+    #[error("no entry with leaf hash {0} is in the log")]
+    UnknownLeaf(Hash),
+    /// A leaf the log holds, but only in trees larger than the one asked about.
+    #[error("the entry with leaf hash {leaf} has index {index} and is not in tree size {size}")]
+    LeafNotInSize { leaf: Hash, index: u64, size: u64 },
+    /// `GetCheckpoint{min_size}` waited its longest and the log did not grow that far.
+    #[error("the log did not reach size {min_size} within {waited:?}")]
+    CheckpointWait {
+        min_size: u64,
+        waited: std::time::Duration,
+    },
     /// The sequencer's queue is full: pushback, try again later.
     #[error("the log's submission queue is full ({0} batches queued); retry later")]
     QueueFull(usize),
     /// The sequencer stopped (shutdown).
     #[error("the log is shutting down")]
     Closed,
-    /// Storage failed; for an append, nothing of the batch was stored or signed.
+    /// A batch could not be written because storage is failing; nothing of it was stored or signed. Retry later.
+    /// Every submitter of the batch shares the one error.
+    #[error("log unavailable, nothing was written: {0}")]
+    Unavailable(#[source] Arc<StoreError>),
+    /// A batch failed for a reason that is not storage's (tree arithmetic, signing); nothing was written.
+    #[error("the batch failed, nothing was written: {0}")]
+    BatchFailed(#[source] Arc<Error>),
+    /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    /// The batch could not be written (storage failing); nothing of it was stored or signed. Retry later.
-    #[error("log unavailable, nothing was written: {0}")]
-    Unavailable(String),
-    /// A failure that is the log's fault, not the caller's.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A checkpoint stored by this log no longer verifies with its key (on-disk damage).
+    #[error("stored checkpoint for size {size} does not verify: {source}")]
+    StoredCheckpoint {
+        size: u64,
+        source: tlog_checkpoint::Error,
+    },
     /// Signing or parsing a checkpoint failed.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] tlog_checkpoint::Error),
-    /// Tree arithmetic refused an input (see the message).
+    /// Tree arithmetic refused an input.
     #[error("tree: {0}")]
     Core(#[from] tlog_core::CoreError),
     /// The store and the log's key, origin or signatures disagree; the server refuses to start.
     #[error("refusing to start: {0}")]
-    Recovery(String),
-    /// Bad configuration or key file; the message says what to fix.
+    Recovery(#[from] RecoveryError),
+    /// Bad configuration or key file.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
+    #[error("building gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC transport failed while serving.
+    #[error("gRPC server: {0}")]
+    Serve(#[source] tonic::transport::Error),
+    /// A task of the server panicked or was cancelled.
+    #[error("a server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A submission's receipt is missing from the sequencer's answer (a bug).
+    #[error("no receipt for the entry")]
+    NoReceipt,
+}
+
+/// Why a store cannot be opened with the configured key (see [`crate::log::open`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// The store was written by another log (origin or key), or records only half of its identity.
+    #[error(transparent)]
+    Identity(#[from] tlog_storage::identity::IdentityMismatch),
+    #[error("the store holds {0} entries but no signed checkpoint")]
+    NoCheckpoint(u64),
+    #[error("the newest stored checkpoint (size {size}) does not verify with {vkey}: {source}")]
+    CheckpointSignature {
+        size: u64,
+        vkey: String,
+        source: tlog_checkpoint::Error,
+    },
+    #[error("the newest checkpoint is for size {signed} but the store holds {stored} entries")]
+    SizeMismatch { signed: u64, stored: u64 },
+    #[error(
+        "the signed root for size {size} is {signed} but the stored tree nodes give {computed}"
+    )]
+    RootMismatch {
+        size: u64,
+        signed: Hash,
+        computed: Hash,
+    },
+    #[error("the newest checkpoint names origin {found:?}, expected {expected:?}")]
+    CheckpointOrigin { found: String, expected: String },
+}
+
+/// Configuration or key-file problems; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("key file {path} is not a signed-note private key: {source}")]
+    KeyParse {
+        path: PathBuf,
+        source: tlog_checkpoint::Error,
+    },
+    #[error("key file {path} is accessible by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is for origin {key:?} but the log's origin is {origin:?}")]
+    KeyOrigin {
+        path: PathBuf,
+        key: String,
+        origin: String,
+    },
+    #[error(
+        "--origin {given:?} differs from this log's origin {stored:?}; drop --origin or use another --data folder"
+    )]
+    OriginMismatch { given: String, stored: String },
+    #[error("no OS randomness for a new key: {0}")]
+    Randomness(getrandom::Error),
+    #[error("TLS: {0}")]
+    Tls(tonic::transport::Error),
+}
+
+impl Error {
+    /// Whether the error is storage failing (I/O, disk full): the request may succeed later, nothing was written.
+    /// The one place that decides which storage errors are transient.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Closed | Error::Unavailable(_) => true,
+            Error::Store(e) => store_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Storage errors that are the backend failing rather than the data being wrong.
+pub(crate) fn store_unavailable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(_))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,18 +2,26 @@
 //! [`tlog_storage::LogStore`], signs C2SP checkpoints (with a C2SP tlog-cosignature timestamp), and a tonic gRPC
 //! service (`tlog.v1.Log`, see `proto/tlog/v1/log.proto`) that serves receipts, checkpoints, proofs and entries.
 //!
-//! State has one owner: the [`sequencer`] task alone holds the frontier and the signing key; gRPC handlers
-//! validate, send a command, await the reply and map errors to a `tonic::Status`.
+//! [`log::open`] is the one way to open a log: it recovers the store and returns the appender, the reader and the
+//! shutdown. State has one owner: the sequencer thread alone holds the frontier and the signing key; gRPC handlers
+//! validate ([`validate`]), hand the work to the appender or the reader, and map errors to a `tonic::Status`.
 
-pub mod clock;
+mod clock;
 pub mod datadir;
 pub mod error;
+mod keyfile;
 pub mod log;
-pub mod reader;
-pub mod scrub;
-pub mod sequencer;
-
-pub use error::{Error, Result};
+mod reader;
+mod scrub;
+mod sequencer;
 #[cfg(feature = "rocksdb")]
 pub mod server;
-pub mod service;
+mod service;
+pub mod validate;
+
+#[cfg(feature = "test-util")]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
+pub use error::{Error, Result};
+pub use scrub::SCRUB_SERVICE;
+pub use service::{LogService, ServiceLimits, status};

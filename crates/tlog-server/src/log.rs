@@ -1,10 +1,11 @@
-//! Opening a log: identity (origin, key), recovery of the frontier and the latest signed checkpoint, and the
-//! refusal to start when the store and the signatures disagree.
+//! Opening a log: [`open`] checks the store's identity against the key, recovers the frontier and the latest
+//! signed checkpoint (refusing to start when the store and the signatures disagree), starts the sequencer and
+//! returns the log's three handles: the [`Appender`] that submits, the [`LogReader`] that serves reads, and the
+//! [`Shutdown`] that waits for the sequencer to finish. It is the only way to start a log.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::fmt;
+use std::sync::Arc;
+use std::thread;
 
 use tlog_checkpoint::{
     Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint, verify_checkpoint,
@@ -12,74 +13,105 @@ use tlog_checkpoint::{
 use tlog_core::{CompactRange, TreeSize, empty_root, range_nodes};
 use tlog_storage::LogStore;
 
-use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{RecoveryError, Result};
+use crate::sequencer::{Sequencer, SubmissionLimits};
+
+pub use crate::reader::{
+    DEFAULT_CHECKPOINT_CACHE, DEFAULT_MAX_ENTRIES_PER_READ, InclusionAnswer, LogReader, ReadLimits,
+};
+pub use crate::sequencer::{
+    Appender, Assigned, Committed, DEFAULT_QUEUE_CAPACITY, Pending, SequencerConfig,
+};
+pub use crate::validate::{
+    DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES,
+};
 
 pub use tlog_storage::identity::{META_ORIGIN, META_VERIFIER_KEY};
 use tlog_storage::identity::{Recorded, check_identity, record_identity};
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
+/// How to run an opened log. The defaults are the documented constants ([`DEFAULT_MAX_ENTRY_BYTES`],
+/// [`DEFAULT_MAX_REQUEST_ENTRIES`], [`SequencerConfig::default`], [`ReadLimits::default`]) and the system clock.
+#[derive(Clone)]
+pub struct LogOptions {
+    /// Largest entry accepted.
+    pub max_entry_bytes: usize,
+    /// Most entries in one submission; capped at `sequencer.max_batch_entries` so a submission fits in a batch.
+    pub max_request_entries: usize,
+    /// Batching and queueing.
+    pub sequencer: SequencerConfig,
+    /// Read limits and caches.
+    pub read: ReadLimits,
+    /// Source of checkpoint timestamps.
+    pub clock: Arc<dyn Clock>,
 }
 
-/// Loads the log's Ed25519 key from `path`, or creates it (mode 0600) from `seed` when the file does not exist,
-/// writing the verifier key to `vkey_path`. An existing key must be named `origin` and not be readable by others.
-pub fn load_or_create_key(
-    path: &Path,
-    vkey_path: &Path,
-    origin: &str,
-    seed: impl FnOnce() -> Result<[u8; 32]>,
-) -> Result<(SignerKey, bool)> {
-    let created = !path.exists();
-    let key = if created {
-        let key = SignerKey::from_seed(origin, seed()?)?;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io(format!("creating key file {}", path.display())))?;
-        file.write_all(format!("{}\n", key.to_private_string()).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io(format!("writing key file {}", path.display())))?;
-        key
-    } else {
-        let mode = fs::metadata(path)
-            .map_err(io(format!("reading key file {}", path.display())))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::Config(format!(
-                "key file {} is accessible by other users (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            )));
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+            max_request_entries: DEFAULT_MAX_REQUEST_ENTRIES,
+            sequencer: SequencerConfig::default(),
+            read: ReadLimits::default(),
+            clock: Arc::new(SystemClock),
         }
-        let text =
-            fs::read_to_string(path).map_err(io(format!("reading key file {}", path.display())))?;
-        let key = SignerKey::parse_private(&text).map_err(|e| {
-            Error::Config(format!(
-                "key file {} is not a signed-note private key: {e}",
-                path.display()
-            ))
-        })?;
-        if key.name() != origin {
-            return Err(Error::Config(format!(
-                "key file {} is for origin {:?} but the log's origin is {origin:?}",
-                path.display(),
-                key.name()
-            )));
-        }
-        key
+    }
+}
+
+impl fmt::Debug for LogOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogOptions")
+            .field("max_entry_bytes", &self.max_entry_bytes)
+            .field("max_request_entries", &self.max_request_entries)
+            .field("sequencer", &self.sequencer)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Waits for an opened log's sequencer to stop. It stops once every [`Appender`] is dropped, after writing and
+/// answering everything already queued.
+#[must_use = "dropping the Shutdown detaches the sequencer thread instead of waiting for its last write"]
+pub struct Shutdown(thread::JoinHandle<()>);
+
+impl Shutdown {
+    /// Blocks until the sequencer has written its last batch and stopped. Drop every [`Appender`] first, or this
+    /// waits forever.
+    pub fn wait(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// Opens the log in `store` signed by `key`: recovers it (a new, empty store is stamped with the key's identity),
+/// starts its sequencer and returns its appender, reader and shutdown.
+pub fn open<S: LogStore>(
+    store: Arc<S>,
+    key: SignerKey,
+    options: LogOptions,
+) -> Result<(Appender, LogReader<S>, Shutdown)> {
+    let recovered = recover(store.as_ref(), &key, options.clock.as_ref())?;
+    let verifier = key.verifier();
+    let limits = SubmissionLimits {
+        max_entry_bytes: options.max_entry_bytes,
+        max_request_entries: options
+            .max_request_entries
+            .min(options.sequencer.max_batch_entries),
+        max_request_bytes: options.sequencer.max_batch_bytes,
     };
-    fs::write(vkey_path, format!("{}\n", key.verifier()))
-        .map_err(io(format!("writing {}", vkey_path.display())))?;
-    Ok((key, created))
+    let (appender, thread) = Sequencer::spawn(
+        store.clone(),
+        key,
+        options.clock,
+        recovered,
+        options.sequencer,
+        limits,
+    )?;
+    let reader = LogReader::new(store, appender.watch(), verifier, options.read);
+    Ok((appender, reader, Shutdown(thread)))
 }
 
 /// The state a sequencer continues from.
-pub struct Recovered {
+pub(crate) struct Recovered {
     pub frontier: CompactRange,
     pub latest: SignedCheckpoint,
 }
@@ -87,14 +119,14 @@ pub struct Recovered {
 /// Recovers the log from `store`: checks the stored identity against `key`, rebuilds the frontier from stored
 /// nodes, and checks that the newest stored checkpoint is validly signed by `key` for exactly that size and root.
 /// A new, empty store is stamped with the key's identity.
-pub fn recover<S: LogStore>(store: &S, key: &SignerKey, clock: &dyn Clock) -> Result<Recovered> {
+fn recover<S: LogStore>(store: &S, key: &SignerKey, clock: &dyn Clock) -> Result<Recovered> {
     let origin = key.name();
     let vkey = key.verifier();
     let size = store.tree_size()?;
     match check_identity(store, &vkey)? {
         Ok(Recorded::Matches) => {}
         Ok(Recorded::Nothing) => record_identity(store, &vkey)?,
-        Err(mismatch) => return Err(Error::Recovery(mismatch.to_string())),
+        Err(mismatch) => return Err(RecoveryError::Identity(mismatch).into()),
     }
 
     let ids = range_nodes(0, size.0);
@@ -110,35 +142,36 @@ pub fn recover<S: LogStore>(store: &S, key: &SignerKey, clock: &dyn Clock) -> Re
             latest: sign_checkpoint(key, &cp, clock.now_unix())?,
         });
     }
-    let (cp_size, note) = store.latest_checkpoint()?.ok_or_else(|| {
-        Error::Recovery(format!(
-            "the store holds {} entries but no signed checkpoint",
-            size.0
-        ))
-    })?;
-    let latest = verify_checkpoint(&vkey, &note).map_err(|e| {
-        Error::Recovery(format!(
-            "the newest stored checkpoint (size {}) does not verify with {vkey}: {e}",
-            cp_size.0
-        ))
-    })?;
+    let (cp_size, note) = store
+        .latest_checkpoint()?
+        .ok_or(RecoveryError::NoCheckpoint(size.0))?;
+    let latest =
+        verify_checkpoint(&vkey, &note).map_err(|source| RecoveryError::CheckpointSignature {
+            size: cp_size.0,
+            vkey: vkey.to_string(),
+            source,
+        })?;
     if latest.checkpoint.size != size || cp_size != size {
-        return Err(Error::Recovery(format!(
-            "the newest checkpoint is for size {} but the store holds {} entries",
-            latest.checkpoint.size.0, size.0
-        )));
+        return Err(RecoveryError::SizeMismatch {
+            signed: latest.checkpoint.size.0,
+            stored: size.0,
+        }
+        .into());
     }
     if latest.checkpoint.root != root {
-        return Err(Error::Recovery(format!(
-            "the signed root for size {} is {} but the stored tree nodes give {root}",
-            size.0, latest.checkpoint.root
-        )));
+        return Err(RecoveryError::RootMismatch {
+            size: size.0,
+            signed: latest.checkpoint.root,
+            computed: root,
+        }
+        .into());
     }
     if latest.checkpoint.origin != origin {
-        return Err(Error::Recovery(format!(
-            "the newest checkpoint names origin {:?}, expected {origin:?}",
-            latest.checkpoint.origin
-        )));
+        return Err(RecoveryError::CheckpointOrigin {
+            found: latest.checkpoint.origin.clone(),
+            expected: origin.to_owned(),
+        }
+        .into());
     }
     Ok(Recovered { frontier, latest })
 }

@@ -191,34 +191,38 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     } else {
         args.write_tokens
     };
-    c.limits.max_entry_bytes = args
+    c.log.max_entry_bytes = args
         .max_entry_bytes
         .or(file.max_entry_bytes)
-        .unwrap_or(c.limits.max_entry_bytes);
-    c.limits.max_request_entries = file
+        .unwrap_or(c.log.max_entry_bytes);
+    c.log.max_request_entries = file
         .max_request_entries
-        .unwrap_or(c.limits.max_request_entries);
-    c.limits.max_entries_range = file.max_entries_range.unwrap_or(c.limits.max_entries_range);
-    c.read.max_entries_per_read = file
+        .unwrap_or(c.log.max_request_entries);
+    c.service.max_entries_range = file
+        .max_entries_range
+        .unwrap_or(c.service.max_entries_range);
+    c.log.read.max_entries_per_read = file
         .max_entries_per_read
-        .unwrap_or(c.read.max_entries_per_read);
+        .unwrap_or(c.log.read.max_entries_per_read);
     if let Some(s) = file.max_checkpoint_wait_secs {
-        c.limits.max_checkpoint_wait = Duration::from_secs(s);
+        c.service.max_checkpoint_wait = Duration::from_secs(s);
     }
     c.max_message_bytes = file.max_message_bytes.unwrap_or(c.max_message_bytes);
-    c.sequencer.max_batch_entries = args
+    c.log.sequencer.max_batch_entries = args
         .max_batch_entries
         .or(file.max_batch_entries)
-        .unwrap_or(c.sequencer.max_batch_entries);
-    c.sequencer.max_batch_bytes = file.max_batch_bytes.unwrap_or(c.sequencer.max_batch_bytes);
+        .unwrap_or(c.log.sequencer.max_batch_entries);
+    c.log.sequencer.max_batch_bytes = file
+        .max_batch_bytes
+        .unwrap_or(c.log.sequencer.max_batch_bytes);
     if let Some(ms) = args.max_batch_delay_ms.or(file.max_batch_delay_ms) {
-        c.sequencer.max_delay = Duration::from_millis(ms);
+        c.log.sequencer.max_delay = Duration::from_millis(ms);
     }
-    c.sequencer.queue_capacity = args
+    c.log.sequencer.queue_capacity = args
         .queue_capacity
         .or(file.queue_capacity)
-        .unwrap_or(c.sequencer.queue_capacity);
-    c.sequencer.dedup = file.dedup.unwrap_or(c.sequencer.dedup);
+        .unwrap_or(c.log.sequencer.queue_capacity);
+    c.log.sequencer.dedup = file.dedup.unwrap_or(c.log.sequencer.dedup);
     c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
     c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
@@ -235,20 +239,15 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         .or(file.scrub_interval_secs)
         .filter(|&s| s > 0)
         .map(Duration::from_secs);
-    if c.limits.max_entry_bytes == 0
-        || c.sequencer.max_batch_entries == 0
-        || c.limits.max_request_entries == 0
+    if c.log.max_entry_bytes == 0
+        || c.log.sequencer.max_batch_entries == 0
+        || c.log.max_request_entries == 0
     {
         return Err(
             "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries)"
                 .into(),
         );
     }
-    // A request the sequencer could never take in one batch would be refused after validation; refuse it before.
-    c.limits.max_request_entries = c
-        .limits
-        .max_request_entries
-        .min(c.sequencer.max_batch_entries);
     Ok((c, args.log_json))
 }
 

@@ -1,15 +1,27 @@
 //! Serving reads from the store: checkpoints by size, inclusion and consistency proofs (one batched node read
-//! each, following the core's proof plans), entries by range, and receipts for a committed batch.
+//! each, following the core's proof plans), entries by range, and the receipts of entries the sequencer's answer
+//! alone cannot prove.
+//!
+//! Every method may read the store and verify signatures, so it blocks: async callers run it on the blocking pool
+//! (see `service`). Requests reach it already checked by [`crate::validate`]; what it checks itself depends on the
+//! log's state (sizes it published, leaves it holds).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_core::{Hash, LeafIndex, NodeId, ProofPlan, TreeSize, consistency_plan, inclusion_plan};
-use tlog_storage::LogStore;
+use tlog_storage::{LogStore, StoreError};
+use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::sequencer::{Committed, SequencerHandle};
+use crate::sequencer::Committed;
+use crate::validate::LeafRef;
+
+/// Most entries one store read returns by default (a `GetEntries` call is served in pages of this size).
+pub const DEFAULT_MAX_ENTRIES_PER_READ: u64 = 1000;
+/// Historical checkpoints kept parsed in memory by default.
+pub const DEFAULT_CHECKPOINT_CACHE: usize = 1024;
 
 /// Read limits.
 #[derive(Clone, Debug)]
@@ -23,16 +35,25 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
-            max_entries_per_read: 1000,
-            checkpoint_cache: 1024,
+            max_entries_per_read: DEFAULT_MAX_ENTRIES_PER_READ,
+            checkpoint_cache: DEFAULT_CHECKPOINT_CACHE,
         }
     }
 }
 
-/// Read access to a log; cheap to clone.
+/// An inclusion proof as served: the leaf, its proof and the checkpoint it leads to.
+pub struct InclusionAnswer {
+    pub index: LeafIndex,
+    /// Read from the tree (the level-0 node), not recomputed, so a by-index answer carries it too.
+    pub leaf_hash: Hash,
+    pub proof: Vec<Hash>,
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// Read access to a log; cheap to clone. Made by [`crate::log::open`].
 pub struct LogReader<S> {
     store: Arc<S>,
-    sequencer: SequencerHandle,
+    latest: watch::Receiver<Arc<SignedCheckpoint>>,
     verifier: VerifierKey,
     limits: ReadLimits,
     /// Parsed historical checkpoints by size (bounded: cleared when full).
@@ -43,7 +64,7 @@ impl<S> Clone for LogReader<S> {
     fn clone(&self) -> Self {
         LogReader {
             store: self.store.clone(),
-            sequencer: self.sequencer.clone(),
+            latest: self.latest.clone(),
             verifier: self.verifier.clone(),
             limits: self.limits.clone(),
             checkpoints: self.checkpoints.clone(),
@@ -52,15 +73,15 @@ impl<S> Clone for LogReader<S> {
 }
 
 impl<S: LogStore> LogReader<S> {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<S>,
-        sequencer: SequencerHandle,
+        latest: watch::Receiver<Arc<SignedCheckpoint>>,
         verifier: VerifierKey,
         limits: ReadLimits,
     ) -> Self {
         LogReader {
             store,
-            sequencer,
+            latest,
             verifier,
             limits,
             checkpoints: Arc::default(),
@@ -73,7 +94,12 @@ impl<S: LogStore> LogReader<S> {
 
     /// The newest signed checkpoint.
     pub fn latest(&self) -> Arc<SignedCheckpoint> {
-        self.sequencer.latest()
+        self.latest.borrow().clone()
+    }
+
+    /// A receiver that sees every newly published checkpoint.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<SignedCheckpoint>> {
+        self.latest.clone()
     }
 
     /// The signed checkpoint published for exactly `size`; 0 means the latest.
@@ -83,28 +109,26 @@ impl<S: LogStore> LogReader<S> {
             return Ok(latest);
         }
         if size > latest.checkpoint.size {
-            return Err(Error::OutOfRange(format!(
-                "tree size {} is beyond the log's size {}",
-                size.0, latest.checkpoint.size.0
-            )));
+            return Err(Error::SizeBeyondLog {
+                size: size.0,
+                latest: latest.checkpoint.size.0,
+            });
         }
         let mut cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cp) = cache.get(&size.0) {
             return Ok(cp.clone());
         }
         drop(cache);
-        let note = self.store.checkpoint(size)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "the log never published a checkpoint for tree size {}",
-                size.0
-            ))
-        })?;
+        let note = self
+            .store
+            .checkpoint(size)?
+            .ok_or(Error::NoCheckpoint(size.0))?;
         // Stored checkpoints were signed by this log; checking them again catches on-disk corruption.
-        let cp = Arc::new(verify_checkpoint(&self.verifier, &note).map_err(|e| {
-            Error::Internal(format!(
-                "stored checkpoint for size {} does not verify: {e}",
-                size.0
-            ))
+        let cp = Arc::new(verify_checkpoint(&self.verifier, &note).map_err(|source| {
+            Error::StoredCheckpoint {
+                size: size.0,
+                source,
+            }
         })?);
         cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= self.limits.checkpoint_cache {
@@ -114,88 +138,77 @@ impl<S: LogStore> LogReader<S> {
         Ok(cp)
     }
 
-    fn fold(&self, plans: &[ProofPlan]) -> Result<Vec<Vec<Hash>>> {
-        // One batched read for all plans' nodes.
-        let mut ids: Vec<NodeId> = plans
-            .iter()
-            .flat_map(|p| p.node_ids().iter().copied())
-            .collect();
+    /// The hashes of `ids`, in one batched read.
+    fn nodes(&self, mut ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>> {
         ids.sort_unstable();
         ids.dedup();
         let hashes = self.store.nodes(&ids)?;
-        let by_id: HashMap<NodeId, Hash> = ids.into_iter().zip(hashes).collect();
-        plans
+        Ok(ids.into_iter().zip(hashes).collect())
+    }
+
+    fn node(nodes: &HashMap<NodeId, Hash>, id: NodeId) -> Result<Hash> {
+        nodes
+            .get(&id)
+            .copied()
+            .ok_or(Error::Store(StoreError::MissingNode(id)))
+    }
+
+    fn prove(plan: &ProofPlan, nodes: &HashMap<NodeId, Hash>) -> Result<Vec<Hash>> {
+        let mine = plan
+            .node_ids()
             .iter()
-            .map(|plan| {
-                let mine = plan
-                    .node_ids()
-                    .iter()
-                    .map(|id| {
-                        by_id
-                            .get(id)
-                            .copied()
-                            .ok_or(Error::Store(tlog_storage::StoreError::MissingNode(*id)))
-                    })
-                    .collect::<Result<Vec<Hash>>>()?;
-                Ok(plan.build(&mine)?)
-            })
-            .collect()
+            .map(|id| Self::node(nodes, *id))
+            .collect::<Result<Vec<Hash>>>()?;
+        Ok(plan.build(&mine)?)
     }
 
-    /// The leaf hash stored for `index` (which must be in the tree).
-    pub fn leaf_hash(&self, index: LeafIndex) -> Result<Hash> {
-        let mut hashes = self.store.nodes(&[NodeId::leaf(index.0)])?;
-        hashes
-            .pop()
-            .ok_or(Error::Store(tlog_storage::StoreError::MissingNode(
-                NodeId::leaf(index.0),
-            )))
-    }
-
-    /// Inclusion proof of leaf `index` in the published tree `size` (0 = latest).
-    pub fn inclusion(
-        &self,
-        index: LeafIndex,
-        size: TreeSize,
-    ) -> Result<(Vec<Hash>, Arc<SignedCheckpoint>)> {
-        let cp = self.checkpoint(size)?;
-        let size = cp.checkpoint.size;
-        if index.0 >= size.0 {
-            return Err(Error::OutOfRange(format!(
-                "leaf index {} is not below tree size {}",
-                index.0, size.0
-            )));
-        }
-        let plan = inclusion_plan(index, size)?;
-        let proof = self
-            .fold(std::slice::from_ref(&plan))?
-            .pop()
-            .unwrap_or_default();
-        Ok((proof, cp))
-    }
-
-    /// Inclusion proof of the leaf with hash `leaf` in the published tree `size` (0 = latest).
-    pub fn inclusion_by_hash(
-        &self,
-        leaf: &Hash,
-        size: TreeSize,
-    ) -> Result<(LeafIndex, Vec<Hash>, Arc<SignedCheckpoint>)> {
-        let index = self
-            .store
-            .leaf_indices(std::slice::from_ref(leaf))?
-            .pop()
-            .flatten()
-            .ok_or_else(|| {
-                Error::NotFound(format!("no entry with leaf hash {leaf} is in the log"))
-            })?;
-        let (proof, cp) = self.inclusion(index, size).map_err(|e| match e {
-            Error::OutOfRange(_) => Error::NotFound(format!(
-                "the entry with leaf hash {leaf} has index {} and is not in tree size {}",
-                index.0, size.0
-            )),
-            other => other,
-        })?;
-        Ok((index, proof, cp))
+    /// Inclusion proof of a leaf (by index or by leaf hash) in the published tree `size` (0 = latest), with the
+    /// leaf hash stored for it; the proof's nodes and the leaf come from one batched read.
+    pub fn inclusion(&self, leaf: LeafRef, size: TreeSize) -> Result<InclusionAnswer> {
+        let index = match leaf {
+            LeafRef::Index(index) => index,
+            LeafRef::Hash(hash) => self
+                .store
+                .leaf_indices(std::slice::from_ref(&hash))?
+                .pop()
+                .flatten()
+                .ok_or(Error::UnknownLeaf(hash))?,
+        };
+        let checkpoint = self.checkpoint(size).and_then(|cp| {
+            let tree = cp.checkpoint.size.0;
+            if index.0 < tree {
+                Ok(cp)
+            } else {
+                Err(Error::LeafBeyondSize {
+                    index: index.0,
+                    size: tree,
+                })
+            }
+        });
+        let checkpoint = match (leaf, checkpoint) {
+            // A leaf the log holds, asked about in a tree it is not in (or a size the log never reached).
+            (
+                LeafRef::Hash(hash),
+                Err(Error::LeafBeyondSize { .. } | Error::SizeBeyondLog { .. }),
+            ) => {
+                return Err(Error::LeafNotInSize {
+                    leaf: hash,
+                    index: index.0,
+                    size: size.0,
+                });
+            }
+            (_, checkpoint) => checkpoint?,
+        };
+        let tree = checkpoint.checkpoint.size;
+        let plan = inclusion_plan(index, tree)?;
+        let leaf_id = NodeId::leaf(index.0);
+        let nodes = self.nodes(plan.node_ids().iter().copied().chain([leaf_id]).collect())?;
+        Ok(InclusionAnswer {
+            index,
+            leaf_hash: Self::node(&nodes, leaf_id)?,
+            proof: Self::prove(&plan, &nodes)?,
+            checkpoint,
+        })
     }
 
     /// Consistency proof between published sizes `old` and `new` (new 0 = latest).
@@ -207,49 +220,27 @@ impl<S: LogStore> LogReader<S> {
         let cp = self.checkpoint(new)?;
         let new = cp.checkpoint.size;
         if old.0 == 0 || old > new {
-            return Err(Error::InvalidArgument(format!(
-                "consistency needs 0 < old size <= new size, got {} and {}",
-                old.0, new.0
-            )));
+            return Err(Error::ConsistencySizes {
+                old: old.0,
+                new: new.0,
+            });
         }
         if old != new {
             // The old size must be one the log signed, so the proof links two published checkpoints.
             self.checkpoint(old)?;
         }
         let plan = consistency_plan(old, new)?;
-        let proof = self
-            .fold(std::slice::from_ref(&plan))?
-            .pop()
-            .unwrap_or_default();
-        Ok((proof, cp))
+        let nodes = self.nodes(plan.node_ids().to_vec())?;
+        Ok((Self::prove(&plan, &nodes)?, cp))
     }
 
-    /// Entries `[start, end)`, at most the read limit; `end` must not exceed the latest size.
+    /// Entries `[start, end)`: a range already checked against the log's size and the read limit.
     pub fn entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>> {
-        let size = self.latest().checkpoint.size.0;
-        if start.0 >= end.0 {
-            return Err(Error::InvalidArgument(format!(
-                "empty or reversed range [{}, {})",
-                start.0, end.0
-            )));
-        }
-        if end.0 > size {
-            return Err(Error::OutOfRange(format!(
-                "range end {} is beyond the log's size {size}",
-                end.0
-            )));
-        }
-        if end.0 - start.0 > self.limits.max_entries_per_read {
-            return Err(Error::InvalidArgument(format!(
-                "range of {} entries exceeds the limit of {} per read",
-                end.0 - start.0,
-                self.limits.max_entries_per_read
-            )));
-        }
         Ok(self.store.entries(start, end)?)
     }
 
-    /// Inclusion proofs of every entry of a committed submission against its checkpoint, in one batched read.
+    /// Inclusion proofs of every entry of a committed submission against its checkpoint, in one batched read
+    /// (for submissions [`Committed::proofs_in_memory`] cannot prove: entries the log already held).
     pub fn receipt_proofs(&self, committed: &Committed) -> Result<Vec<Vec<Hash>>> {
         let size = committed.checkpoint.checkpoint.size;
         let plans = committed
@@ -257,6 +248,12 @@ impl<S: LogStore> LogReader<S> {
             .iter()
             .map(|a| inclusion_plan(a.index, size))
             .collect::<Result<Vec<_>, _>>()?;
-        self.fold(&plans)
+        let nodes = self.nodes(
+            plans
+                .iter()
+                .flat_map(|p| p.node_ids().iter().copied())
+                .collect(),
+        )?;
+        plans.iter().map(|plan| Self::prove(plan, &nodes)).collect()
     }
 }

@@ -8,20 +8,31 @@
 //!
 //! A failed write answers the whole batch with the error and leaves both the store and the in-memory frontier as
 //! they were; the signature made for it is dropped unpublished, and the next batch starts from the same state.
+//!
+//! The answer carries the nodes the batch completed and the frontier it extended ([`BatchNodes`]): every
+//! inclusion proof of a new entry at the batch's size is made of those, so receipts need no read of the store.
+//!
+//! Submissions are checked once, by [`Appender::enqueue`] with the [`validate`](crate::validate) rules; the
+//! sequencer itself relies on that.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint};
-use tlog_core::{CompactRange, Hash, LeafIndex, leaf_hash};
+use tlog_core::{CompactRange, Hash, LeafIndex, NodeId, inclusion_plan, leaf_hash, range_nodes};
 use tlog_storage::{AppendBatch, LogStore};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, store_unavailable};
+use crate::log::Recovered;
+use crate::validate::{self, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES};
+
+/// Submissions that may wait for the sequencer by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// Batching and queueing limits of the sequencer.
 #[derive(Clone, Debug)]
@@ -41,18 +52,28 @@ pub struct SequencerConfig {
 impl Default for SequencerConfig {
     fn default() -> Self {
         SequencerConfig {
-            max_batch_entries: 4096,
-            max_batch_bytes: 16 << 20,
+            max_batch_entries: DEFAULT_MAX_REQUEST_ENTRIES,
+            max_batch_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_delay: Duration::ZERO,
-            queue_capacity: 1024,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
             dedup: true,
         }
     }
 }
 
+/// What one submission may hold; checked by [`Appender::enqueue`] before it is queued.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SubmissionLimits {
+    pub max_entry_bytes: usize,
+    /// At most the sequencer's batch size, so every accepted submission fits in one batch.
+    pub max_request_entries: usize,
+    /// The sequencer's batch byte limit.
+    pub max_request_bytes: usize,
+}
+
 /// Builds the hasher of the in-batch de-duplication map. Its keys are SHA-256 leaf hashes, already uniform, so
-/// mixing their words with a per-process random key does the job of SipHash (a tenth of the sequencer's CPU at
-/// batch 4096) for much less; the key keeps anyone from grinding entries into one bucket.
+/// mixing their words with a per-process random key does the job of SipHash (see BENCHMARKS.md for its cost) for
+/// much less; the key keeps anyone from grinding entries into one bucket.
 #[derive(Clone, Copy)]
 struct LeafHashing(u64);
 
@@ -101,6 +122,60 @@ pub struct Assigned {
 pub struct Committed {
     pub assigned: Vec<Assigned>,
     pub checkpoint: Arc<SignedCheckpoint>,
+    /// The nodes of the batch that wrote the entries (none when every entry was already in the log).
+    pub(crate) nodes: Option<Arc<BatchNodes>>,
+}
+
+impl Committed {
+    /// Inclusion proofs of every entry against [`checkpoint`](Self::checkpoint), from the nodes the sequencer
+    /// held; `None` when some proof needs a node older than the batch (an entry the log already held), which
+    /// only the store has.
+    pub fn proofs_in_memory(&self) -> Option<Result<Vec<Vec<Hash>>>> {
+        let nodes = self.nodes.as_ref()?;
+        let size = self.checkpoint.checkpoint.size;
+        let mut proofs = Vec::with_capacity(self.assigned.len());
+        for a in &self.assigned {
+            let plan = match inclusion_plan(a.index, size) {
+                Ok(plan) => plan,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let hashes = plan
+                .node_ids()
+                .iter()
+                .map(|id| nodes.get(*id))
+                .collect::<Option<Vec<Hash>>>()?;
+            proofs.push(match plan.build(&hashes) {
+                Ok(proof) => proof,
+                Err(e) => return Some(Err(e.into())),
+            });
+        }
+        Some(Ok(proofs))
+    }
+}
+
+/// The tree nodes one batch's inclusion proofs are made of: the frontier the batch extended (the perfect subtrees
+/// left of its first entry) and every node the batch completed, leaves included. Shared by every submitter of
+/// the batch; the lookup table is built by the first one that needs it, not on the sequencer's thread.
+#[derive(Debug)]
+pub(crate) struct BatchNodes {
+    frontier: Vec<(NodeId, Hash)>,
+    completed: Vec<(NodeId, Hash)>,
+    by_id: OnceLock<HashMap<NodeId, Hash>>,
+}
+
+impl BatchNodes {
+    fn get(&self, id: NodeId) -> Option<Hash> {
+        self.by_id
+            .get_or_init(|| {
+                self.frontier
+                    .iter()
+                    .chain(&self.completed)
+                    .copied()
+                    .collect()
+            })
+            .get(&id)
+            .copied()
+    }
 }
 
 struct Submission {
@@ -119,37 +194,30 @@ impl Pending {
     }
 }
 
-/// The submitters' side of the sequencer; cheap to clone.
+/// The submitters' side of the log (the sequencer's queue); cheap to clone. The sequencer stops once every
+/// `Appender` is dropped, after writing what was queued.
 #[derive(Clone)]
-pub struct SequencerHandle {
+pub struct Appender {
     tx: mpsc::Sender<Submission>,
     latest: watch::Receiver<Arc<SignedCheckpoint>>,
-    max_batch_entries: usize,
-    max_batch_bytes: usize,
+    limits: SubmissionLimits,
     queue_capacity: usize,
 }
 
-impl SequencerHandle {
+impl Appender {
     /// Queues entries as one unit (they get consecutive indices unless de-duplicated) and waits until they are
     /// durable and signed. Fails fast with [`Error::QueueFull`] instead of queueing without bound.
     pub async fn submit(&self, entries: Vec<Vec<u8>>) -> Result<Committed> {
         self.enqueue(entries)?.wait().await
     }
 
-    /// Queues entries now, without waiting: submissions enqueued one after another are sequenced in that order.
+    /// Checks entries against the log's limits and queues them now, without waiting: submissions enqueued one
+    /// after another are sequenced in that order.
     pub fn enqueue(&self, entries: Vec<Vec<u8>>) -> Result<Pending> {
+        let limits = &self.limits;
+        validate::check_entries(&entries, limits.max_request_entries, limits.max_entry_bytes)?;
         let bytes: usize = entries.iter().map(Vec::len).sum();
-        if entries.is_empty() {
-            return Err(Error::InvalidArgument("no entries to submit".into()));
-        }
-        if entries.len() > self.max_batch_entries || bytes > self.max_batch_bytes {
-            return Err(Error::InvalidArgument(format!(
-                "{} entries of {bytes} bytes exceed the batch limit of {} entries / {} bytes",
-                entries.len(),
-                self.max_batch_entries,
-                self.max_batch_bytes
-            )));
-        }
+        validate::check_request_bytes(bytes, limits.max_request_bytes)?;
         let (reply, answer) = oneshot::channel();
         self.tx
             .try_send(Submission {
@@ -169,14 +237,14 @@ impl SequencerHandle {
         self.latest.borrow().clone()
     }
 
-    /// A receiver that sees every newly published checkpoint.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<SignedCheckpoint>> {
+    /// A receiver of every newly published checkpoint (the reader's view of the sequencer).
+    pub(crate) fn watch(&self) -> watch::Receiver<Arc<SignedCheckpoint>> {
         self.latest.clone()
     }
 }
 
 /// The sequencer's state: the only owner of the frontier and the signing key.
-pub struct Sequencer<S> {
+pub(crate) struct Sequencer<S> {
     store: Arc<S>,
     key: SignerKey,
     origin: String,
@@ -187,52 +255,38 @@ pub struct Sequencer<S> {
     hashing: LeafHashing,
 }
 
-/// A running sequencer thread; dropping every [`SequencerHandle`] lets it finish the batch in flight and stop.
-pub struct SequencerTask {
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl SequencerTask {
-    /// Waits until the sequencer has written its last batch and stopped.
-    pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 impl<S: LogStore> Sequencer<S> {
-    /// A sequencer continuing from a recovered state (see [`crate::log::open_log`]).
-    pub fn new(
+    /// Starts a sequencer continuing from a recovered state on its own thread (its blocking, fsync-bound writes
+    /// never stall the gRPC workers). Only [`crate::log::open`] calls this.
+    pub(crate) fn spawn(
         store: Arc<S>,
         key: SignerKey,
         clock: Arc<dyn Clock>,
-        frontier: CompactRange,
-        latest: SignedCheckpoint,
+        recovered: Recovered,
         config: SequencerConfig,
-    ) -> Self {
-        let origin = latest.checkpoint.origin.clone();
-        Sequencer {
+        limits: SubmissionLimits,
+    ) -> Result<(Appender, thread::JoinHandle<()>)> {
+        let latest = Arc::new(recovered.latest);
+        let sequencer = Sequencer {
             store,
             key,
-            origin,
+            origin: latest.checkpoint.origin.clone(),
             clock,
-            frontier,
-            latest: Arc::new(latest),
+            frontier: recovered.frontier,
+            latest,
             config,
             hashing: LeafHashing::new(),
-        }
+        };
+        sequencer.start(limits)
     }
 
-    /// Starts the sequencer on its own thread (its blocking, fsync-bound writes never stall the gRPC workers).
-    pub fn spawn(self) -> Result<(SequencerHandle, SequencerTask)> {
+    fn start(self, limits: SubmissionLimits) -> Result<(Appender, thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
         let (latest_tx, latest_rx) = watch::channel(self.latest.clone());
-        let handle = SequencerHandle {
+        let handle = Appender {
             tx,
             latest: latest_rx,
-            max_batch_entries: self.config.max_batch_entries,
-            max_batch_bytes: self.config.max_batch_bytes,
+            limits,
             queue_capacity: self.config.queue_capacity,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -249,12 +303,7 @@ impl<S: LogStore> Sequencer<S> {
                 context: "starting the sequencer thread".into(),
                 source,
             })?;
-        Ok((
-            handle,
-            SequencerTask {
-                thread: Some(thread),
-            },
-        ))
+        Ok((handle, thread))
     }
 
     async fn run(
@@ -312,23 +361,24 @@ impl<S: LogStore> Sequencer<S> {
             entries.extend(s.entries);
         }
         let outcome = self.sequence(entries);
-        let mut assigned = match outcome {
-            Ok((assigned, checkpoint)) => {
+        let (mut assigned, nodes) = match outcome {
+            Ok((assigned, checkpoint, nodes)) => {
                 if !Arc::ptr_eq(&checkpoint, &self.latest) {
                     self.latest = checkpoint;
                     latest_tx.send_replace(self.latest.clone());
                 }
-                assigned.into_iter()
+                (assigned.into_iter(), nodes)
             }
             Err(e) => {
                 // Every submitter of the batch gets the same answer; storage failures are retryable.
-                let message = e.to_string();
-                let retryable = matches!(e, Error::Store(tlog_storage::StoreError::Backend(_)));
+                let shared = match e {
+                    Error::Store(e) if store_unavailable(&e) => Ok(Arc::new(e)),
+                    other => Err(Arc::new(other)),
+                };
                 for (reply, _) in replies {
-                    let _ = reply.send(Err(if retryable {
-                        Error::Unavailable(message.clone())
-                    } else {
-                        Error::Internal(message.clone())
+                    let _ = reply.send(Err(match &shared {
+                        Ok(e) => Error::Unavailable(e.clone()),
+                        Err(e) => Error::BatchFailed(e.clone()),
                     }));
                 }
                 return;
@@ -339,15 +389,21 @@ impl<S: LogStore> Sequencer<S> {
             let _ = reply.send(Ok(Committed {
                 assigned: mine,
                 checkpoint: self.latest.clone(),
+                nodes: nodes.clone(),
             }));
         }
     }
 
     /// Assigns indices, writes and signs. On error nothing changed (store, frontier, latest checkpoint).
+    #[allow(clippy::type_complexity)]
     fn sequence(
         &mut self,
         entries: Vec<Vec<u8>>,
-    ) -> Result<(Vec<Assigned>, Arc<SignedCheckpoint>)> {
+    ) -> Result<(
+        Vec<Assigned>,
+        Arc<SignedCheckpoint>,
+        Option<Arc<BatchNodes>>,
+    )> {
         let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         let existing = if self.config.dedup {
             self.store.leaf_indices(&hashes)?
@@ -393,7 +449,7 @@ impl<S: LogStore> Sequencer<S> {
         }
         if batch.entries.is_empty() {
             // Everything was already in the log: the current checkpoint covers it.
-            return Ok((assigned, self.latest.clone()));
+            return Ok((assigned, self.latest.clone(), None));
         }
 
         let mut frontier = self.frontier.clone();
@@ -407,7 +463,15 @@ impl<S: LogStore> Sequencer<S> {
         batch.checkpoint = signed.note.clone().into_bytes();
         self.store.append(&batch)?;
 
+        let nodes = BatchNodes {
+            frontier: range_nodes(0, start.0)
+                .into_iter()
+                .zip(self.frontier.hashes().iter().copied())
+                .collect(),
+            completed: batch.nodes,
+            by_id: OnceLock::new(),
+        };
         self.frontier = frontier;
-        Ok((assigned, Arc::new(signed)))
+        Ok((assigned, Arc::new(signed), Some(Arc::new(nodes))))
     }
 }

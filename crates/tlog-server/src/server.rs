@@ -1,25 +1,33 @@
-//! Assembling and running `tlogd`: open the store, load or create the key, recover, start the sequencer and
-//! serve gRPC (with health and reflection) until shutdown, finishing the batch in flight.
+//! Assembling and running `tlogd`. [`Server::open`] opens the store, settles the log's origin, loads or creates
+//! the key and opens the log; [`Server::run`] serves gRPC (with health and reflection) on a listener until
+//! shutdown, then lets the sequencer finish the batch in flight. [`serve`] does both on the configured address.
+//! Tests run a server in-process with `Server::open` and `run` on a port-0 listener.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
-use tlog_checkpoint::VerifierKey;
+use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_proto::{FILE_DESCRIPTOR_SET, LogServer};
 use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
-use crate::log::{META_ORIGIN, load_or_create_key, recover};
-use crate::reader::{LogReader, ReadLimits};
+use crate::error::{ConfigError, Error, Result};
+use crate::keyfile;
+use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
 use crate::scrub::Scrub;
-use crate::sequencer::{Sequencer, SequencerConfig};
-use crate::service::{LogService, ServiceLimits, WriteTokens};
+use crate::service::{LogService, ServiceLimits};
+use crate::validate::WriteTokens;
+
+/// Where `tlogd` listens by default.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
+/// Largest gRPC message accepted or sent by default.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Everything `tlogd` needs to run.
 #[derive(Clone, Debug)]
@@ -32,9 +40,10 @@ pub struct ServerConfig {
     /// The signing key file (default `<data>/log.key`), created on first run if missing.
     pub key_file: Option<PathBuf>,
     pub listen: SocketAddr,
-    pub sequencer: SequencerConfig,
-    pub limits: ServiceLimits,
-    pub read: ReadLimits,
+    /// The log's limits, batching and reads.
+    pub log: LogOptions,
+    /// Limits of the gRPC calls.
+    pub service: ServiceLimits,
     pub rocks: RocksOptions,
     /// Bearer tokens allowed to write; empty = writes open to all.
     pub write_tokens: Vec<String>,
@@ -42,7 +51,8 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// PEM certificate chain and key for TLS; plaintext when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Re-verify the whole stored log this often in the background (see [`crate::scrub`]); off when `None`.
+    /// Re-verify the whole stored log this often in the background, its result published as the gRPC health of
+    /// [`crate::SCRUB_SERVICE`]; off when `None`.
     pub scrub_interval: Option<Duration>,
 }
 
@@ -52,13 +62,12 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             origin: None,
             key_file: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
-            sequencer: SequencerConfig::default(),
-            limits: ServiceLimits::default(),
-            read: ReadLimits::default(),
+            listen: DEFAULT_LISTEN,
+            log: LogOptions::default(),
+            service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
             write_tokens: Vec::new(),
-            max_message_bytes: 64 << 20,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             tls: None,
             scrub_interval: None,
         }
@@ -77,8 +86,7 @@ pub struct Started {
 
 fn random_seed() -> Result<[u8; 32]> {
     let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed)
-        .map_err(|e| Error::Config(format!("no OS randomness for a new key: {e}")))?;
+    getrandom::getrandom(&mut seed).map_err(ConfigError::Randomness)?;
     Ok(seed)
 }
 
@@ -111,175 +119,229 @@ fn incoming_nodelay(
     })
 }
 
-/// Runs the server until `shutdown` resolves; `on_start` learns the bound address and identity first.
+/// A log opened for serving: the store, the log's handles and its identity, ready to [`run`](Server::run).
+pub struct Server {
+    config: ServerConfig,
+    store: Arc<RocksStore>,
+    appender: Appender,
+    reader: LogReader<RocksStore>,
+    shutdown: Shutdown,
+    filter_loader: thread::JoinHandle<()>,
+    origin: String,
+    verifier_key: VerifierKey,
+    tree_size: u64,
+    created_key: bool,
+}
+
+impl Server {
+    /// Opens the data folder's store and key and the log on them; refuses a store the key does not match.
+    pub fn open(config: ServerConfig) -> Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+            context: format!("creating {}", config.data_dir.display()),
+            source,
+        })?;
+        let store = Arc::new(RocksStore::open(RocksBackend::open(
+            config.data_dir.join("db"),
+            &config.rocks,
+        )?)?);
+        let (key, created_key) = load_key(&config, store.as_ref())?;
+        let origin = key.name().to_owned();
+        let verifier_key = key.verifier();
+        let (appender, reader, shutdown) = log::open(store.clone(), key, config.log.clone())?;
+        let filter_loader = load_leaf_filter(store.clone())?;
+        let tree_size = reader.latest().checkpoint.size.0;
+        Ok(Server {
+            config,
+            store,
+            appender,
+            reader,
+            shutdown,
+            filter_loader,
+            origin,
+            verifier_key,
+            tree_size,
+            created_key,
+        })
+    }
+
+    /// What a caller learns once the server listens on `addr`.
+    pub fn started(&self, addr: SocketAddr) -> Started {
+        Started {
+            addr,
+            origin: self.origin.clone(),
+            verifier_key: self.verifier_key.clone(),
+            tree_size: self.tree_size,
+            created_key: self.created_key,
+        }
+    }
+
+    /// Serves the log on `listener` until `shutdown` resolves, then waits for the sequencer to write what it
+    /// still holds.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let Server {
+            config,
+            store,
+            appender,
+            reader,
+            shutdown: log_shutdown,
+            filter_loader,
+            verifier_key,
+            ..
+        } = self;
+        let service = LogService::new(
+            appender,
+            reader,
+            config.service.clone(),
+            WriteTokens::new(&config.write_tokens),
+        );
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<LogServer<LogService<RocksStore>>>()
+            .await;
+        let scrub = match config.scrub_interval {
+            Some(every) => Some(Scrub::spawn(store, verifier_key, every, health_reporter).await),
+            None => None,
+        };
+        let (reflection, reflection_alpha) = reflection()?;
+        let log = LogServer::new(service)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
+        let result = transport(config.tls.as_ref())?
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(reflection_alpha)
+            .add_service(log)
+            .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
+            .await;
+        if let Some(scrub) = scrub {
+            scrub.stop().await;
+        }
+        // In-flight requests are done and the service (with its appenders) is dropped: the sequencer writes
+        // whatever it still holds and stops.
+        tokio::task::spawn_blocking(move || {
+            log_shutdown.wait();
+            // The loader holds the database open; a restart in this process must find it closed.
+            let _ = filter_loader.join();
+        })
+        .await
+        .ok();
+        tracing::info!("stopped");
+        result.map_err(Error::Serve)
+    }
+}
+
+/// Runs the server on `config.listen` until `shutdown` resolves; `on_start` learns the bound address and identity
+/// first.
 pub async fn serve(
     config: ServerConfig,
     on_start: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
-        context: format!("creating {}", config.data_dir.display()),
-        source,
-    })?;
-    let store = Arc::new(RocksStore::open(RocksBackend::open(
-        config.data_dir.join("db"),
-        &config.rocks,
-    )?)?);
-    let key_path = config
-        .key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("log.key"));
-    let vkey_path = config.data_dir.join("log.vkey");
-
-    let stored_origin = store
-        .meta(META_ORIGIN)?
-        .map(|o| String::from_utf8_lossy(&o).into_owned());
-    let key_origin = match std::fs::read_to_string(&key_path) {
-        Ok(text) => Some(
-            tlog_checkpoint::SignerKey::parse_private(&text)
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "key file {} is not a signed-note private key: {e}",
-                        key_path.display()
-                    ))
-                })?
-                .name()
-                .to_string(),
-        ),
-        Err(_) => None,
-    };
-    let origin = match (&config.origin, &stored_origin, &key_origin) {
-        (Some(o), Some(s), _) if o != s => {
-            return Err(Error::Config(format!(
-                "--origin {o:?} differs from this log's origin {s:?}; drop --origin or use another --data folder"
-            )));
-        }
-        (Some(o), _, _) => o.clone(),
-        (None, Some(s), _) => s.clone(),
-        (None, None, Some(k)) => k.clone(),
-        (None, None, None) => default_origin()?,
-    };
-    let (key, created_key) = load_or_create_key(&key_path, &vkey_path, &origin, random_seed)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let recovered = recover(store.as_ref(), &key, clock.as_ref())?;
-    // The leaf filter loads in the background (about 5 s per 10M entries); until it is ready, de-duplication and
-    // lookups by hash read RocksDB.
-    let filter_loader = {
-        let store = store.clone();
-        std::thread::Builder::new()
-            .name("tlog-leaf-filter".into())
-            .spawn(move || {
-                if let Err(e) = store.load_leaf_filter() {
-                    tracing::warn!(error = %e, "loading the leaf filter failed; lookups by hash read RocksDB");
-                }
-            })
-            .map_err(|source| Error::Io {
-                context: "starting the leaf filter loader".into(),
-                source,
-            })?
-    };
-    let verifier_key = key.verifier();
-    let scrub_key = verifier_key.clone();
-    let tree_size = recovered.frontier.size().0;
-
-    let sequencer = Sequencer::new(
-        store.clone(),
-        key,
-        clock,
-        recovered.frontier,
-        recovered.latest,
-        config.sequencer.clone(),
-    );
-    let (handle, task) = sequencer.spawn()?;
-    let reader = LogReader::new(
-        store.clone(),
-        handle.clone(),
-        verifier_key.clone(),
-        config.read.clone(),
-    );
-    let service = LogService::new(
-        handle,
-        reader,
-        config.limits.clone(),
-        WriteTokens::new(&config.write_tokens),
-    );
-
-    let listener = TcpListener::bind(config.listen)
+    let listen = config.listen;
+    let server = Server::open(config)?;
+    let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| Error::Io {
-            context: format!("listening on {}", config.listen),
+            context: format!("listening on {listen}"),
             source,
         })?;
     let addr = listener.local_addr().map_err(|source| Error::Io {
         context: "reading the bound address".into(),
         source,
     })?;
-    on_start(&Started {
-        addr,
-        origin: origin.clone(),
-        verifier_key,
-        tree_size,
-        created_key,
-    });
-    tracing::info!(%addr, %origin, tree_size, "serving");
+    let started = server.started(addr);
+    on_start(&started);
+    tracing::info!(%addr, origin = %started.origin, tree_size = started.tree_size, "serving");
+    server.run(listener, shutdown).await
+}
 
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<LogServer<LogService<RocksStore>>>()
-        .await;
-    let scrub = match config.scrub_interval {
-        Some(every) => {
-            Some(Scrub::spawn(store.clone(), scrub_key, every, health_reporter.clone()).await)
+/// The log's key: the configured or default key file, parsed once, or a new key for the log's origin. The origin
+/// is the store's when it has one (a different `--origin` is refused), else the configured one, else the key
+/// file's, else a new local default.
+fn load_key<S: LogStore>(config: &ServerConfig, store: &S) -> Result<(SignerKey, bool)> {
+    let key_path = config
+        .key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("log.key"));
+    let existing = keyfile::read(&key_path)?;
+    let stored_origin = store
+        .meta(META_ORIGIN)?
+        .map(|o| String::from_utf8_lossy(&o).into_owned());
+    let origin = match (&config.origin, stored_origin, &existing) {
+        (Some(given), Some(stored), _) if *given != stored => {
+            return Err(ConfigError::OriginMismatch {
+                given: given.clone(),
+                stored,
+            }
+            .into());
         }
-        None => None,
+        (Some(given), _, _) => given.clone(),
+        (None, Some(stored), _) => stored,
+        (None, None, Some(key)) => key.name().to_owned(),
+        (None, None, None) => default_origin()?,
     };
-    // Both reflection versions: grpcurl before 1.8.8 (and other older tools) only speak v1alpha.
-    let reflection_builder = || {
+    let (key, created) = match existing {
+        Some(key) => {
+            keyfile::check(&key_path, &key, &origin)?;
+            (key, false)
+        }
+        None => (keyfile::create(&key_path, &origin, random_seed()?)?, true),
+    };
+    keyfile::write_verifier(&config.data_dir.join("log.vkey"), &key)?;
+    Ok((key, created))
+}
+
+/// Loads the leaf filter in the background (about 5 s per 10M entries); until it is ready, de-duplication and
+/// lookups by hash read RocksDB.
+fn load_leaf_filter(store: Arc<RocksStore>) -> Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("tlog-leaf-filter".into())
+        .spawn(move || {
+            if let Err(e) = store.load_leaf_filter() {
+                tracing::warn!(error = %e, "loading the leaf filter failed; lookups by hash read RocksDB");
+            }
+        })
+        .map_err(|source| Error::Io {
+            context: "starting the leaf filter loader".into(),
+            source,
+        })
+}
+
+type Reflection<T> = tonic_reflection::server::v1::ServerReflectionServer<T>;
+type ReflectionAlpha<T> = tonic_reflection::server::v1alpha::ServerReflectionServer<T>;
+
+/// Both reflection versions: grpcurl before 1.8.8 (and other older tools) only speak v1alpha.
+#[allow(clippy::type_complexity)]
+fn reflection() -> Result<(
+    Reflection<impl tonic_reflection::server::v1::ServerReflection>,
+    ReflectionAlpha<impl tonic_reflection::server::v1alpha::ServerReflection>,
+)> {
+    let builder = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_error = |e| Error::Internal(format!("building gRPC reflection: {e}"));
-    let reflection = reflection_builder().build_v1().map_err(reflection_error)?;
-    let reflection_alpha = reflection_builder()
-        .build_v1alpha()
-        .map_err(reflection_error)?;
-    let log = LogServer::new(service)
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
 
-    let mut builder = tonic::transport::Server::builder();
-    if let Some((cert, key)) = &config.tls {
-        let read = |p: &PathBuf| {
-            std::fs::read(p).map_err(|source| Error::Io {
-                context: format!("reading TLS file {}", p.display()),
-                source,
-            })
-        };
-        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
-        builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-    }
-    let result = builder
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
-        .add_service(log)
-        .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
-        .await;
-    if let Some(scrub) = scrub {
-        scrub.stop().await;
-    }
-    // In-flight requests are done and the service (with its sequencer handles) is dropped: the sequencer writes
-    // whatever it still holds and stops.
-    tokio::task::spawn_blocking(move || {
-        task.join();
-        // The loader holds the database open; a restart in this process must find it closed.
-        let _ = filter_loader.join();
-    })
-    .await
-    .ok();
-    tracing::info!("stopped");
-    result.map_err(|e| Error::Internal(format!("gRPC server: {e}")))
+/// The gRPC transport, with TLS when a certificate chain and key are configured.
+fn transport(tls: Option<&(PathBuf, PathBuf)>) -> Result<tonic::transport::Server> {
+    let builder = tonic::transport::Server::builder();
+    let Some((cert, key)) = tls else {
+        return Ok(builder);
+    };
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| Error::Io {
+            context: format!("reading TLS file {}", p.display()),
+            source,
+        })
+    };
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    Ok(builder
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+        .map_err(ConfigError::Tls)?)
 }

@@ -1,5 +1,6 @@
-//! The `tlog.v1.Log` gRPC service: validates requests, hands work to the sequencer or the reader, and maps errors
-//! to gRPC status codes (see [`status`]).
+//! The `tlog.v1.Log` gRPC service: thin. It checks what only the request can tell ([`crate::validate`]: tokens,
+//! ranges, the leaf), hands the work to its owner (the [`Appender`] for writes, the [`LogReader`] on the blocking
+//! pool for reads) and maps every error to a gRPC status in one function, [`status`].
 
 // gRPC handlers and their helpers answer with tonic's `Status`, whatever its size.
 #![allow(clippy::result_large_err)]
@@ -8,31 +9,33 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use tlog_checkpoint::SignedCheckpoint as Signed;
-use tlog_core::{LeafIndex, TreeSize};
+use tlog_core::{Hash, LeafIndex, TreeSize};
 use tlog_proto::v1::{
     ConsistencyProof, EntriesPage, GetCheckpointRequest, GetConsistencyProofRequest,
     GetEntriesRequest, GetInclusionProofRequest, InclusionProof, Receipt, SignedCheckpoint,
     SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, WatchCheckpointsRequest,
 };
-use tlog_proto::validate::{self, LeafRef};
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
-use tlog_storage::{LogStore, StoreError};
+use tlog_storage::LogStore;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
-use crate::error::Error;
-use crate::reader::LogReader;
-use crate::sequencer::{Committed, Pending, SequencerHandle};
+use crate::error::{Error, Result};
+use crate::log::{Appender, Committed, LogReader, Pending};
+use crate::validate::{self, WriteTokens};
 
-/// Request limits enforced before any work is done.
+/// Most entries one `GetEntries` call may ask for by default (served in pages).
+pub const DEFAULT_MAX_ENTRIES_RANGE: u64 = 1_000_000;
+/// Longest a `GetCheckpoint{min_size}` call waits by default.
+pub const DEFAULT_MAX_CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
+/// Messages in flight per `SubmitStream` by default.
+pub const DEFAULT_STREAM_IN_FLIGHT: usize = 64;
+
+/// Limits of the gRPC calls themselves (the log's own limits are in [`crate::log::LogOptions`]).
 #[derive(Clone, Debug)]
 pub struct ServiceLimits {
-    /// Largest entry accepted (65,535 by default, the C2SP tlog-tiles entry-bundle limit).
-    pub max_entry_bytes: usize,
-    /// Most entries in one SubmitBatch request or stream message.
-    pub max_request_entries: usize,
     /// Most entries one GetEntries call may ask for (served in pages).
     pub max_entries_range: u64,
     /// Longest GetCheckpoint{min_size} wait.
@@ -44,35 +47,28 @@ pub struct ServiceLimits {
 impl Default for ServiceLimits {
     fn default() -> Self {
         ServiceLimits {
-            max_entry_bytes: 65_535,
-            max_request_entries: 4096,
-            max_entries_range: 1_000_000,
-            max_checkpoint_wait: Duration::from_secs(30),
-            stream_in_flight: 64,
+            max_entries_range: DEFAULT_MAX_ENTRIES_RANGE,
+            max_checkpoint_wait: DEFAULT_MAX_CHECKPOINT_WAIT,
+            stream_in_flight: DEFAULT_STREAM_IN_FLIGHT,
         }
     }
 }
 
-pub use tlog_proto::validate::WriteTokens;
-
-/// Checks a submission against the limits before it is queued.
-fn check_entries(limits: &ServiceLimits, entries: &[Vec<u8>]) -> Result<(), Status> {
-    validate::check_entries(entries, limits.max_request_entries, limits.max_entry_bytes)
-        .map_err(Status::from)
-}
-
-/// The gRPC status for a log error.
+/// The gRPC status for a log error: the one place errors become codes.
 pub fn status(e: Error) -> Status {
-    match e {
-        Error::InvalidArgument(m) => Status::invalid_argument(m),
-        Error::OutOfRange(m) => Status::out_of_range(m),
-        Error::NotFound(m) => Status::not_found(m),
-        Error::QueueFull(_) => Status::resource_exhausted(e.to_string()),
-        Error::Closed | Error::Unavailable(_) | Error::Store(StoreError::Backend(_)) => {
-            Status::unavailable(e.to_string())
+    let code = match &e {
+        Error::Request(r) => r.code(),
+        Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
+        Error::ConsistencySizes { .. } => Code::InvalidArgument,
+        Error::NoCheckpoint(_) | Error::UnknownLeaf(_) | Error::LeafNotInSize { .. } => {
+            Code::NotFound
         }
-        other => Status::internal(other.to_string()),
-    }
+        Error::CheckpointWait { .. } => Code::DeadlineExceeded,
+        Error::QueueFull(_) => Code::ResourceExhausted,
+        e if e.is_unavailable() => Code::Unavailable,
+        _ => Code::Internal,
+    };
+    Status::new(code, e.to_string())
 }
 
 fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
@@ -84,9 +80,26 @@ fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
     }
 }
 
-/// The service; generic over the store so tests can run it on memory.
+/// Runs blocking reader work (store reads, signature checks) on the blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// A request's metadata (for the write token) apart from its message (moved out, not copied).
+fn split<T>(request: Request<T>) -> (Request<()>, T) {
+    let (metadata, extensions, message) = request.into_parts();
+    (Request::from_parts(metadata, extensions, ()), message)
+}
+
+fn answer<T>(result: Result<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(status)
+}
+
+/// The service over an opened log; generic over the store so tests can run it on memory.
 pub struct LogService<S> {
-    sequencer: SequencerHandle,
+    appender: Appender,
     reader: LogReader<S>,
     limits: ServiceLimits,
     tokens: WriteTokens,
@@ -96,33 +109,34 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 impl<S: LogStore> LogService<S> {
     pub fn new(
-        sequencer: SequencerHandle,
+        appender: Appender,
         reader: LogReader<S>,
         limits: ServiceLimits,
         tokens: WriteTokens,
     ) -> Self {
         LogService {
-            sequencer,
+            appender,
             reader,
             limits,
             tokens,
         }
     }
 
-    /// Submits validated entries and builds their receipts.
-    async fn submit_entries(
-        sequencer: &SequencerHandle,
-        reader: &LogReader<S>,
-        entries: Vec<Vec<u8>>,
-    ) -> Result<Vec<Receipt>, Status> {
-        let pending = sequencer.enqueue(entries).map_err(status)?;
-        Self::receipts(reader, pending).await
-    }
-
-    /// Waits for a queued submission and builds its receipts.
-    async fn receipts(reader: &LogReader<S>, pending: Pending) -> Result<Vec<Receipt>, Status> {
-        let committed: Committed = pending.wait().await.map_err(status)?;
-        let proofs = reader.receipt_proofs(&committed).map_err(status)?;
+    /// Waits for a queued submission and builds its receipts: from the nodes the sequencer committed when it can,
+    /// else (entries the log already held) from one store read on the blocking pool.
+    async fn receipts(reader: &LogReader<S>, pending: Pending) -> Result<Vec<Receipt>> {
+        let committed: Committed = pending.wait().await?;
+        let (committed, proofs) = match committed.proofs_in_memory() {
+            Some(proofs) => (committed, proofs?),
+            None => {
+                let reader = reader.clone();
+                blocking(move || {
+                    let proofs = reader.receipt_proofs(&committed)?;
+                    Ok((committed, proofs))
+                })
+                .await?
+            }
+        };
         let checkpoint = signed_to_proto(&committed.checkpoint);
         Ok(committed
             .assigned
@@ -137,108 +151,19 @@ impl<S: LogStore> LogService<S> {
             })
             .collect())
     }
-}
 
-#[tonic::async_trait]
-impl<S: LogStore> Log for LogService<S> {
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<Receipt>, Status> {
-        self.tokens.check(&request)?;
-        let entries = vec![request.into_inner().entry];
-        check_entries(&self.limits, &entries)?;
-        let mut receipts = Self::submit_entries(&self.sequencer, &self.reader, entries).await?;
-        receipts
-            .pop()
-            .map(Response::new)
-            .ok_or_else(|| Status::internal("no receipt for the entry"))
+    async fn submit_entries(
+        &self,
+        request: &Request<()>,
+        entries: Vec<Vec<u8>>,
+    ) -> Result<Vec<Receipt>> {
+        self.tokens.check(request)?;
+        let pending = self.appender.enqueue(entries)?;
+        Self::receipts(&self.reader, pending).await
     }
 
-    async fn submit_batch(
-        &self,
-        request: Request<SubmitBatchRequest>,
-    ) -> Result<Response<SubmitBatchResponse>, Status> {
-        self.tokens.check(&request)?;
-        let SubmitBatchRequest {
-            entries,
-            client_tag,
-        } = request.into_inner();
-        check_entries(&self.limits, &entries)?;
-        let receipts = Self::submit_entries(&self.sequencer, &self.reader, entries).await?;
-        Ok(Response::new(SubmitBatchResponse {
-            receipts,
-            client_tag,
-        }))
-    }
-
-    type SubmitStreamStream = BoxStream<SubmitBatchResponse>;
-
-    async fn submit_stream(
-        &self,
-        request: Request<Streaming<SubmitBatchRequest>>,
-    ) -> Result<Response<Self::SubmitStreamStream>, Status> {
-        self.tokens.check(&request)?;
-        let mut incoming = request.into_inner();
-        let (out_tx, out_rx) = mpsc::channel(self.limits.stream_in_flight.max(1));
-        // Pipelined but ordered: each message is submitted as soon as it arrives, and its answer is queued in
-        // arrival order; the bounded queue limits how many are in flight.
-        let (order_tx, mut order_rx) = mpsc::channel::<
-            tokio::task::JoinHandle<Result<SubmitBatchResponse, Status>>,
-        >(self.limits.stream_in_flight.max(1));
-        let (sequencer, reader) = (self.sequencer.clone(), self.reader.clone());
-        let limits = self.limits.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = match incoming.message().await {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = order_tx.send(tokio::spawn(async move { Err(e) })).await;
-                        break;
-                    }
-                };
-                let SubmitBatchRequest {
-                    entries,
-                    client_tag,
-                } = message;
-                // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
-                let queued = check_entries(&limits, &entries)
-                    .and_then(|()| sequencer.enqueue(entries).map_err(status));
-                let reader = reader.clone();
-                let task = tokio::spawn(async move {
-                    let receipts = Self::receipts(&reader, queued?).await?;
-                    Ok(SubmitBatchResponse {
-                        receipts,
-                        client_tag,
-                    })
-                });
-                if order_tx.send(task).await.is_err() {
-                    break;
-                }
-            }
-        });
-        tokio::spawn(async move {
-            while let Some(task) = order_rx.recv().await {
-                let answer = task
-                    .await
-                    .unwrap_or_else(|e| Err(Status::internal(format!("submit task failed: {e}"))));
-                let failed = answer.is_err();
-                if out_tx.send(answer).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
-    }
-
-    async fn get_checkpoint(
-        &self,
-        request: Request<GetCheckpointRequest>,
-    ) -> Result<Response<SignedCheckpoint>, Status> {
-        let GetCheckpointRequest { min_size, size } = request.into_inner();
-        if size != 0 {
-            let cp = self.reader.checkpoint(TreeSize(size)).map_err(status)?;
-            return Ok(Response::new(signed_to_proto(&cp)));
-        }
-        let mut watch = self.sequencer.subscribe();
+    async fn checkpoint_at_least(&self, min_size: u64) -> Result<std::sync::Arc<Signed>> {
+        let mut watch = self.reader.subscribe();
         let wait = async {
             loop {
                 let cp = watch.borrow_and_update().clone();
@@ -246,80 +171,17 @@ impl<S: LogStore> Log for LogService<S> {
                     return Ok(cp);
                 }
                 if watch.changed().await.is_err() {
-                    return Err(Status::unavailable("the log is shutting down"));
+                    return Err(Error::Closed);
                 }
             }
         };
-        let cp = tokio::time::timeout(self.limits.max_checkpoint_wait, wait)
+        let waited = self.limits.max_checkpoint_wait;
+        tokio::time::timeout(waited, wait)
             .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "the log did not reach size {min_size} within {:?}",
-                    self.limits.max_checkpoint_wait
-                ))
-            })??;
-        Ok(Response::new(signed_to_proto(&cp)))
+            .map_err(|_| Error::CheckpointWait { min_size, waited })?
     }
 
-    type WatchCheckpointsStream = BoxStream<SignedCheckpoint>;
-
-    async fn watch_checkpoints(
-        &self,
-        _request: Request<WatchCheckpointsRequest>,
-    ) -> Result<Response<Self::WatchCheckpointsStream>, Status> {
-        let stream = tokio_stream::wrappers::WatchStream::new(self.sequencer.subscribe());
-        let stream = tokio_stream::StreamExt::map(stream, |cp| Ok(signed_to_proto(&cp)));
-        Ok(Response::new(Box::pin(stream)))
-    }
-
-    async fn get_inclusion_proof(
-        &self,
-        request: Request<GetInclusionProofRequest>,
-    ) -> Result<Response<InclusionProof>, Status> {
-        let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
-        let size = TreeSize(tree_size);
-        let (index, hashes, cp) = match validate::inclusion_leaf(leaf.as_ref())? {
-            LeafRef::Index(index) => {
-                let (proof, cp) = self.reader.inclusion(index, size).map_err(status)?;
-                (index, proof, cp)
-            }
-            LeafRef::Hash(hash) => self.reader.inclusion_by_hash(&hash, size).map_err(status)?,
-        };
-        // The leaf hash is read from the tree (level-0 node), not recomputed, so a by-index answer carries it.
-        let leaf_hash = self.reader.leaf_hash(index).map_err(status)?;
-        Ok(Response::new(InclusionProof {
-            index: index.0,
-            tree_size: cp.checkpoint.size.0,
-            leaf_hash: hash_to_bytes(&leaf_hash),
-            hashes: hashes_to_bytes(&hashes),
-            checkpoint: Some(signed_to_proto(&cp)),
-        }))
-    }
-
-    async fn get_consistency_proof(
-        &self,
-        request: Request<GetConsistencyProofRequest>,
-    ) -> Result<Response<ConsistencyProof>, Status> {
-        let GetConsistencyProofRequest { old_size, new_size } = request.into_inner();
-        let (hashes, cp) = self
-            .reader
-            .consistency(TreeSize(old_size), TreeSize(new_size))
-            .map_err(status)?;
-        Ok(Response::new(ConsistencyProof {
-            old_size,
-            new_size: cp.checkpoint.size.0,
-            hashes: hashes_to_bytes(&hashes),
-            checkpoint: Some(signed_to_proto(&cp)),
-        }))
-    }
-
-    type GetEntriesStream = BoxStream<EntriesPage>;
-
-    async fn get_entries(
-        &self,
-        request: Request<GetEntriesRequest>,
-    ) -> Result<Response<Self::GetEntriesStream>, Status> {
-        let GetEntriesRequest { start, end } = request.into_inner();
+    fn entries_stream(&self, start: u64, end: u64) -> Result<BoxStream<EntriesPage>> {
         let size = self.reader.latest().checkpoint.size.0;
         validate::check_entries_range(start, end, size, self.limits.max_entries_range)?;
         let page = self.reader.limits().max_entries_per_read.max(1);
@@ -341,17 +203,244 @@ impl<S: LogStore> Log for LogService<S> {
                 at = to;
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+#[tonic::async_trait]
+impl<S: LogStore> Log for LogService<S> {
+    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<Receipt>, Status> {
+        let (request, SubmitRequest { entry }) = split(request);
+        let receipts = self.submit_entries(&request, vec![entry]).await;
+        answer(receipts.and_then(|mut r| r.pop().ok_or(Error::NoReceipt)))
+    }
+
+    async fn submit_batch(
+        &self,
+        request: Request<SubmitBatchRequest>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        let (
+            request,
+            SubmitBatchRequest {
+                entries,
+                client_tag,
+            },
+        ) = split(request);
+        let receipts = self.submit_entries(&request, entries).await;
+        answer(receipts.map(|receipts| SubmitBatchResponse {
+            receipts,
+            client_tag,
+        }))
+    }
+
+    type SubmitStreamStream = BoxStream<SubmitBatchResponse>;
+
+    async fn submit_stream(
+        &self,
+        request: Request<Streaming<SubmitBatchRequest>>,
+    ) -> Result<Response<Self::SubmitStreamStream>, Status> {
+        self.tokens.check(&request).map_err(|e| status(e.into()))?;
+        let mut incoming = request.into_inner();
+        let (out_tx, out_rx) = mpsc::channel(self.limits.stream_in_flight.max(1));
+        // Pipelined but ordered: each message is submitted as soon as it arrives, and its answer is queued in
+        // arrival order; the bounded queue limits how many are in flight.
+        let (order_tx, mut order_rx) = mpsc::channel::<
+            tokio::task::JoinHandle<Result<SubmitBatchResponse, Status>>,
+        >(self.limits.stream_in_flight.max(1));
+        let (appender, reader) = (self.appender.clone(), self.reader.clone());
+        tokio::spawn(async move {
+            loop {
+                let message = match incoming.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = order_tx.send(tokio::spawn(async move { Err(e) })).await;
+                        break;
+                    }
+                };
+                let SubmitBatchRequest {
+                    entries,
+                    client_tag,
+                } = message;
+                // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
+                let queued = appender.enqueue(entries);
+                let reader = reader.clone();
+                let task = tokio::spawn(async move {
+                    let receipts = Self::receipts(&reader, queued.map_err(status)?)
+                        .await
+                        .map_err(status)?;
+                    Ok(SubmitBatchResponse {
+                        receipts,
+                        client_tag,
+                    })
+                });
+                if order_tx.send(task).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(task) = order_rx.recv().await {
+                let answer = task.await.unwrap_or_else(|e| Err(status(e.into())));
+                let failed = answer.is_err();
+                if out_tx.send(answer).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<GetCheckpointRequest>,
+    ) -> Result<Response<SignedCheckpoint>, Status> {
+        let GetCheckpointRequest { min_size, size } = request.into_inner();
+        let cp = if size != 0 {
+            let reader = self.reader.clone();
+            blocking(move || reader.checkpoint(TreeSize(size))).await
+        } else {
+            self.checkpoint_at_least(min_size).await
+        };
+        answer(cp.map(|cp| signed_to_proto(&cp)))
+    }
+
+    type WatchCheckpointsStream = BoxStream<SignedCheckpoint>;
+
+    async fn watch_checkpoints(
+        &self,
+        _request: Request<WatchCheckpointsRequest>,
+    ) -> Result<Response<Self::WatchCheckpointsStream>, Status> {
+        let stream = tokio_stream::wrappers::WatchStream::new(self.reader.subscribe());
+        let stream = tokio_stream::StreamExt::map(stream, |cp| Ok(signed_to_proto(&cp)));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<GetInclusionProofRequest>,
+    ) -> Result<Response<InclusionProof>, Status> {
+        let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
+        let proof = match validate::inclusion_leaf(leaf.as_ref()) {
+            Ok(leaf) => {
+                let reader = self.reader.clone();
+                blocking(move || reader.inclusion(leaf, TreeSize(tree_size))).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        answer(proof.map(|p| InclusionProof {
+            index: p.index.0,
+            tree_size: p.checkpoint.checkpoint.size.0,
+            leaf_hash: hash_to_bytes(&p.leaf_hash),
+            hashes: hashes_to_bytes(&p.proof),
+            checkpoint: Some(signed_to_proto(&p.checkpoint)),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<GetConsistencyProofRequest>,
+    ) -> Result<Response<ConsistencyProof>, Status> {
+        let GetConsistencyProofRequest { old_size, new_size } = request.into_inner();
+        let reader = self.reader.clone();
+        let proof =
+            blocking(move || reader.consistency(TreeSize(old_size), TreeSize(new_size))).await;
+        answer(proof.map(|(hashes, cp): (Vec<Hash>, _)| ConsistencyProof {
+            old_size,
+            new_size: cp.checkpoint.size.0,
+            hashes: hashes_to_bytes(&hashes),
+            checkpoint: Some(signed_to_proto(&cp)),
+        }))
+    }
+
+    type GetEntriesStream = BoxStream<EntriesPage>;
+
+    async fn get_entries(
+        &self,
+        request: Request<GetEntriesRequest>,
+    ) -> Result<Response<Self::GetEntriesStream>, Status> {
+        let GetEntriesRequest { start, end } = request.into_inner();
+        answer(self.entries_stream(start, end))
     }
 }
 
 impl<S> Clone for LogService<S> {
     fn clone(&self) -> Self {
         LogService {
-            sequencer: self.sequencer.clone(),
+            appender: self.appender.clone(),
             reader: self.reader.clone(),
             limits: self.limits.clone(),
             tokens: self.tokens.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tlog_storage::{BackendError, BackendErrorKind, Corruption, StoreError};
+
+    use super::*;
+    use crate::validate::RequestError;
+
+    #[test]
+    fn storage_failures_are_unavailable() {
+        let failing = || {
+            StoreError::Backend(BackendError::new(
+                BackendErrorKind::Io,
+                "No space left on device",
+            ))
+        };
+        for e in [
+            Error::Store(failing()),
+            Error::Unavailable(Arc::new(failing())),
+            Error::Closed,
+        ] {
+            assert_eq!(status(e).code(), Code::Unavailable);
+        }
+        let corrupt = status(Error::Store(StoreError::Corrupt(
+            Corruption::MissingEntry { index: 1, size: 2 },
+        )));
+        assert_eq!(corrupt.code(), Code::Internal);
+    }
+
+    #[test]
+    fn request_errors_keep_their_code_and_message() {
+        let e = RequestError::UnknownToken;
+        let s = status(e.clone().into());
+        assert_eq!(s.code(), e.code());
+        assert_eq!(s.message(), e.to_string());
+    }
+
+    #[test]
+    fn log_state_errors_have_their_documented_codes() {
+        for (e, code) in [
+            (Error::QueueFull(4), Code::ResourceExhausted),
+            (
+                Error::SizeBeyondLog { size: 9, latest: 3 },
+                Code::OutOfRange,
+            ),
+            (
+                Error::LeafBeyondSize { index: 3, size: 3 },
+                Code::OutOfRange,
+            ),
+            (Error::NoCheckpoint(2), Code::NotFound),
+            (Error::UnknownLeaf(tlog_core::Hash([1; 32])), Code::NotFound),
+            (
+                Error::ConsistencySizes { old: 0, new: 3 },
+                Code::InvalidArgument,
+            ),
+            (
+                Error::CheckpointWait {
+                    min_size: 9,
+                    waited: Duration::from_secs(1),
+                },
+                Code::DeadlineExceeded,
+            ),
+        ] {
+            let what = e.to_string();
+            assert_eq!(status(e).code(), code, "{what}");
         }
     }
 }

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use tlog_checkpoint::SignerKey;
 use tlog_core::leaf_hash;
-use tlog_server::clock::ManualClock;
-use tlog_server::log::recover;
-use tlog_server::scrub::SCRUB_SERVICE;
-use tlog_server::sequencer::{Sequencer, SequencerConfig};
-use tlog_server::server::{ServerConfig, serve};
+use tlog_server::log::{LogOptions, SequencerConfig, open};
+use tlog_server::server::{Server, ServerConfig};
+use tlog_server::{ManualClock, SCRUB_SERVICE};
 use tlog_storage::fsck::{self, FsckError, Options};
 use tlog_storage::tile::TileId;
 use tlog_storage::{
@@ -36,22 +34,15 @@ fn entry(i: u64) -> Vec<u8> {
 /// (so repeated entries are stored again and their leaf-index row names the latest copy).
 async fn memory_log(batches: u64, per_batch: u64, distinct: u64) -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::open(MemoryBackend::new()).unwrap());
-    let clock = Arc::new(ManualClock::new(1_700_000_000));
-    let recovered = recover(store.as_ref(), &key(), clock.as_ref()).unwrap();
-    let config = SequencerConfig {
-        dedup: false,
-        ..SequencerConfig::default()
+    let options = LogOptions {
+        sequencer: SequencerConfig {
+            dedup: false,
+            ..SequencerConfig::default()
+        },
+        clock: Arc::new(ManualClock::new(1_700_000_000)),
+        ..LogOptions::default()
     };
-    let (handle, task) = Sequencer::new(
-        store.clone(),
-        key(),
-        clock,
-        recovered.frontier,
-        recovered.latest,
-        config,
-    )
-    .spawn()
-    .unwrap();
+    let (handle, _reader, task) = open(store.clone(), key(), options).unwrap();
     for b in 0..batches {
         let batch = (0..per_batch)
             .map(|i| entry((b * per_batch + i) % distinct))
@@ -59,7 +50,7 @@ async fn memory_log(batches: u64, per_batch: u64, distinct: u64) -> Arc<MemorySt
         handle.submit(batch).await.unwrap();
     }
     drop(handle);
-    task.join();
+    task.wait();
     store
 }
 
@@ -171,7 +162,7 @@ async fn health(addr: SocketAddr) -> Option<ServingStatus> {
     ServingStatus::try_from(reply.into_inner().status).ok()
 }
 
-/// Runs `serve` with a fast scrub until the returned sender fires.
+/// Runs the server in-process on a port-0 listener, with a fast scrub, until the returned sender fires.
 async fn start(
     data: &std::path::Path,
 ) -> (
@@ -182,22 +173,17 @@ async fn start(
     let config = ServerConfig {
         data_dir: data.to_path_buf(),
         origin: Some(ORIGIN.into()),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scrub_interval: Some(Duration::from_millis(200)),
         ..ServerConfig::default()
     };
+    let server = Server::open(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (started, addr) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(serve(
-        config,
-        move |s| {
-            let _ = started.send(s.addr);
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (addr.await.unwrap(), stop, task)
+    let task = tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
 }
 
 async fn wait_for(addr: SocketAddr, want: ServingStatus) {

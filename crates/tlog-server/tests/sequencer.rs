@@ -10,10 +10,8 @@ use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, consistency_plan, inclusion_plan, leaf_hash,
     node_hash, verify_consistency, verify_inclusion,
 };
-use tlog_server::Error;
-use tlog_server::clock::ManualClock;
-use tlog_server::log::recover;
-use tlog_server::sequencer::{Sequencer, SequencerConfig, SequencerHandle, SequencerTask};
+use tlog_server::log::{Appender, LogOptions, SequencerConfig, Shutdown, open};
+use tlog_server::{Error, ManualClock};
 use tlog_storage::{
     AppendBatch, LogStore, MemoryBackend, MemoryStore, RocksBackend, RocksOptions, RocksStore,
     StoreError,
@@ -25,19 +23,17 @@ fn key() -> SignerKey {
     SignerKey::from_seed(ORIGIN, [7; 32]).unwrap()
 }
 
-fn start<S: LogStore>(store: Arc<S>, config: SequencerConfig) -> (SequencerHandle, SequencerTask) {
-    let clock = Arc::new(ManualClock::new(1_700_000_000));
-    let recovered = recover(store.as_ref(), &key(), clock.as_ref()).unwrap();
-    Sequencer::new(
-        store,
-        key(),
-        clock,
-        recovered.frontier,
-        recovered.latest,
-        config,
-    )
-    .spawn()
-    .unwrap()
+fn options(sequencer: SequencerConfig) -> LogOptions {
+    LogOptions {
+        sequencer,
+        clock: Arc::new(ManualClock::new(1_700_000_000)),
+        ..LogOptions::default()
+    }
+}
+
+fn start<S: LogStore>(store: Arc<S>, config: SequencerConfig) -> (Appender, Shutdown) {
+    let (appender, _reader, shutdown) = open(store, key(), options(config)).unwrap();
+    (appender, shutdown)
 }
 
 fn entry(i: u64) -> Vec<u8> {
@@ -130,13 +126,21 @@ async fn hundred_thousand_entries_in_uneven_batches_match_the_reference() {
         }
     }
     drop(seq);
-    task.join();
-    // Reopen: recovery rebuilds the same root from the stored nodes and accepts the stored signature.
+    task.wait();
+    // Reopen: recovery rebuilds the same root from the stored nodes (opening refuses a root that differs from
+    // the signed one) and accepts the stored signature.
     drop(store);
-    let store = rocks(dir.path());
-    let recovered = recover(store.as_ref(), &key(), &ManualClock::new(0)).unwrap();
-    assert_eq!(recovered.frontier.root(), reference.root());
-    assert_eq!(recovered.latest.checkpoint.size, TreeSize(100_000));
+    let (seq, reader, task) = open(
+        rocks(dir.path()),
+        key(),
+        options(SequencerConfig::default()),
+    )
+    .unwrap();
+    let latest = reader.latest();
+    assert_eq!(latest.checkpoint.root, reference.root());
+    assert_eq!(latest.checkpoint.size, TreeSize(100_000));
+    drop(seq);
+    task.wait();
 }
 
 /// A store wrapper for failure injection: its appends fail while `failing` is set (as a full disk would), and
@@ -223,7 +227,7 @@ async fn a_failed_write_answers_the_batch_with_an_error_and_signs_nothing() {
     );
     for r in [a.map(|_| ()), b.map(|_| ())] {
         assert!(
-            matches!(r, Err(Error::Unavailable(ref m)) if m.contains("No space left")),
+            matches!(r, Err(Error::Unavailable(ref e)) if e.to_string().contains("No space left")),
             "{r:?}"
         );
     }
@@ -253,7 +257,7 @@ async fn a_failed_write_answers_the_batch_with_an_error_and_signs_nothing() {
         .unwrap();
     assert_eq!(next.checkpoint.checkpoint.root, reference.root());
     drop(seq);
-    task.join();
+    task.wait();
 }
 
 #[tokio::test]
@@ -281,7 +285,7 @@ async fn duplicates_get_their_existing_index() {
         "nothing new: the same checkpoint covers it"
     );
     drop(seq);
-    task.join();
+    task.wait();
 
     // With de-duplication off, the same bytes are appended again.
     let store = Arc::new(MemoryStore::open(MemoryBackend::new()).unwrap());
@@ -298,7 +302,44 @@ async fn duplicates_get_their_existing_index() {
         vec![0, 1]
     );
     drop(seq);
-    task.join();
+    task.wait();
+}
+
+#[tokio::test]
+async fn receipts_are_proved_from_the_batch_the_sequencer_committed() {
+    let store = Arc::new(MemoryStore::open(MemoryBackend::new()).unwrap());
+    let (seq, reader, task) = open(store, key(), options(SequencerConfig::default())).unwrap();
+    let mut next = 0;
+    // Batches that start and end inside and at the edges of perfect subtrees.
+    for len in [1u64, 1, 2, 5, 8, 13, 64, 3, 200] {
+        let committed = seq
+            .submit((next..next + len).map(entry).collect())
+            .await
+            .unwrap();
+        next += len;
+        let in_memory = committed
+            .proofs_in_memory()
+            .expect("new entries are proved from the batch's nodes")
+            .unwrap();
+        assert_eq!(in_memory, reader.receipt_proofs(&committed).unwrap());
+        let size = committed.checkpoint.checkpoint.size;
+        for (a, proof) in committed.assigned.iter().zip(&in_memory) {
+            verify_inclusion(
+                &a.leaf_hash,
+                a.index,
+                size,
+                proof,
+                &committed.checkpoint.checkpoint.root,
+            )
+            .unwrap();
+        }
+    }
+    // An entry the log already held needs older nodes: only the store has them.
+    let again = seq.submit(vec![entry(3), entry(1000)]).await.unwrap();
+    assert!(again.assigned[0].duplicate);
+    assert!(again.proofs_in_memory().is_none());
+    drop(seq);
+    task.wait();
 }
 
 // The lock is held on purpose while awaiting: it blocks the sequencer's own thread, not this task.
@@ -339,7 +380,7 @@ async fn a_full_queue_pushes_back_and_queued_entries_are_group_committed() {
     // The four queued submissions went out together in one batch, under one checkpoint.
     assert_eq!(sizes, vec![1, 5, 5, 5, 5]);
     drop(seq);
-    task.join();
+    task.wait();
 }
 
 #[tokio::test]
@@ -355,19 +396,19 @@ async fn oversized_submissions_are_refused_before_queueing() {
     );
     assert!(matches!(
         seq.submit(vec![]).await,
-        Err(Error::InvalidArgument(_))
+        Err(Error::Request(ref e)) if e.code() == tonic::Code::InvalidArgument
     ));
     assert!(matches!(
         seq.submit((0..4).map(entry).collect()).await,
-        Err(Error::InvalidArgument(_))
+        Err(Error::Request(ref e)) if e.code() == tonic::Code::InvalidArgument
     ));
     assert!(matches!(
         seq.submit(vec![vec![1; 101]]).await,
-        Err(Error::InvalidArgument(_))
+        Err(Error::Request(ref e)) if e.code() == tonic::Code::InvalidArgument
     ));
     assert_eq!(seq.latest().checkpoint.size, TreeSize(0));
     drop(seq);
-    task.join();
+    task.wait();
 }
 
 #[tokio::test]
@@ -378,13 +419,17 @@ async fn recovery_refuses_a_store_that_disagrees_with_its_signature() {
         let (seq, task) = start(store, SequencerConfig::default());
         seq.submit((0..300).map(entry).collect()).await.unwrap();
         drop(seq);
-        task.join();
+        task.wait();
     }
     // Another key (same origin) is refused, naming both keys.
     let other = SignerKey::from_seed(ORIGIN, [8; 32]).unwrap();
-    let err = recover(rocks(dir.path()).as_ref(), &other, &ManualClock::new(0))
-        .err()
-        .unwrap();
+    let err = open(
+        rocks(dir.path()),
+        other,
+        options(SequencerConfig::default()),
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("was written with key"), "{err}");
 
     // A tampered frontier node makes the recomputed root disagree with the signed one. Tile 0/1 holds leaves
@@ -401,9 +446,13 @@ async fn recovery_refuses_a_store_that_disagrees_with_its_signature() {
         .put_raw(tlog_storage::Column::Tiles, &key_bytes, &tile)
         .unwrap();
     drop(store);
-    let err = recover(rocks(dir.path()).as_ref(), &key(), &ManualClock::new(0))
-        .err()
-        .unwrap();
+    let err = open(
+        rocks(dir.path()),
+        key(),
+        options(SequencerConfig::default()),
+    )
+    .err()
+    .unwrap();
     assert!(
         err.to_string().contains("the stored tree nodes give"),
         "{err}"
@@ -414,17 +463,13 @@ async fn recovery_refuses_a_store_that_disagrees_with_its_signature() {
 async fn grpc<S: LogStore>(
     store: Arc<S>,
     config: SequencerConfig,
-) -> (
-    tlog_proto::LogClient<tonic::transport::Channel>,
-    SequencerTask,
-) {
-    use tlog_server::reader::{LogReader, ReadLimits};
-    use tlog_server::service::{LogService, ServiceLimits, WriteTokens};
+) -> (tlog_proto::LogClient<tonic::transport::Channel>, Shutdown) {
+    use tlog_server::validate::WriteTokens;
+    use tlog_server::{LogService, ServiceLimits};
 
-    let (seq, task) = start(store.clone(), config);
-    let reader = LogReader::new(store, seq.clone(), key().verifier(), ReadLimits::default());
+    let (appender, reader, task) = open(store, key(), options(config)).unwrap();
     let service = LogService::new(
-        seq,
+        appender,
         reader,
         ServiceLimits::default(),
         WriteTokens::default(),

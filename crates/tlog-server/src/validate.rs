@@ -1,14 +1,22 @@
-//! Checks of `tlog.v1` requests that need nothing but the request and the server's limits: entry counts and
-//! sizes, entry ranges, the inclusion request's leaf, and write tokens.
+//! Request policy: the checks of a `tlog.v1` request that need nothing but the request and the log's limits
+//! (entry counts and sizes, entry ranges, the inclusion request's leaf, write tokens), and the limits' defaults.
 //!
-//! They live here rather than in the server so they can be fuzzed (and reused) without the server's storage
-//! engine; the server calls them before doing any work and answers with the [`RequestError`]'s status.
+//! Each check lives here and only here: the appender checks a submission once before it is queued, the service
+//! checks tokens, ranges and leaves before any read, and the sequencer and the reader rely on both. Nothing here
+//! touches storage, so the fuzzer includes this file as it is.
 
 use sha2::{Digest, Sha256};
 use tlog_core::{Hash, LeafIndex};
+use tlog_proto::v1::get_inclusion_proof_request::Leaf;
+use tlog_proto::{ProtoError, hash_from_bytes};
 
-use crate::v1::get_inclusion_proof_request::Leaf;
-use crate::{ProtoError, hash_from_bytes};
+/// Largest entry accepted by default: the C2SP tlog-tiles entry-bundle limit (an entry's length is a u16 there).
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 65_535;
+/// Most entries in one submission (`Submit`, `SubmitBatch` or one `SubmitStream` message) by default; also the
+/// sequencer's default batch size, so one request always fits in one batch.
+pub const DEFAULT_MAX_REQUEST_ENTRIES: usize = 4096;
+/// Most entry bytes in one submission by default (and in one sequencer batch).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
 
 /// A request the server refuses before doing any work; [`RequestError::code`] is its gRPC status code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +25,8 @@ pub enum RequestError {
     NoEntries,
     #[error("{got} entries in one request; the limit is {limit}")]
     TooManyEntries { got: usize, limit: usize },
+    #[error("the entries of one request total {bytes} bytes; the limit is {limit}")]
+    RequestTooLarge { bytes: usize, limit: usize },
     #[error("entry {index} is empty")]
     EmptyEntry { index: usize },
     #[error("entry {index} has {len} bytes; the limit is {limit}")]
@@ -57,12 +67,6 @@ impl RequestError {
     }
 }
 
-impl From<RequestError> for tonic::Status {
-    fn from(e: RequestError) -> Self {
-        tonic::Status::new(e.code(), e.to_string())
-    }
-}
-
 /// Checks a submission (`Submit`, `SubmitBatch` or one `SubmitStream` message) before it is queued: 1 to
 /// `max_request_entries` entries, each of 1 to `max_entry_bytes` bytes.
 pub fn check_entries(
@@ -90,6 +94,17 @@ pub fn check_entries(
                 limit: max_entry_bytes,
             });
         }
+    }
+    Ok(())
+}
+
+/// Checks the total size of a submission's entries (one sequencer batch holds at most `max_request_bytes`).
+pub fn check_request_bytes(bytes: usize, max_request_bytes: usize) -> Result<(), RequestError> {
+    if bytes > max_request_bytes {
+        return Err(RequestError::RequestTooLarge {
+            bytes,
+            limit: max_request_bytes,
+        });
     }
     Ok(())
 }
@@ -220,6 +235,22 @@ mod tests {
         assert_eq!(
             check_entries(&[vec![0; 4]], 2, 3).unwrap_err().to_string(),
             "entry 0 has 4 bytes; the limit is 3"
+        );
+    }
+
+    #[test]
+    fn request_bytes() {
+        assert!(check_request_bytes(100, 100).is_ok());
+        assert_eq!(
+            check_request_bytes(101, 100),
+            Err(RequestError::RequestTooLarge {
+                bytes: 101,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            check_request_bytes(101, 100).unwrap_err().code(),
+            tonic::Code::InvalidArgument
         );
     }
 
