@@ -339,6 +339,63 @@ fn submissions_give_receipts_that_verify_offline() {
 }
 
 #[test]
+fn a_receipt_whose_checkpoint_the_log_signed_with_the_wrong_root_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = start(&data, "example.com/wrong-root");
+    for e in ["a", "b"] {
+        ok(tlog(&log, &["submit", e]));
+    }
+    let receipt_file = dir.path().join("c.json");
+    let receipt_arg = receipt_file.to_str().unwrap();
+    ok(tlog(&log, &["submit", "c", "--receipt-out", receipt_arg]));
+    let offline = |args: &[&str]| tlog_with("http://127.0.0.1:1", &log.vkey, args, None);
+    ok(offline(&["verify-receipt", receipt_arg, "--entry", "c"]));
+
+    // The log's own key signs a checkpoint of the receipt's size whose root is another tree's (a fork where
+    // entry 0 is "x"): the signature is valid, the proof leads to the true root.
+    let key = std::fs::read_to_string(data.join("log.key")).unwrap();
+    let key = tlog_checkpoint::SignerKey::parse_private(&key).unwrap();
+    let forked_root = {
+        let mut tree = tlog_core::CompactRange::new();
+        for e in ["x", "b", "c"] {
+            tree.append(leaf_hash(e.as_bytes()), |_, _| {}).unwrap();
+        }
+        tree.root()
+    };
+    let checkpoint =
+        tlog_checkpoint::Checkpoint::new(&log.origin, tlog_core::TreeSize(3), forked_root).unwrap();
+    let note = tlog_checkpoint::sign_checkpoint(&key, &checkpoint, 1_700_000_000)
+        .unwrap()
+        .note;
+    let mut receipt: Value =
+        serde_json::from_slice(&std::fs::read(&receipt_file).unwrap()).unwrap();
+    receipt["checkpoint"] = note.into();
+    let lying_file = dir.path().join("lying.json");
+    std::fs::write(&lying_file, receipt.to_string()).unwrap();
+    let lying_arg = lying_file.to_str().unwrap();
+    for entry in [&["--entry", "c"][..], &[]] {
+        let args = [&["verify-receipt", lying_arg][..], entry].concat();
+        fails(
+            offline(&args),
+            3,
+            &format!(
+                "receipt REJECTED: inclusion proof invalid: inclusion proof leads to root {}, expected {}",
+                receipt_root(&offline, receipt_arg),
+                forked_root.to_hex()
+            ),
+        );
+    }
+    log.stop();
+}
+
+/// The checkpoint root a valid receipt file verifies against, as `tlog verify-receipt --json` reports it.
+fn receipt_root(offline: &dyn Fn(&[&str]) -> Output, receipt: &str) -> String {
+    let v = ok_json(offline(&["verify-receipt", receipt, "--json"]));
+    v["checkpoint"]["root"].as_str().unwrap().to_owned()
+}
+
+#[test]
 fn inclusion_and_consistency_proofs_verify() {
     let dir = tempfile::tempdir().unwrap();
     let log = start(&dir.path().join("data"), "example.com/proofs");

@@ -27,13 +27,9 @@ const MAX_ENTRY: usize = 65_535;
 const MAX_RANGE: u64 = 10;
 
 fn authed<T>(message: T) -> tonic::Request<T> {
-    with_auth(message, &format!("Bearer {TOKEN}"))
-}
-
-fn with_auth<T>(message: T, value: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     r.metadata_mut()
-        .insert("authorization", value.parse().unwrap());
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     r
 }
 
@@ -181,64 +177,6 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             Some(Code::InvalidArgument)
         );
     }
-
-    // Writes without a valid token, by every write method; reads stay public.
-    assert_eq!(
-        code(rpc.submit(SubmitRequest { entry: event(200) }).await),
-        Some(Code::Unauthenticated)
-    );
-    for bad in [
-        "Basic aG9zdGlsZQ==",
-        "Bearer",
-        "bearer hostile-test-token",
-        "Bearer\thostile-test-token",
-    ] {
-        assert_eq!(
-            code(
-                rpc.submit(with_auth(SubmitRequest { entry: event(201) }, bad))
-                    .await
-            ),
-            Some(Code::Unauthenticated),
-            "{bad}"
-        );
-    }
-    for bad in [
-        "Bearer wrong",
-        "Bearer hostile-test-token2",
-        "Bearer HOSTILE-TEST-TOKEN",
-    ] {
-        assert_eq!(
-            code(
-                rpc.submit(with_auth(SubmitRequest { entry: event(202) }, bad))
-                    .await
-            ),
-            Some(Code::PermissionDenied),
-            "{bad:?}"
-        );
-    }
-    let batch = SubmitBatchRequest {
-        entries: vec![event(203)],
-        client_tag: 0,
-    };
-    assert_eq!(
-        code(rpc.submit_batch(batch.clone()).await),
-        Some(Code::Unauthenticated)
-    );
-    assert_eq!(
-        code(
-            rpc.submit_batch(with_auth(batch.clone(), "Bearer wrong"))
-                .await
-        ),
-        Some(Code::PermissionDenied)
-    );
-    // tonic re-exports tokio-stream for generated code; no extra dependency needed for one stream.
-    let stream = tonic::codegen::tokio_stream::iter(vec![batch.clone()]);
-    assert_eq!(
-        code(rpc.submit_stream(stream).await),
-        Some(Code::Unauthenticated)
-    );
-    // The verifying client refuses a token that cannot travel in a header rather than sending it.
-    assert!(BearerToken::new("new\nline").is_err());
 
     // Index and size overflow: u64::MAX, one past the end, size 0 meaning "latest".
     let size = before.size;
@@ -423,6 +361,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     assert_eq!(r.index(), LeafIndex(21));
     verify_receipt(&key, r.receipt(), Some(&event(999))).unwrap();
     let before_cp = client.checkpoint_at(TreeSize(21)).await.unwrap();
+    // The checkpoint of size 21 is still the one handed out before the hostile requests.
+    assert_eq!(before_cp.note.as_bytes(), before.note.as_slice());
     client.consistency(&before_cp, None).await.unwrap();
     let mut rpc = self::rpc(&server).await;
     assert_eq!(
@@ -430,6 +370,164 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         entries_before,
         "entries changed"
     );
+    server.stop();
+}
+
+/// The three write methods of `tlog.v1.Log`.
+#[derive(Clone, Copy, Debug)]
+enum Write {
+    Submit,
+    SubmitBatch,
+    SubmitStream,
+}
+
+impl Write {
+    const ALL: [Write; 3] = [Write::Submit, Write::SubmitBatch, Write::SubmitStream];
+
+    /// Writes `entry` with the raw `authorization` value `auth` (none if `None`); returns the index its receipt
+    /// names.
+    async fn send(
+        self,
+        rpc: &mut Rpc,
+        entry: Vec<u8>,
+        auth: Option<&[u8]>,
+    ) -> Result<u64, tonic::Status> {
+        fn request<T>(message: T, auth: Option<&[u8]>) -> tonic::Request<T> {
+            let mut r = tonic::Request::new(message);
+            if let Some(value) = auth {
+                // From bytes, so values that are not visible ASCII (which `&str` parsing refuses) can be sent.
+                let value = tonic::metadata::AsciiMetadataValue::try_from(value)
+                    .expect("a value HTTP/2 can carry");
+                r.metadata_mut().insert("authorization", value);
+            }
+            r
+        }
+        let batch = SubmitBatchRequest {
+            entries: vec![entry.clone()],
+            client_tag: 7,
+        };
+        let receipt = match self {
+            Write::Submit => rpc
+                .submit(request(SubmitRequest { entry }, auth))
+                .await?
+                .into_inner(),
+            Write::SubmitBatch => {
+                let mut r = rpc.submit_batch(request(batch, auth)).await?.into_inner();
+                assert_eq!(r.client_tag, 7);
+                r.receipts.pop().expect("one receipt per entry")
+            }
+            Write::SubmitStream => {
+                // tonic re-exports tokio-stream for generated code; no extra dependency needed for one stream.
+                let stream = tonic::codegen::tokio_stream::iter(vec![batch]);
+                let mut answers = rpc.submit_stream(request(stream, auth)).await?.into_inner();
+                let mut r = answers.message().await?.expect("one answer per message");
+                assert_eq!(r.client_tag, 7);
+                r.receipts.pop().expect("one receipt per entry")
+            }
+        };
+        Ok(receipt.index)
+    }
+}
+
+/// `authorization` values that are not `Bearer <token>`: UNAUTHENTICATED, like no value at all.
+const MALFORMED_AUTH: [&[u8]; 9] = [
+    b"",
+    b"Basic aG9zdGlsZQ==",
+    b"Bearer",
+    b"hostile-test-token",
+    b"bearer hostile-test-token",
+    b"Bearer\thostile-test-token",
+    b"Bearer:hostile-test-token",
+    // Not ASCII: an obs-text byte (not UTF-8), and UTF-8 (an e with an acute accent).
+    b"Bearer \xffhostile-test-token",
+    b"Bearer hostile-t\xc3\xa9st-token",
+];
+
+/// Well-formed bearer values whose token is not configured: PERMISSION_DENIED.
+const WRONG_AUTH: [&[u8]; 4] = [
+    b"Bearer wrong",
+    b"Bearer hostile-test-token2",
+    b"Bearer hostile-test-toke",
+    b"Bearer HOSTILE-TEST-TOKEN",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_method_refuses_missing_malformed_and_wrong_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tlogd::start(dir.path(), &["--write-token", TOKEN]);
+    let mut rpc = rpc(&server).await;
+    let good = format!("Bearer {TOKEN}");
+    for (i, method) in Write::ALL.into_iter().enumerate() {
+        let index = method
+            .send(&mut rpc, event(i as u64), Some(good.as_bytes()))
+            .await
+            .unwrap_or_else(|s| panic!("{method:?} with the token: {s:?}"));
+        assert_eq!(index, i as u64);
+    }
+    let before = latest(&mut rpc).await;
+    assert_eq!(before.size, 3);
+    let entries_before = all_entries(&mut rpc, before.size).await;
+
+    // Every write method, every bad authorization; each entry is distinct and valid, so only the token can be
+    // why it is refused.
+    let cases = std::iter::once((None, Code::Unauthenticated))
+        .chain(MALFORMED_AUTH.map(|v| (Some(v), Code::Unauthenticated)))
+        .chain(WRONG_AUTH.map(|v| (Some(v), Code::PermissionDenied)));
+    let mut refused = Vec::new();
+    for (case, (auth, expected)) in cases.enumerate() {
+        for method in Write::ALL {
+            let entry = format!("refused: {method:?} case {case}").into_bytes();
+            let got = method.send(&mut rpc, entry.clone(), auth).await;
+            let what = format!(
+                "{method:?} with authorization {:?}",
+                auth.map(String::from_utf8_lossy)
+            );
+            assert_eq!(code(got), Some(expected), "{what}");
+            refused.push((entry, what));
+        }
+    }
+    assert_eq!(
+        refused.len(),
+        3 * (1 + MALFORMED_AUTH.len() + WRONG_AUTH.len())
+    );
+    // The verifying client refuses a token that cannot travel in a header rather than sending it.
+    assert!(BearerToken::new("new\nline").is_err());
+
+    // Nothing was queued: the same signed checkpoint (byte for byte), and valid writes after the refusals take
+    // the very next indices (a refused entry queued behind the sequencer would come first).
+    assert_eq!(
+        latest(&mut rpc).await,
+        before,
+        "a refused write changed the checkpoint"
+    );
+    for (i, method) in Write::ALL.into_iter().enumerate() {
+        let index = method
+            .send(&mut rpc, event(100 + i as u64), Some(good.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(
+            index,
+            before.size + i as u64,
+            "{method:?} after the refusals"
+        );
+    }
+    let after = all_entries(&mut rpc, before.size + 3).await;
+    assert_eq!(after[..3], entries_before[..]);
+    assert_eq!(after[3..], [event(100), event(101), event(102)]);
+    // Reads stay public; no refused entry is in the log.
+    for (entry, what) in refused {
+        let proof = rpc
+            .get_inclusion_proof(GetInclusionProofRequest {
+                leaf: Some(Leaf::LeafHash(leaf_hash(&entry).0.to_vec())),
+                tree_size: 0,
+            })
+            .await;
+        assert_eq!(
+            code(proof),
+            Some(Code::NotFound),
+            "{what}: entry in the log"
+        );
+    }
     server.stop();
 }
 
@@ -555,10 +653,52 @@ fn the_key_file_is_private_and_a_readable_one_is_refused() {
     assert_eq!(vkey.trim(), server.vkey);
     server.stop();
 
-    // A key file others can read is refused, naming the fix.
-    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = Tlogd::try_start(dir.path(), &[]).err().unwrap();
-    assert!(err.contains("chmod 600"), "{err}");
+    // A key file others can read is refused, naming the fix; so is one only the group, or others, can access in
+    // any way.
+    for mode in [0o644, 0o640, 0o604, 0o620, 0o601] {
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = Tlogd::try_start(dir.path(), &[]).err().unwrap();
+        assert!(err.contains("chmod 600"), "mode {mode:o}: {err}");
+    }
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     Tlogd::start(dir.path(), &[]).stop();
+}
+
+#[test]
+fn a_key_file_named_for_another_origin_is_refused() {
+    let foreign = tlog_checkpoint::SignerKey::from_seed("example.com/other", [1; 32]).unwrap();
+    let foreign = format!("{}\n", foreign.to_private_string());
+    let refused = |dir: &std::path::Path, args: &[&str]| {
+        let Err(err) = Tlogd::try_start(dir, args) else {
+            panic!("tlogd started with a key named for another origin");
+        };
+        assert!(
+            err.contains("\"example.com/other\"") && err.contains("\"example.com/keys\""),
+            "{err}"
+        );
+    };
+
+    // An existing log's key replaced by a private key (mode 0600 kept) named for another origin.
+    let dir = tempfile::tempdir().unwrap();
+    Tlogd::start(dir.path(), &["--origin", "example.com/keys"]).stop();
+    let key_file = dir.path().join("log.key");
+    let own_key = std::fs::read(&key_file).unwrap();
+    std::fs::write(&key_file, &foreign).unwrap();
+    refused(dir.path(), &[]);
+    std::fs::write(&key_file, own_key).unwrap();
+    Tlogd::start(dir.path(), &[]).stop();
+
+    // A new log given another origin than its key's name.
+    let new = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(new.path().join("log.key"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, foreign.as_bytes()).unwrap();
+    }
+    refused(new.path(), &["--origin", "example.com/keys"]);
 }

@@ -153,6 +153,71 @@ fn main() {
             &[2, (size - 1) as u8, index as u8, 2, 0, 1],
         );
     }
+    // Broken proto receipts, each refused for its one defect: a note made invalid UTF-8 by changing a byte of a
+    // signature line's em dash, a proof hash one byte short, no checkpoint.
+    let proto = |edit: &dyn Fn(&mut v1::Receipt)| {
+        let (index, size) = (3u64, 7u64);
+        let r = log.receipt(index, size);
+        let cp = log.checkpoint(size);
+        let mut m = v1::Receipt {
+            index,
+            leaf_hash: r.leaf_hash.0.to_vec(),
+            checkpoint: Some(v1::SignedCheckpoint {
+                note: cp.note.clone().into_bytes(),
+                size,
+                root_hash: cp.checkpoint.root.0.to_vec(),
+                timestamp_unix: cp.timestamp,
+            }),
+            inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
+            duplicate: false,
+        };
+        edit(&mut m);
+        let mut bytes = vec![1u8];
+        bytes.extend(m.encode_to_vec());
+        bytes
+    };
+    let dash = log
+        .checkpoint(7)
+        .note
+        .find('\u{2014}')
+        .expect("a signature line")
+        + 1;
+    let not_utf8 = proto(&|m| {
+        if let Some(cp) = m.checkpoint.as_mut() {
+            cp.note[dash] = b'A';
+        }
+    });
+    write("receipt_decode", "proto_note_not_utf8", &not_utf8);
+    let short = proto(&|m| {
+        m.inclusion_proof[1].pop();
+    });
+    write("receipt_decode", "proto_short_proof_hash", &short);
+    write(
+        "receipt_decode",
+        "proto_no_checkpoint",
+        &proto(&|m| m.checkpoint = None),
+    );
+    // Mutation programs for the note (5: one byte changed) and for checkpoints the log signs with a root that
+    // is not the tree's (6: a fork, here the root of a smaller tree, or a made-up root).
+    let [lo, hi] = (dash as u16).to_le_bytes();
+    write(
+        "receipt_decode",
+        "mutated_note_dash",
+        &[2, 6, 3, 5, lo, hi, b'A'],
+    );
+    write(
+        "receipt_decode",
+        "mutated_note_ascii",
+        &[2, 6, 3, 5, 0, 0, b'F'],
+    );
+    write(
+        "receipt_decode",
+        "mutated_fork_root",
+        &[2, 6, 3, 6, 6, 0, 5],
+    );
+    let mut made_up = vec![2, 6, 3, 6, 6, 2];
+    made_up.extend([0x5a; 32]);
+    write("receipt_decode", "mutated_made_up_root", &made_up);
 
     // Requests, as the first byte (kind) and the encoded message.
     let req = |name: &str, kind: u8, bytes: Vec<u8>| {

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash};
+use tlog_core::{Hash, LeafIndex, TreeSize, VerifyError, leaf_hash};
 use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
 use tlog_proto::{Log, LogServer};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -31,6 +31,8 @@ enum Lie {
     Shrink,
     /// Consistency proofs have their first hash flipped.
     BadProof,
+    /// The latest tree's checkpoint carries a root that is not the tree's, validly signed; proofs are honest.
+    WrongRoot,
 }
 
 struct State {
@@ -68,7 +70,11 @@ impl State {
 
     fn checkpoint(&mut self, size: usize) -> v1::SignedCheckpoint {
         self.clock += 1;
-        let mut cp = wire(&checkpoint(&self.leaves(), size, self.clock));
+        let mut signed_root = root(&self.leaves()[..size]);
+        if self.lie == Lie::WrongRoot && size == self.entries.len() {
+            signed_root.0[0] ^= 1;
+        }
+        let mut cp = wire(&sign(&signer(), size as u64, signed_root, self.clock));
         if self.lie == Lie::ConvenienceSize {
             cp.size += 1;
         }
@@ -507,6 +513,72 @@ async fn fork_is_detected() {
         client.consistency(&honest, None).await,
         Err(ClientError::ConsistencyProofInvalid(_))
     ));
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_with_the_wrong_root_is_caught() {
+    let f = Fixture::start(6).await;
+    let mut client = f
+        .client
+        .clone()
+        .with_trusted(TrustedLog::new(verifier()))
+        .unwrap();
+    let honest = client.checkpoint().await.unwrap();
+    f.client.submit(b"seventh").await.unwrap();
+    let true_root = root(&leaves(&f.log.0.lock().unwrap().entries));
+
+    f.lie(Lie::WrongRoot);
+    // The lie is signed with the log's key: the checkpoint alone verifies.
+    let lying = f.client.checkpoint_at(TreeSize(7)).await.unwrap();
+    assert_ne!(lying.checkpoint.root, true_root);
+    let is_root_mismatch = |e: &ClientError| {
+        matches!(
+            e,
+            ClientError::InclusionProofInvalid(VerifyError::RootMismatch { computed, expected })
+                if *computed == true_root && *expected == lying.checkpoint.root
+        )
+    };
+    // Inclusion proofs, by index and by hash, lead to the true root, not the signed one.
+    let by_index = f
+        .client
+        .inclusion_by_index(LeafIndex(2), None)
+        .await
+        .unwrap_err();
+    assert!(is_root_mismatch(&by_index), "{by_index:?}");
+    let by_entry = f
+        .client
+        .inclusion_of_entry(b"seventh", None)
+        .await
+        .unwrap_err();
+    assert!(is_root_mismatch(&by_entry), "{by_entry:?}");
+    // Consistency from the trusted tree leads to the true root too; the trusted state stays.
+    match f.client.consistency(&honest, None).await {
+        Err(ClientError::ConsistencyProofInvalid(VerifyError::SecondRootMismatch {
+            computed,
+            expected,
+        })) => assert_eq!((computed, expected), (true_root, lying.checkpoint.root)),
+        other => panic!("expected SecondRootMismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        client.checkpoint().await,
+        Err(ClientError::ConsistencyProofInvalid(
+            VerifyError::SecondRootMismatch { .. }
+        ))
+    ));
+    assert_eq!(client.trusted().and_then(|t| t.latest()), Some(&honest));
+    // A submission's receipt names the lying checkpoint of the tree it grew: refused.
+    match f.client.submit(b"eighth").await {
+        Err(ClientError::InclusionProofInvalid(VerifyError::RootMismatch { .. })) => {}
+        other => panic!("expected InclusionProofInvalid, got {other:?}"),
+    }
+
+    // Told the truth again, the same client accepts the same answers.
+    f.lie(Lie::None);
+    f.client
+        .inclusion_by_index(LeafIndex(2), None)
+        .await
+        .unwrap();
+    client.checkpoint().await.unwrap();
 }
 
 #[tokio::test]

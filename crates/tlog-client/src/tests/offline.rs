@@ -1,7 +1,7 @@
 //! Receipts, trusted state and entry audits, without a server.
 
 use tlog_checkpoint::SignedCheckpoint;
-use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, VerifyError, empty_root};
+use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, VerifyError, empty_root, leaf_hash};
 use tlog_proto::{FieldRef, ProtoError, v1};
 
 use super::*;
@@ -131,22 +131,44 @@ fn every_tampered_checkpoint_byte_is_rejected() {
     let l = leaves(&entries(9));
     let good = receipt(&l, 3, 9);
     let bytes = good.checkpoint.as_bytes();
-    let mut tampered = 0;
+    let (mut tampered, mut not_utf8) = (0, 0);
     for i in 0..bytes.len() {
-        // Flip ASCII bytes only, so the note stays a `String`; the em dashes' UTF-8 bytes are left alone.
-        if !bytes[i].is_ascii() {
-            continue;
-        }
-        let mut b = bytes.to_vec();
-        b[i] ^= 1;
-        let mut r = good.clone();
-        r.checkpoint = String::from_utf8(b).unwrap();
-        match verify_receipt(&verifier(), &r, None) {
-            Err(ClientError::BadCheckpoint(_)) => tampered += 1,
-            other => panic!("byte {i}: expected BadCheckpoint, got {other:?}"),
+        // The low bit keeps ASCII ASCII (and an em dash's bytes valid UTF-8, of another character); the high bit
+        // makes any byte a stray or broken UTF-8 sequence.
+        for flip in [0x01, 0x80] {
+            let mut b = bytes.to_vec();
+            b[i] ^= flip;
+            match String::from_utf8(b) {
+                Ok(note) => {
+                    let mut r = good.clone();
+                    r.checkpoint = note;
+                    match verify_receipt(&verifier(), &r, None) {
+                        Err(ClientError::BadCheckpoint(_)) => tampered += 1,
+                        other => {
+                            panic!("byte {i} ^ {flip:#x}: expected BadCheckpoint, got {other:?}")
+                        }
+                    }
+                }
+                // Only the proto form can carry a note that is not UTF-8: refused there as malformed.
+                Err(e) => {
+                    let mut wire = wire_receipt(&good);
+                    if let Some(cp) = wire.checkpoint.as_mut() {
+                        cp.note = e.into_bytes();
+                    }
+                    match Receipt::try_from(wire) {
+                        Err(ClientError::BadField(ProtoError::NotUtf8 { .. })) => not_utf8 += 1,
+                        other => panic!("byte {i} ^ {flip:#x}: expected NotUtf8, got {other:?}"),
+                    }
+                }
+            }
         }
     }
     assert!(tampered > 100);
+    assert_eq!(
+        tampered + not_utf8,
+        2 * bytes.len(),
+        "every byte tampered both ways"
+    );
 }
 
 #[test]
@@ -156,6 +178,100 @@ fn receipt_checkpoint_from_another_tree_is_rejected() {
     // Validly signed, but for a smaller tree: the proof no longer fits.
     r.checkpoint = checkpoint(&l, 8, 5).note;
     assert_inclusion_invalid(&r);
+}
+
+/// Roots that are not the root of the first `size` leaves of `l`: a fork's (one leaf rewritten), a smaller and a
+/// larger tree's, the next leaf's hash, the empty tree's, and made-up bytes.
+fn wrong_roots(l: &[Hash], size: usize) -> Vec<Hash> {
+    let mut forked = l[..size].to_vec();
+    forked[size / 2] = leaf_hash(b"rewritten history");
+    let roots = vec![
+        root(&forked),
+        root(&l[..size - 1]),
+        root(&l[..size + 1]),
+        l[size],
+        empty_root(),
+        Hash([0x5a; 32]),
+    ];
+    assert!(roots.iter().all(|r| *r != root(&l[..size])));
+    roots
+}
+
+#[test]
+fn a_signed_checkpoint_with_the_wrong_root_fails_the_receipt() {
+    let entries = entries(10);
+    let l = leaves(&entries);
+    // Leaf 3 of 9 (a proof of four hashes) and the only leaf of a tree of one (no proof hashes at all).
+    for (index, size) in [(3, 9), (0, 1)] {
+        let good = receipt(&l, index, size);
+        verify_receipt(&verifier(), &good, Some(&entries[index])).unwrap();
+        for wrong in wrong_roots(&l, size) {
+            // Signed by the log's own key for the receipt's size: the checkpoint alone verifies.
+            let note = sign(&signer(), size as u64, wrong, 1_700_000_000).note;
+            let cp = TrustedLog::new(verifier())
+                .verify_checkpoint(note.as_bytes())
+                .unwrap();
+            assert_eq!(cp.checkpoint.root, wrong);
+            let mut r = good.clone();
+            r.checkpoint = note;
+            for entry in [None, Some(&entries[index][..])] {
+                match verify_receipt(&verifier(), &r, entry) {
+                    Err(ClientError::InclusionProofInvalid(VerifyError::RootMismatch {
+                        computed,
+                        expected,
+                    })) => {
+                        assert_eq!((computed, expected), (root(&l[..size]), wrong));
+                    }
+                    other => panic!("{index} of {size}, root {wrong}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_signed_checkpoint_with_the_wrong_root_fails_consistency() {
+    let l = leaves(&entries(20));
+    // The newer checkpoint lies: the genuine proof from the trusted tree does not lead to its root.
+    for old in [7, 8] {
+        let proof = consistency_proof(old, &l[..19]);
+        for wrong in wrong_roots(&l, 19) {
+            let mut t = trusted_at(&l, old);
+            let before = t.clone();
+            match t.advance(sign(&signer(), 19, wrong, 11), &proof) {
+                Err(ClientError::ConsistencyProofInvalid(VerifyError::SecondRootMismatch {
+                    computed,
+                    expected,
+                })) => assert_eq!((computed, expected), (root(&l[..19]), wrong)),
+                other => panic!("{old} -> 19, root {wrong}: {other:?}"),
+            }
+            assert_eq!(t, before, "state changed");
+        }
+    }
+    // The trusted checkpoint lied (trusted on first use): the genuine proof to the genuine newer tree fails.
+    // From 7 the proof rebuilds the old root itself; from 8, a complete subtree, the proof starts from the trusted
+    // root, so the lie shows at the newer root.
+    for (old, first) in [(7, true), (8, false)] {
+        let proof = consistency_proof(old, &l[..19]);
+        for wrong in wrong_roots(&l, old) {
+            let mut t = TrustedLog::new(verifier());
+            t.advance(sign(&signer(), old as u64, wrong, 10), &[])
+                .unwrap();
+            let before = t.clone();
+            match t.advance(checkpoint(&l, 19, 11), &proof) {
+                Err(ClientError::ConsistencyProofInvalid(VerifyError::FirstRootMismatch {
+                    computed,
+                    expected,
+                })) if first => assert_eq!((computed, expected), (root(&l[..old]), wrong)),
+                Err(ClientError::ConsistencyProofInvalid(VerifyError::SecondRootMismatch {
+                    expected,
+                    ..
+                })) if !first => assert_eq!(expected, root(&l[..19])),
+                other => panic!("{old} -> 19, trusted root {wrong}: {other:?}"),
+            }
+            assert_eq!(t, before, "state changed");
+        }
+    }
 }
 
 #[test]
