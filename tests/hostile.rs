@@ -430,10 +430,11 @@ impl Write {
 }
 
 /// `authorization` values that are not `Bearer <token>`: UNAUTHENTICATED, like no value at all.
-const MALFORMED_AUTH: [&[u8]; 9] = [
+const MALFORMED_AUTH: [&[u8]; 10] = [
     b"",
     b"Basic aG9zdGlsZQ==",
     b"Bearer",
+    b"Bearer ",
     b"hostile-test-token",
     b"bearer hostile-test-token",
     b"Bearer\thostile-test-token",

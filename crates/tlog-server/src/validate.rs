@@ -185,8 +185,11 @@ impl WriteTokens {
         let token = std::str::from_utf8(header)
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            // `Bearer ` with nothing after it names no token: malformed, not a wrong token.
+            .filter(|t| !t.is_empty())
             .ok_or(RequestError::MalformedToken)?;
-        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every configured token is compared, so the time taken does not say which (if any) matched.
         let known = self
             .0
@@ -300,6 +303,11 @@ mod tests {
         let check = |h: Option<&[u8]>| tokens.check_authorization(h).map_err(|e| e.code());
         assert_eq!(check(None), Err(tonic::Code::Unauthenticated));
         assert_eq!(check(Some(b"s3cret")), Err(tonic::Code::Unauthenticated));
+        assert_eq!(check(Some(b"Bearer ")), Err(tonic::Code::Unauthenticated));
+        assert_eq!(
+            check(Some(b"Bearer  \t")),
+            Err(tonic::Code::Unauthenticated)
+        );
         assert_eq!(
             check(Some(b"Bearer \xffs3cret")),
             Err(tonic::Code::Unauthenticated)
