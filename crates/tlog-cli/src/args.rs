@@ -274,46 +274,18 @@ mod tests {
             Some("2024-05-01T12:00:00Z")
         );
         for bad in [
-            &["submit"][..],
-            &["submit", "a", "--stdin"],
-            &["submit", "--file", "x", "--stdin"],
-            &[
-                "submit",
-                "a",
-                "--actor",
-                "x",
-                "--action",
-                "y",
-                "--resource",
-                "z",
-            ],
-            &["submit", "--actor", "x"],
-            &["submit", "--action", "y"],
-            &["submit", "a", "--detail", "k=v"],
-            &[
-                "submit",
-                "--actor",
-                "x",
-                "--action",
-                "y",
-                "--resource",
-                "z",
-                "--detail",
-                "novalue",
-            ],
-            &[
-                "submit",
-                "--actor",
-                "x",
-                "--action",
-                "y",
-                "--resource",
-                "z",
-                "--time",
-                "soon",
-            ],
+            "submit",
+            "submit a --stdin",
+            "submit --file x --stdin",
+            "submit a --actor x --action y --resource z",
+            "submit --actor x",
+            "submit --action y",
+            "submit a --detail k=v",
+            "submit --actor x --action y --resource z --detail novalue",
+            "submit --actor x --action y --resource z --time soon",
         ] {
-            let err = parse(bad).unwrap_err();
+            let words: Vec<&str> = bad.split(' ').collect();
+            let err = parse(&words).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
     }

@@ -190,30 +190,18 @@ mod tests {
 
     #[test]
     fn slots_follow_c2sp_coordinates() {
-        assert_eq!(
-            NodeSlot::of(NodeId::new(0, 300)),
-            NodeSlot {
-                tile: TileId { level: 0, index: 1 },
-                row: 0,
-                offset: 44
-            }
-        );
-        assert_eq!(
-            NodeSlot::of(NodeId::new(7, 3)),
-            NodeSlot {
-                tile: TileId { level: 0, index: 1 },
-                row: 7,
-                offset: 1
-            }
-        );
-        assert_eq!(
-            NodeSlot::of(NodeId::new(8, 3)),
-            NodeSlot {
-                tile: TileId { level: 1, index: 0 },
-                row: 0,
-                offset: 3
-            }
-        );
+        let slot = |level, index, row, offset| NodeSlot {
+            tile: TileId { level, index },
+            row,
+            offset,
+        };
+        for (node, expected) in [
+            (NodeId::new(0, 300), slot(0, 1, 0, 44)),
+            (NodeId::new(7, 3), slot(0, 1, 7, 1)),
+            (NodeId::new(8, 3), slot(1, 0, 0, 3)),
+        ] {
+            assert_eq!(NodeSlot::of(node), expected, "{node:?}");
+        }
         assert_eq!(
             NodeSlot::of(NodeId::new(63, 0)).tile,
             TileId { level: 7, index: 0 }
