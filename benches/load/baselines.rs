@@ -8,14 +8,14 @@ use rocksdb::{DB, Options, WriteBatch, WriteOptions};
 use sha2::{Digest, Sha256};
 use tlog_core::leaf_hash;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Endpoint;
 
 use crate::RAW_CLIENT;
 use crate::args::Args;
 use crate::entries::make_entry;
 use crate::error::{LoadError, Res};
+use crate::launch::{channel, temp_dir};
 use crate::plan::Scenario;
-use crate::runs::percentile;
+use crate::runs::{joined, percentile};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rate {
@@ -148,15 +148,7 @@ pub(crate) async fn rpc_baseline(clients: usize, secs: f64) -> Res<Rate> {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let wall = Instant::now();
     for _ in 0..clients {
-        let addr = format!("http://{addr}");
-        let channel = Endpoint::from_shared(addr.clone())
-            .map_err(|source| LoadError::Address {
-                addr: addr.clone(),
-                source,
-            })?
-            .connect()
-            .await
-            .map_err(|source| LoadError::Connect { addr, source })?;
+        let channel = channel(&format!("http://{addr}")).await?;
         let mut client = HealthClient::new(channel);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -178,10 +170,7 @@ pub(crate) async fn rpc_baseline(clients: usize, secs: f64) -> Res<Rate> {
     }
     let mut lat = Vec::new();
     for t in tasks {
-        lat.extend(t.await.map_err(|source| LoadError::Task {
-            what: "baseline client",
-            source,
-        })?);
+        lat.extend(joined("baseline client", t).await?);
     }
     let secs = wall.elapsed().as_secs_f64();
     let _ = stop_tx.send(());
@@ -208,13 +197,7 @@ pub(crate) async fn measure_baselines(
     b.sha2 = Some(sha2_baseline(args.entry_bytes, secs.min(1.0), run));
     let batches: BTreeSet<usize> = scenarios.iter().filter_map(Scenario::raw_batch).collect();
     if !batches.is_empty() {
-        let dir = tempfile::Builder::new()
-            .prefix("tlog-load-raw-")
-            .tempdir()
-            .map_err(|source| LoadError::Io {
-                what: "creating a temporary folder",
-                source,
-            })?;
+        let dir = temp_dir("tlog-load-raw-")?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         let db = DB::open(&opts, dir.path())?;

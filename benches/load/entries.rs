@@ -2,23 +2,18 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tlog_suite::incompressible_entry;
+
 /// Entry `seq` of `client` in run `run`: unique, so de-duplication never short-cuts a write, with incompressible
 /// filler, so compression does not flatter the disk bytes per entry. Deterministic, so a sampled receipt can be
 /// checked against its entry without keeping every entry.
 pub(crate) fn make_entry(run: u64, client: u32, seq: u64, size: usize) -> Vec<u8> {
-    let mut e = Vec::with_capacity(size + 8);
-    e.extend_from_slice(&run.to_be_bytes());
-    e.extend_from_slice(&client.to_be_bytes());
-    e.extend_from_slice(&seq.to_be_bytes());
-    let mut x = (run ^ (u64::from(client) << 32) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
-    while e.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        e.extend_from_slice(&x.to_le_bytes());
-    }
-    e.truncate(size);
-    e
+    let mut prefix = [0u8; ENTRY_PREFIX];
+    prefix[..8].copy_from_slice(&run.to_be_bytes());
+    prefix[8..12].copy_from_slice(&client.to_be_bytes());
+    prefix[12..].copy_from_slice(&seq.to_be_bytes());
+    let seed = run ^ (u64::from(client) << 32) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    incompressible_entry(&prefix, seed, size)
 }
 
 /// Bytes of the (run, client, seq) prefix that makes entries unique.

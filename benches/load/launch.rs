@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_proto::v1;
 use tlog_suite::Tlogd;
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{LoadError, Res};
 use crate::runs::ServerStats;
@@ -25,13 +25,7 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn spawn(bin: &Path, no_sync: bool) -> Res<Server> {
-        let dir = tempfile::Builder::new()
-            .prefix("tlog-load-")
-            .tempdir()
-            .map_err(|source| LoadError::Io {
-                what: "creating a temporary folder",
-                source,
-            })?;
+        let dir = temp_dir("tlog-load-")?;
         let proc = start(bin, dir.path(), no_sync)?;
         let key = parse_vkey(&proc.vkey)?;
         Ok(Server {
@@ -151,8 +145,9 @@ pub(crate) fn dir_bytes(path: &Path) -> u64 {
         .sum()
 }
 
-pub(crate) async fn connect(addr: &str) -> Res<Rpc> {
-    let channel = Endpoint::from_shared(addr.to_string())
+/// A connection of its own to `addr` (`http://HOST:PORT`).
+pub(crate) async fn channel(addr: &str) -> Res<Channel> {
+    Endpoint::from_shared(addr.to_string())
         .map_err(|source| LoadError::Address {
             addr: addr.to_string(),
             source,
@@ -162,7 +157,22 @@ pub(crate) async fn connect(addr: &str) -> Res<Rpc> {
         .map_err(|source| LoadError::Connect {
             addr: addr.to_string(),
             source,
-        })?;
+        })
+}
+
+/// A temporary folder named `prefix…`, removed when dropped.
+pub(crate) fn temp_dir(prefix: &str) -> Res<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| LoadError::Io {
+            what: "creating a temporary folder",
+            source,
+        })
+}
+
+pub(crate) async fn connect(addr: &str) -> Res<Rpc> {
+    let channel = channel(addr).await?;
     Ok(v1::log_client::LogClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE))

@@ -189,16 +189,10 @@ pub(crate) async fn run_scenario(
     }
     let (mut w, mut r) = (Tally::default(), Tally::default());
     for t in write_tasks {
-        w.merge(t.await.map_err(|source| LoadError::Task {
-            what: "writer",
-            source,
-        })?);
+        w.merge(joined("writer", t).await?);
     }
     for t in read_tasks {
-        r.merge(t.await.map_err(|source| LoadError::Task {
-            what: "reader",
-            source,
-        })?);
+        r.merge(joined("reader", t).await?);
     }
     let secs = start.elapsed().as_secs_f64();
     let (cpu1, self1) = (server.cpu_secs(), proc_cpu_secs("self"));
@@ -313,4 +307,10 @@ pub(crate) async fn existing(server: &Server, entry_bytes: usize) -> Res<Known> 
         count: size,
         checkpoints: Vec::new(),
     })
+}
+
+/// The result of a spawned task; one that panicked or was cancelled stops the run.
+pub(crate) async fn joined<T>(what: &'static str, task: tokio::task::JoinHandle<T>) -> Res<T> {
+    task.await
+        .map_err(|source| LoadError::Task { what, source })
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_client::{ClientError, Receipt, TrustedLog, verify_receipt};
-use tlog_core::{LeafIndex, leaf_hash, verify_inclusion};
+use tlog_core::{leaf_hash, verify_inclusion};
 use tlog_proto::v1;
-use tlog_proto::{ProtoError, hash_from_bytes, hashes_from_bytes, required, string_from_bytes};
+use tlog_proto::{hashes_from_bytes, required};
 
 #[derive(Default, Debug)]
 pub(crate) struct Checks {
@@ -172,14 +172,13 @@ pub(crate) fn check_inclusion(
     }
 }
 
-/// The wire proof as a receipt (what `LogClient` builds from it), for `verify_receipt`.
-fn receipt_of(proof: v1::InclusionProof) -> Result<Receipt, ProtoError> {
-    let cp = required("checkpoint", proof.checkpoint)?;
-    Ok(Receipt {
-        index: LeafIndex(proof.index),
-        leaf_hash: hash_from_bytes("leaf_hash", &proof.leaf_hash)?,
-        checkpoint: string_from_bytes("checkpoint.note", cp.note)?,
-        inclusion_proof: hashes_from_bytes("hashes", &proof.hashes)?,
+/// The wire proof as the receipt it amounts to, through tlog-client's conversion of receipts.
+fn receipt_of(proof: v1::InclusionProof) -> Result<Receipt, ClientError> {
+    Receipt::try_from(v1::Receipt {
+        index: proof.index,
+        leaf_hash: proof.leaf_hash,
+        checkpoint: proof.checkpoint,
+        inclusion_proof: proof.hashes,
         duplicate: false,
     })
 }
@@ -210,8 +209,19 @@ pub(crate) fn check_consistency(
             .map_err(ClientError::BadField)?
             .note;
         let new = verify_checkpoint(&v.key, &note).map_err(ClientError::BadCheckpoint)?;
-        check_equal("old_size", trust.size().0, old_size)?;
-        check_equal("new_size", new.checkpoint.size.0, new_size)?;
+        // The proof must be for the sizes of the checkpoints it is checked against.
+        for (field, expected, got) in [
+            ("old_size", trust.size().0, old_size),
+            ("new_size", new.checkpoint.size.0, new_size),
+        ] {
+            if expected != got {
+                return Err(ClientError::UnexpectedResponse {
+                    field,
+                    expected,
+                    got,
+                });
+            }
+        }
         let hashes = hashes_from_bytes("hashes", &proof.hashes)?;
         trust.advance(new, &hashes)
     })();
@@ -220,17 +230,5 @@ pub(crate) fn check_consistency(
         Err(e) => v
             .checks
             .fail(format!("consistency {old_size}..{new_size}: {e}")),
-    }
-}
-
-fn check_equal(field: &'static str, expected: u64, got: u64) -> Result<(), ClientError> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(ClientError::UnexpectedResponse {
-            field,
-            expected,
-            got,
-        })
     }
 }

@@ -98,6 +98,13 @@ impl Ctx {
         make_entry(self.run, client, seq, self.entry_bytes)
     }
 
+    /// Entries `seq0..seq0 + n` of `client`.
+    pub(crate) fn entries(&self, client: u32, seq0: u64, n: usize) -> Vec<Vec<u8>> {
+        (0..n as u64)
+            .map(|k| self.entry(client, seq0 + k))
+            .collect()
+    }
+
     pub(crate) fn verifier(&self) -> Verifier {
         Verifier::new(&self.key, self.verify_every)
     }
@@ -176,6 +183,25 @@ impl WriteChecks {
     }
 }
 
+/// One Submit (`unary`: the single entry) or SubmitBatch call; the receipts in entry order.
+async fn submit(
+    rpc: &mut Rpc,
+    unary: bool,
+    mut entries: Vec<Vec<u8>>,
+) -> Result<Vec<v1::Receipt>, tonic::Status> {
+    if unary {
+        let entry = entries.pop().unwrap_or_default();
+        let receipt = rpc.submit(v1::SubmitRequest { entry }).await?;
+        Ok(vec![receipt.into_inner()])
+    } else {
+        let request = v1::SubmitBatchRequest {
+            entries,
+            client_tag: 0,
+        };
+        Ok(rpc.submit_batch(request).await?.into_inner().receipts)
+    }
+}
+
 /// Gives up on a worker whose server keeps failing, rather than spinning.
 pub(crate) const MAX_CONSECUTIVE_ERRORS: u32 = 100;
 
@@ -198,22 +224,9 @@ pub(crate) async fn write_closed(
         }
         let seq0 = seq;
         seq += n as u64;
-        let mut entries: Vec<Vec<u8>> =
-            (0..n as u64).map(|k| ctx.entry(client, seq0 + k)).collect();
+        let entries = ctx.entries(client, seq0, n);
         let start = Instant::now();
-        let answer = if unary {
-            let entry = entries.pop().unwrap_or_default();
-            rpc.submit(v1::SubmitRequest { entry })
-                .await
-                .map(|r| vec![r.into_inner()])
-        } else {
-            rpc.submit_batch(v1::SubmitBatchRequest {
-                entries,
-                client_tag: 0,
-            })
-            .await
-            .map(|r| r.into_inner().receipts)
-        };
+        let answer = submit(&mut rpc, unary, entries).await;
         let latency = start.elapsed();
         match answer {
             Ok(receipts) => {
@@ -268,7 +281,7 @@ impl StreamSender {
                 return;
             }
             let seq0 = self.seq;
-            let entries = (0..n as u64).map(|k| ctx.entry(client, seq0 + k)).collect();
+            let entries = ctx.entries(client, seq0, n);
             let message = v1::SubmitBatchRequest {
                 entries,
                 client_tag: self.tag,
@@ -415,22 +428,8 @@ pub(crate) async fn write_open(
         let mut rpc = rpcs[client].clone();
         let (ctx, done_tx) = (ctx.clone(), done_tx.clone());
         tokio::spawn(async move {
-            let mut entries: Vec<Vec<u8>> = (0..n as u64)
-                .map(|i| ctx.entry(client as u32, seq0 + i))
-                .collect();
-            let answer = if unary {
-                let entry = entries.pop().unwrap_or_default();
-                rpc.submit(v1::SubmitRequest { entry })
-                    .await
-                    .map(|r| vec![r.into_inner()])
-            } else {
-                rpc.submit_batch(v1::SubmitBatchRequest {
-                    entries,
-                    client_tag: 0,
-                })
-                .await
-                .map(|r| r.into_inner().receipts)
-            };
+            let entries = ctx.entries(client as u32, seq0, n);
+            let answer = submit(&mut rpc, unary, entries).await;
             let latency = due.elapsed();
             drop(permit);
             let _ = done_tx.send(Done {

@@ -45,6 +45,23 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `size` bytes: `prefix`, then xorshift64 output from `seed`. Incompressible, so LZ4 does not flatter the disk
+/// bytes per entry of a benchmark, and deterministic, so an entry can be rebuilt to check an answer about it.
+pub fn incompressible_entry(prefix: &[u8], seed: u64, size: usize) -> Vec<u8> {
+    let mut e = Vec::with_capacity(size + 8);
+    e.extend_from_slice(prefix);
+    // xorshift64 never leaves 0.
+    let mut x = seed | 1;
+    while e.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        e.extend_from_slice(&x.to_le_bytes());
+    }
+    e.truncate(size);
+    e
+}
+
 /// A running `tlogd`, killed when dropped.
 pub struct Tlogd {
     /// `http://127.0.0.1:PORT`
