@@ -16,17 +16,8 @@ const BATCH: usize = 4096;
 /// A 256-byte entry of pseudo-random bytes (xorshift from its index): incompressible, like hashes and signatures in
 /// real audit events, so the disk figure is not flattered by LZ4.
 fn entry(index: u64) -> Vec<u8> {
-    let mut x = index.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut e = Vec::with_capacity(ENTRY_BYTES);
-    e.extend_from_slice(&index.to_be_bytes());
-    while e.len() < ENTRY_BYTES {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        e.extend_from_slice(&x.to_le_bytes());
-    }
-    e.truncate(ENTRY_BYTES);
-    e
+    let seed = index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    tlog_suite::incompressible_entry(&index.to_be_bytes(), seed, ENTRY_BYTES)
 }
 
 fn rss_bytes() -> u64 {

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries and running a real
 //! `tlogd` on port 0 with RocksDB in a temporary folder.
 
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The target directory's profile folder this test binary was built into (`target/debug`).
-fn profile_dir() -> PathBuf {
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test>-<hash>
     exe.parent()
@@ -44,6 +45,23 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `size` bytes: `prefix`, then xorshift64 output from `seed`. Incompressible, so LZ4 does not flatter the disk
+/// bytes per entry of a benchmark, and deterministic, so an entry can be rebuilt to check an answer about it.
+pub fn incompressible_entry(prefix: &[u8], seed: u64, size: usize) -> Vec<u8> {
+    let mut e = Vec::with_capacity(size + 8);
+    e.extend_from_slice(prefix);
+    // xorshift64 never leaves 0.
+    let mut x = seed | 1;
+    while e.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        e.extend_from_slice(&x.to_le_bytes());
+    }
+    e.truncate(size);
+    e
+}
+
 /// A running `tlogd`, killed when dropped.
 pub struct Tlogd {
     /// `http://127.0.0.1:PORT`
@@ -63,7 +81,28 @@ impl Tlogd {
 
     /// Like [`Tlogd::start`], but returns what tlogd said when it did not start (for tests of refusals).
     pub fn try_start(data_dir: &Path, extra_args: &[&str]) -> Result<Tlogd, String> {
-        let mut child = Command::new(bin("tlogd"))
+        Self::launch(&bin("tlogd"), data_dir, extra_args, None)
+    }
+
+    /// Starts the tlogd at `tlogd` like [`Tlogd::try_start`]. With `stderr_log`, tlogd's stderr is appended to
+    /// that file instead of a pipe and its stdout is drained after startup: a long-running caller (the load
+    /// benchmark) must neither fill a pipe nobody reads nor close one tlogd may still print to.
+    pub fn launch(
+        tlogd: &Path,
+        data_dir: &Path,
+        extra_args: &[&str],
+        stderr_log: Option<&Path>,
+    ) -> Result<Tlogd, String> {
+        let stderr = match stderr_log {
+            Some(log) => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| format!("creating {}: {e}", log.display()))?
+                .into(),
+            None => Stdio::piped(),
+        };
+        let mut child = Command::new(tlogd)
             .arg("--data")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
@@ -71,13 +110,14 @@ impl Tlogd {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("spawning tlogd: {e}"))?;
+            .map_err(|e| format!("spawning {}: {e}", tlogd.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (mut vkey, mut origin, mut addr) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
-        for line in BufReader::new(stdout).lines() {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.map_err(|e| e.to_string())?;
             if let Some(v) = line.strip_prefix("tlogd: verifier key ") {
                 vkey = Some(v.to_string());
@@ -91,6 +131,11 @@ impl Tlogd {
                 break;
             }
         }
+        if stderr_log.is_some() {
+            std::thread::spawn(move || lines.for_each(drop));
+        } else {
+            drop(lines);
+        }
         match (addr, vkey, origin) {
             (Some(addr), Some(vkey), Some(origin)) => Ok(Tlogd {
                 addr,
@@ -102,7 +147,14 @@ impl Tlogd {
             _ => {
                 let _ = child.kill();
                 let out = child.wait_with_output().map_err(|e| e.to_string())?;
-                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+                match stderr_log {
+                    Some(log) => Err(format!(
+                        "its log ({}):\n{}",
+                        log.display(),
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    )),
+                    None => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+                }
             }
         }
     }
