@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard end-to-end benchmark (benches/load.rs, see BENCHMARKS.md): builds the release tlogd and the load
+# The standard end-to-end benchmark (benches/load/, see BENCHMARKS.md): builds the release tlogd and the load
 # generator, then runs the suite against a freshly started tlogd on a temporary folder. A few minutes on 2 cores
 # once built.
 #

@@ -1,5 +1,7 @@
-//! Offline verification builds without a transport: with `default-features = false` the crate's dependency tree
-//! has none of the gRPC stack. `cargo tree` only resolves the graph, so these tests compile nothing.
+//! The layering the README promises, read off the dependency graph: offline verification (`tlog-client` without
+//! its default `grpc` feature) has none of the gRPC stack; storage and the server build without RocksDB (the
+//! in-memory store, for the fuzzer and embedders); and nothing depends on the server. `cargo tree` only resolves
+//! the graph, so these tests compile nothing.
 
 use std::process::Command;
 
@@ -16,8 +18,8 @@ fn is_transport(package: &str) -> bool {
     })
 }
 
-/// The names of the packages in `cargo tree -p tlog-client -e normal`, plus `extra` arguments.
-fn normal_dependencies(extra: &[&str]) -> Vec<String> {
+/// The names of the packages in `cargo tree -p PACKAGE -e normal`, plus `extra` arguments.
+fn normal_dependencies(package: &str, extra: &[&str]) -> Vec<String> {
     // Cargo sets CARGO for the tests it runs; the fallback serves a test binary started by hand.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
@@ -26,7 +28,7 @@ fn normal_dependencies(extra: &[&str]) -> Vec<String> {
             "tree",
             "--offline",
             "--package",
-            "tlog-client",
+            package,
             "--edges",
             "normal",
         ])
@@ -49,7 +51,7 @@ fn normal_dependencies(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn without_grpc_feature_no_transport_crate_is_a_dependency() {
-    let packages = normal_dependencies(&["--no-default-features"]);
+    let packages = normal_dependencies("tlog-client", &["--no-default-features"]);
     // The tree was really printed: the offline verifier still uses the proto messages.
     assert!(packages.iter().any(|p| p == "prost"), "{packages:?}");
     let transport: Vec<_> = packages.iter().filter(|p| is_transport(p)).collect();
@@ -61,8 +63,31 @@ fn without_grpc_feature_no_transport_crate_is_a_dependency() {
 
 #[test]
 fn default_features_bring_the_grpc_client() {
-    let packages = normal_dependencies(&[]);
+    let packages = normal_dependencies("tlog-client", &[]);
     for wanted in ["tonic", "tokio", "hyper"] {
         assert!(packages.iter().any(|p| p == wanted), "{wanted} missing");
     }
+}
+
+#[test]
+fn storage_and_server_build_without_rocksdb() {
+    for package in ["tlog-storage", "tlog-server"] {
+        let packages = normal_dependencies(package, &["--no-default-features"]);
+        assert!(packages.iter().any(|p| p == "tlog-core"), "{packages:?}");
+        let rocks: Vec<_> = packages.iter().filter(|p| p.contains("rocksdb")).collect();
+        assert!(
+            rocks.is_empty(),
+            "{package} --no-default-features depends on {rocks:?}"
+        );
+        let with_defaults = normal_dependencies(package, &[]);
+        assert!(with_defaults.iter().any(|p| p == "rocksdb"), "{package}");
+    }
+}
+
+#[test]
+fn nothing_depends_on_the_server() {
+    // Inverted: tlog-server and every package that depends on it through normal (not dev) edges.
+    let dependents =
+        normal_dependencies("tlog-server", &["--invert", "tlog-server", "--workspace"]);
+    assert_eq!(dependents, ["tlog-server"], "{dependents:?}");
 }
