@@ -9,20 +9,19 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::Tlogd;
+use tlog_suite::{Tlogd, authed, code, event};
 use tonic::Code;
 
 type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+
+/// The write token of the server in `bad_requests_get_their_status_codes`.
+const TOKEN: &str = "s3cret";
 
 async fn clients(server: &Tlogd) -> (LogClient, Rpc) {
     let key = VerifierKey::parse(&server.vkey).unwrap();
     let client = LogClient::connect(&server.addr, key).await.unwrap();
     let rpc = Rpc::connect(server.addr.clone()).await.unwrap();
     (client, rpc)
-}
-
-fn event(i: u64) -> Vec<u8> {
-    format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,23 +126,12 @@ async fn submissions_proofs_entries_and_restart() {
     assert_eq!(proof.index(), LeafIndex(351));
 }
 
-fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", "Bearer s3cret".parse().unwrap());
-    r
-}
-
-fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
-    r.err().map(|s| s.code())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_their_status_codes() {
     let dir = tempfile::tempdir().unwrap();
     let server = Tlogd::start(
         dir.path(),
-        &["--write-token", "s3cret", "--max-entry-bytes", "1000"],
+        &["--write-token", TOKEN, "--max-entry-bytes", "1000"],
     );
     let (_, mut rpc) = clients(&server).await;
 
@@ -164,35 +152,50 @@ async fn bad_requests_get_their_status_codes() {
         .metadata_mut()
         .insert("authorization", "Bearer nope".parse().unwrap());
     assert_eq!(code(rpc.submit(wrong).await), Some(Code::PermissionDenied));
-    rpc.submit(authed(SubmitRequest {
-        entry: b"x".to_vec(),
-    }))
+    rpc.submit(authed(
+        TOKEN,
+        SubmitRequest {
+            entry: b"x".to_vec(),
+        },
+    ))
     .await
     .unwrap();
-    rpc.submit_batch(authed(SubmitBatchRequest {
-        entries: (0..9).map(event).collect(),
-        client_tag: 0,
-    }))
+    rpc.submit_batch(authed(
+        TOKEN,
+        SubmitBatchRequest {
+            entries: (0..9).map(event).collect(),
+            client_tag: 0,
+        },
+    ))
     .await
     .unwrap();
 
     // Empty and oversized entries, empty batches.
     assert_eq!(
-        code(rpc.submit(authed(SubmitRequest { entry: vec![] })).await),
+        code(
+            rpc.submit(authed(TOKEN, SubmitRequest { entry: vec![] }))
+                .await
+        ),
         Some(Code::InvalidArgument)
     );
     assert_eq!(
         code(
-            rpc.submit(authed(SubmitRequest {
-                entry: vec![1; 1001]
-            }))
+            rpc.submit(authed(
+                TOKEN,
+                SubmitRequest {
+                    entry: vec![1; 1001]
+                }
+            ))
             .await
         ),
         Some(Code::InvalidArgument)
     );
-    rpc.submit(authed(SubmitRequest {
-        entry: vec![1; 1000],
-    }))
+    rpc.submit(authed(
+        TOKEN,
+        SubmitRequest {
+            entry: vec![1; 1000],
+        },
+    ))
     .await
     .unwrap();
     let empty_batch = SubmitBatchRequest {
@@ -200,7 +203,7 @@ async fn bad_requests_get_their_status_codes() {
         client_tag: 0,
     };
     assert_eq!(
-        code(rpc.submit_batch(authed(empty_batch)).await),
+        code(rpc.submit_batch(authed(TOKEN, empty_batch)).await),
         Some(Code::InvalidArgument)
     );
 

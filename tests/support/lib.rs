@@ -1,5 +1,5 @@
-//! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries and running a real
-//! `tlogd` on port 0 with RocksDB in a temporary folder.
+//! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries, running a real `tlogd`
+//! on port 0 with RocksDB in a temporary folder, and the entries and request helpers every gRPC test uses.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -42,6 +42,22 @@ pub fn bin(name: &str) -> PathBuf {
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Runs `tlogd verify --data <data>` (the offline integrity check) and returns its exit code (-1 if killed by a
+/// signal) and everything it printed, stdout then stderr.
+pub fn tlogd_verify(data: &Path) -> (i32, String) {
+    let out = Command::new(bin("tlogd"))
+        .args(["verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("running tlogd verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// A running `tlogd`, killed when dropped.
@@ -133,4 +149,24 @@ impl Drop for Tlogd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Deterministic test entry `i` (a small JSON event, distinct for every `i`).
+pub fn event(i: u64) -> Vec<u8> {
+    format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
+}
+
+/// `message` as a request carrying `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("token is ASCII"),
+    );
+    r
+}
+
+/// The status code of a failed call, `None` if it succeeded.
+pub fn code<T>(r: Result<T, tonic::Status>) -> Option<tonic::Code> {
+    r.err().map(|s| s.code())
 }

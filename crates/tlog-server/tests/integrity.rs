@@ -11,6 +11,7 @@ use tlog_core::leaf_hash;
 use tlog_server::log::{LogOptions, SequencerConfig, open};
 use tlog_server::server::{Server, ServerConfig};
 use tlog_server::{ManualClock, SCRUB_SERVICE};
+use tlog_storage::conformance::entry;
 use tlog_storage::fsck::{self, FsckError, Options};
 use tlog_storage::tile::TileId;
 use tlog_storage::{
@@ -24,10 +25,6 @@ const ORIGIN: &str = "example.com/verify-lib";
 
 fn key() -> SignerKey {
     SignerKey::from_seed(ORIGIN, [9; 32]).unwrap()
-}
-
-fn entry(i: u64) -> Vec<u8> {
-    format!("event {i}").into_bytes()
 }
 
 /// A memory log written by the real sequencer: `batches` batches, entry `i % distinct` each, de-duplication off
