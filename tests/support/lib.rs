@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The target directory's profile folder this test binary was built into (`target/debug`).
@@ -17,30 +16,18 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-static BUILD: Mutex<bool> = Mutex::new(false);
-
-/// Path of a workspace binary (`tlogd`, `tlog`). `cargo test --workspace` builds both (their packages have
-/// integration tests); when a narrower run did not, they are built here once. A narrow run (`--test api`) does
-/// not rebuild a stale binary: run `cargo build --workspace --all-targets` first.
+/// Path of a workspace binary (`tlogd`, `tlog`), built next to this test binary. `cargo test --workspace` builds
+/// both (their packages have integration tests); a narrower run (`--test api`) neither builds a missing binary nor
+/// rebuilds a stale one, so run `cargo build --workspace --all-targets` first. Tests do not run cargo themselves:
+/// a build from inside a test would hide its output, race other test binaries and may unify features differently.
 pub fn bin(name: &str) -> PathBuf {
     let path = profile_dir().join(name);
-    let mut built = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    if !path.exists() && !*built {
-        let release = profile_dir().file_name().is_some_and(|p| p == "release");
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        // The same unit set as `cargo test --workspace`, so features unify identically and nothing (RocksDB
-        // above all) is rebuilt.
-        cargo.args(["build", "--workspace", "--all-targets"]);
-        if release {
-            cargo.arg("--release");
-        }
-        let status = cargo
-            .status()
-            .expect("running cargo build for the binaries");
-        assert!(status.success(), "building tlogd and tlog failed");
-        *built = true;
-    }
-    assert!(path.exists(), "{} was not built", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-targets` (with `--release` for a release test run) \
+         before running tests that start it",
+        path.display()
+    );
     path
 }
 
