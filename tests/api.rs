@@ -9,10 +9,8 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::{Tlogd, authed, code, event};
+use tlog_suite::{Rpc, Tlogd, authed, code, event, submit_events};
 use tonic::Code;
-
-type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
 
 /// The write token of the server in `bad_requests_get_their_status_codes`.
 const TOKEN: &str = "s3cret";
@@ -160,15 +158,7 @@ async fn bad_requests_get_their_status_codes() {
     ))
     .await
     .unwrap();
-    rpc.submit_batch(authed(
-        TOKEN,
-        SubmitBatchRequest {
-            entries: (0..9).map(event).collect(),
-            client_tag: 0,
-        },
-    ))
-    .await
-    .unwrap();
+    submit_events(&mut rpc, TOKEN, 0..9).await;
 
     // Empty and oversized entries, empty batches.
     assert_eq!(
@@ -347,18 +337,15 @@ async fn refuses_to_start_on_a_foreign_key_or_origin() {
 }
 
 /// The service names a reflection client (what `grpcurl list` uses) gets back, over reflection v1 and v1alpha.
-async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
-    use tonic_reflection::pb::{v1, v1alpha};
-    let channel = tonic::transport::Channel::from_shared(addr.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let v1_names = {
-        let mut c = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-        let request = v1::ServerReflectionRequest {
+/// The service names one version (`v1` or `v1alpha`, the same messages in two packages) of the reflection
+/// service lists.
+macro_rules! list_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version as pb;
+        let mut c = pb::server_reflection_client::ServerReflectionClient::new($channel);
+        let request = pb::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            message_request: Some(pb::server_reflection_request::MessageRequest::ListServices(
                 String::new(),
             )),
         };
@@ -368,32 +355,24 @@ async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
             .unwrap()
             .into_inner();
         match answers.message().await.unwrap().unwrap().message_response {
-            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                l.service.into_iter().map(|s| s.name).collect()
-            }
+            Some(pb::server_reflection_response::MessageResponse::ListServicesResponse(l)) => l
+                .service
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<String>>(),
             other => panic!("unexpected reflection answer {other:?}"),
         }
-    };
-    let alpha_names = {
-        let mut c = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
-        let request = v1alpha::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-            ),
-        };
-        let mut answers = c
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        match answers.message().await.unwrap().unwrap().message_response {
-            Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                l.service.into_iter().map(|s| s.name).collect()
-            }
-            other => panic!("unexpected reflection answer {other:?}"),
-        }
-    };
+    }};
+}
+
+async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
+    let channel = tonic::transport::Channel::from_shared(addr.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let v1_names = list_services!(v1, channel.clone());
+    let alpha_names = list_services!(v1alpha, channel);
     (v1_names, alpha_names)
 }
 

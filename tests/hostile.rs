@@ -13,10 +13,8 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SignedCheckpoint, SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::{Tlogd, authed, code, event};
+use tlog_suite::{Rpc, Tlogd, authed, code, event, submit_events};
 use tonic::Code;
-
-type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
 
 const TOKEN: &str = "hostile-test-token";
 /// The server's gRPC message limit in the main test (set small so exceeding it is cheap).
@@ -94,15 +92,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let mut rpc = rpc(&server).await;
 
     // The log before: 20 events and one entry of exactly the maximum size (accepted).
-    rpc.submit_batch(authed(
-        TOKEN,
-        SubmitBatchRequest {
-            entries: (0..20).map(event).collect(),
-            client_tag: 0,
-        },
-    ))
-    .await
-    .unwrap();
+    submit_events(&mut rpc, TOKEN, 0..20).await;
     let max_entry = vec![0xa5; MAX_ENTRY];
     let receipt = rpc
         .submit(authed(

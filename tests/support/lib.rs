@@ -2,6 +2,7 @@
 //! on port 0 with RocksDB in a temporary folder, and the entries and request helpers every gRPC test uses.
 
 use std::io::{BufRead, BufReader};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,6 +142,18 @@ impl Drop for Tlogd {
 /// Deterministic test entry `i` (a small JSON event, distinct for every `i`).
 pub fn event(i: u64) -> Vec<u8> {
     format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
+}
+
+/// The raw gRPC client (no verification), for tests of what the server answers.
+pub type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+
+/// Submits the events of `range` as one batch with write token `token`; panics if the log refuses it.
+pub async fn submit_events(rpc: &mut Rpc, token: &str, range: Range<u64>) {
+    let batch = tlog_proto::v1::SubmitBatchRequest {
+        entries: range.map(event).collect(),
+        client_tag: 0,
+    };
+    rpc.submit_batch(authed(token, batch)).await.unwrap();
 }
 
 /// `message` as a request carrying `authorization: Bearer <token>`.
