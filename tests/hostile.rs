@@ -13,7 +13,7 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SignedCheckpoint, SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::{Rpc, Tlogd, authed, code, event, submit_events};
+use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
 
 const TOKEN: &str = "hostile-test-token";
@@ -267,17 +267,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             "[{start}, {end})"
         );
     }
-    let empty = rpc
-        .get_entries(GetEntriesRequest {
-            start: size,
-            end: size,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .message()
-        .await
-        .unwrap();
+    let empty = first_page(&mut rpc, size, size).await;
     assert!(empty.is_none());
 
     // Many concurrent hostile requests at once (connections kept open), then the same checks.

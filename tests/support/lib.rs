@@ -156,6 +156,18 @@ pub async fn submit_events(rpc: &mut Rpc, token: &str, range: Range<u64>) {
     rpc.submit_batch(authed(token, batch)).await.unwrap();
 }
 
+/// The first page `GetEntries` streams for `[start, end)` (`None`: the stream ended without one); panics if the
+/// call or the stream fails.
+pub async fn first_page(
+    rpc: &mut Rpc,
+    start: u64,
+    end: u64,
+) -> Option<tlog_proto::v1::EntriesPage> {
+    let request = tlog_proto::v1::GetEntriesRequest { start, end };
+    let mut pages = rpc.get_entries(request).await.unwrap().into_inner();
+    pages.message().await.unwrap()
+}
+
 /// `message` as a request carrying `authorization: Bearer <token>`.
 pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
