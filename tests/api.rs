@@ -9,7 +9,7 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::{Rpc, Tlogd, authed, code, event, submit_events};
+use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
 
 /// The write token of the server in `bad_requests_get_their_status_codes`.
@@ -124,16 +124,53 @@ async fn submissions_proofs_entries_and_restart() {
     assert_eq!(proof.index(), LeafIndex(351));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_get_their_status_codes() {
+/// A `tlogd` that wants write token [`TOKEN`] and takes entries of at most 1000 bytes.
+async fn strict_server() -> (tempfile::TempDir, Tlogd, Rpc) {
     let dir = tempfile::tempdir().unwrap();
     let server = Tlogd::start(
         dir.path(),
         &["--write-token", TOKEN, "--max-entry-bytes", "1000"],
     );
-    let (_, mut rpc) = clients(&server).await;
+    let (_, rpc) = clients(&server).await;
+    (dir, server, rpc)
+}
 
-    // Writes need a valid token; reads stay public.
+/// A [`strict_server`] holding 11 entries submitted one call at a time (published sizes 1, 10 and 11), so sizes
+/// such as 5 and 7 were never published.
+async fn eleven_entries() -> (tempfile::TempDir, Tlogd, Rpc) {
+    let (dir, server, mut rpc) = strict_server().await;
+    rpc.submit(authed(
+        TOKEN,
+        SubmitRequest {
+            entry: b"x".to_vec(),
+        },
+    ))
+    .await
+    .unwrap();
+    submit_events(&mut rpc, TOKEN, 0..9).await;
+    rpc.submit(authed(
+        TOKEN,
+        SubmitRequest {
+            entry: vec![1; 1000],
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(latest_size(&mut rpc).await, 11);
+    (dir, server, rpc)
+}
+
+async fn latest_size(rpc: &mut Rpc) -> u64 {
+    rpc.get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .size
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_a_valid_token() {
+    let (_dir, _server, mut rpc) = strict_server().await;
     assert_eq!(
         code(
             rpc.submit(SubmitRequest {
@@ -158,9 +195,11 @@ async fn bad_requests_get_their_status_codes() {
     ))
     .await
     .unwrap();
-    submit_events(&mut rpc, TOKEN, 0..9).await;
+}
 
-    // Empty and oversized entries, empty batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
+    let (_dir, _server, mut rpc) = strict_server().await;
     assert_eq!(
         code(
             rpc.submit(authed(TOKEN, SubmitRequest { entry: vec![] }))
@@ -196,15 +235,16 @@ async fn bad_requests_get_their_status_codes() {
         code(rpc.submit_batch(authed(TOKEN, empty_batch)).await),
         Some(Code::InvalidArgument)
     );
+    assert_eq!(
+        latest_size(&mut rpc).await,
+        1,
+        "only the valid entry was logged"
+    );
+}
 
-    // The tree now holds 11 entries.
-    let size = rpc
-        .get_checkpoint(GetCheckpointRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .size;
-    assert_eq!(size, 11);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inclusion_requests_get_their_status_codes() {
+    let (_dir, _server, mut rpc) = eleven_entries().await;
     let inclusion = |leaf, tree_size| GetInclusionProofRequest {
         leaf: Some(leaf),
         tree_size,
@@ -256,7 +296,12 @@ async fn bad_requests_get_their_status_codes() {
         code(rpc.get_inclusion_proof(no_leaf).await),
         Some(Code::InvalidArgument)
     );
+    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_consistency_requests_get_their_status_codes() {
+    let (_dir, _server, mut rpc) = eleven_entries().await;
     let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
     assert_eq!(
         code(rpc.get_consistency_proof(consistency(0, 11)).await),
@@ -271,20 +316,18 @@ async fn bad_requests_get_their_status_codes() {
         Some(Code::OutOfRange)
     );
     rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
+    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_entries_ranges_and_unpublished_checkpoints_get_their_status_codes() {
+    let (_dir, _server, mut rpc) = eleven_entries().await;
     let entries = |start, end| GetEntriesRequest { start, end };
     assert_eq!(
         code(rpc.get_entries(entries(6, 5)).await),
         Some(Code::InvalidArgument)
     );
-    let empty = rpc
-        .get_entries(entries(5, 5))
-        .await
-        .unwrap()
-        .into_inner()
-        .message()
-        .await
-        .unwrap();
+    let empty = first_page(&mut rpc, 5, 5).await;
     assert!(empty.is_none(), "an empty range streams no pages");
     assert_eq!(
         code(rpc.get_entries(entries(0, 12)).await),
@@ -304,14 +347,7 @@ async fn bad_requests_get_their_status_codes() {
         ),
         Some(Code::NotFound)
     );
-
-    // Nothing above changed the log.
-    let after = rpc
-        .get_checkpoint(GetCheckpointRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(after.size, 11);
+    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
