@@ -7,7 +7,7 @@ use tlog_core::{CompactRange, LeafIndex, TreeSize, leaf_hash};
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
-    SubmitBatchRequest, SubmitRequest,
+    Receipt, SubmitBatchRequest, SubmitRequest,
 };
 use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
@@ -139,25 +139,23 @@ async fn strict_server() -> (tempfile::TempDir, Tlogd, Rpc) {
 /// such as 5 and 7 were never published.
 async fn eleven_entries() -> (tempfile::TempDir, Tlogd, Rpc) {
     let (dir, server, mut rpc) = strict_server().await;
-    rpc.submit(authed(
-        TOKEN,
-        SubmitRequest {
-            entry: b"x".to_vec(),
-        },
-    ))
-    .await
-    .unwrap();
+    submit(&mut rpc, b"x".to_vec()).await.unwrap();
     submit_events(&mut rpc, TOKEN, 0..9).await;
-    rpc.submit(authed(
-        TOKEN,
-        SubmitRequest {
-            entry: vec![1; 1000],
-        },
-    ))
-    .await
-    .unwrap();
+    submit(&mut rpc, vec![1; 1000]).await.unwrap();
     assert_eq!(latest_size(&mut rpc).await, 11);
     (dir, server, rpc)
+}
+
+/// Runs `refusals` against [`eleven_entries`], then checks that they changed nothing.
+async fn refused_on_eleven_entries(refusals: impl AsyncFnOnce(&mut Rpc)) {
+    let (_dir, _server, mut rpc) = eleven_entries().await;
+    refusals(&mut rpc).await;
+    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+}
+
+/// Submits `entry` with the write token.
+async fn submit(rpc: &mut Rpc, entry: Vec<u8>) -> Result<tonic::Response<Receipt>, tonic::Status> {
+    rpc.submit(authed(TOKEN, SubmitRequest { entry })).await
 }
 
 async fn latest_size(rpc: &mut Rpc) -> u64 {
@@ -187,46 +185,21 @@ async fn writes_need_a_valid_token() {
         .metadata_mut()
         .insert("authorization", "Bearer nope".parse().unwrap());
     assert_eq!(code(rpc.submit(wrong).await), Some(Code::PermissionDenied));
-    rpc.submit(authed(
-        TOKEN,
-        SubmitRequest {
-            entry: b"x".to_vec(),
-        },
-    ))
-    .await
-    .unwrap();
+    submit(&mut rpc, b"x".to_vec()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
     let (_dir, _server, mut rpc) = strict_server().await;
     assert_eq!(
-        code(
-            rpc.submit(authed(TOKEN, SubmitRequest { entry: vec![] }))
-                .await
-        ),
+        code(submit(&mut rpc, vec![]).await),
         Some(Code::InvalidArgument)
     );
     assert_eq!(
-        code(
-            rpc.submit(authed(
-                TOKEN,
-                SubmitRequest {
-                    entry: vec![1; 1001]
-                }
-            ))
-            .await
-        ),
+        code(submit(&mut rpc, vec![1; 1001]).await),
         Some(Code::InvalidArgument)
     );
-    rpc.submit(authed(
-        TOKEN,
-        SubmitRequest {
-            entry: vec![1; 1000],
-        },
-    ))
-    .await
-    .unwrap();
+    submit(&mut rpc, vec![1; 1000]).await.unwrap();
     let empty_batch = SubmitBatchRequest {
         entries: vec![],
         client_tag: 0,
@@ -244,110 +217,105 @@ async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inclusion_requests_get_their_status_codes() {
-    let (_dir, _server, mut rpc) = eleven_entries().await;
-    let inclusion = |leaf, tree_size| GetInclusionProofRequest {
-        leaf: Some(leaf),
-        tree_size,
-    };
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(11), 0)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::Index(u64::MAX), 0))
-                .await
-        ),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 12)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::Index(0), u64::MAX))
-                .await
-        ),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 5)).await),
-        Some(Code::NotFound),
-        "unpublished size"
-    );
-    let unknown = Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec());
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(unknown, 0)).await),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::LeafHash(vec![1; 31]), 0))
-                .await
-        ),
-        Some(Code::InvalidArgument)
-    );
-    let no_leaf = GetInclusionProofRequest {
-        leaf: None,
-        tree_size: 0,
-    };
-    assert_eq!(
-        code(rpc.get_inclusion_proof(no_leaf).await),
-        Some(Code::InvalidArgument)
-    );
-    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+    refused_on_eleven_entries(async |rpc| {
+        let inclusion = |leaf, tree_size| GetInclusionProofRequest {
+            leaf: Some(leaf),
+            tree_size,
+        };
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(11), 0)).await),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::Index(u64::MAX), 0))
+                    .await
+            ),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 12)).await),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::Index(0), u64::MAX))
+                    .await
+            ),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 5)).await),
+            Some(Code::NotFound),
+            "unpublished size"
+        );
+        let unknown = Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec());
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(unknown, 0)).await),
+            Some(Code::NotFound)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::LeafHash(vec![1; 31]), 0))
+                    .await
+            ),
+            Some(Code::InvalidArgument)
+        );
+        let no_leaf = GetInclusionProofRequest {
+            leaf: None,
+            tree_size: 0,
+        };
+        assert_eq!(
+            code(rpc.get_inclusion_proof(no_leaf).await),
+            Some(Code::InvalidArgument)
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_consistency_requests_get_their_status_codes() {
-    let (_dir, _server, mut rpc) = eleven_entries().await;
-    let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(0, 11)).await),
-        Some(Code::InvalidArgument)
-    );
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(11, 1)).await),
-        Some(Code::InvalidArgument)
-    );
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(1, u64::MAX)).await),
-        Some(Code::OutOfRange)
-    );
-    rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
-    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+    refused_on_eleven_entries(async |rpc| {
+        let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
+        rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
+        for (old, new, expected) in [
+            (0, 11, Code::InvalidArgument),
+            (11, 1, Code::InvalidArgument),
+            (1, u64::MAX, Code::OutOfRange),
+        ] {
+            let refused = rpc.get_consistency_proof(consistency(old, new)).await;
+            assert_eq!(code(refused), Some(expected), "from {old} to {new}");
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_entries_ranges_and_unpublished_checkpoints_get_their_status_codes() {
-    let (_dir, _server, mut rpc) = eleven_entries().await;
-    let entries = |start, end| GetEntriesRequest { start, end };
-    assert_eq!(
-        code(rpc.get_entries(entries(6, 5)).await),
-        Some(Code::InvalidArgument)
-    );
-    let empty = first_page(&mut rpc, 5, 5).await;
-    assert!(empty.is_none(), "an empty range streams no pages");
-    assert_eq!(
-        code(rpc.get_entries(entries(0, 12)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_entries(entries(0, u64::MAX)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(
-            rpc.get_checkpoint(GetCheckpointRequest {
-                min_size: 0,
-                size: 7
-            })
-            .await
-        ),
-        Some(Code::NotFound)
-    );
-    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+    refused_on_eleven_entries(async |rpc| {
+        let empty = first_page(rpc, 5, 5).await;
+        assert!(empty.is_none(), "an empty range streams no pages");
+        let entries = |start, end| GetEntriesRequest { start, end };
+        for (start, end, expected) in [
+            (6, 5, Code::InvalidArgument),
+            (0, 12, Code::OutOfRange),
+            (0, u64::MAX, Code::OutOfRange),
+        ] {
+            let refused = rpc.get_entries(entries(start, end)).await;
+            assert_eq!(code(refused), Some(expected), "[{start}, {end})");
+        }
+        assert_eq!(
+            code(
+                rpc.get_checkpoint(GetCheckpointRequest {
+                    min_size: 0,
+                    size: 7
+                })
+                .await
+            ),
+            Some(Code::NotFound)
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
