@@ -1,5 +1,6 @@
-//! End-to-end tests of the gRPC API against the real `tlogd` on port 0 with RocksDB in a temp dir: every kind of
-//! submission, offline receipt checks, proofs, entries paging, restarts, and the status code of every bad request.
+//! End-to-end tests of the gRPC API on port 0 with RocksDB in a temp dir: every kind of submission, offline receipt
+//! checks, proofs, entries paging, restarts and startup refusals against the real `tlogd` process, and the status
+//! code of every bad request against the same server run inside the test process.
 
 use tlog_checkpoint::VerifierKey;
 use tlog_client::{ClientError, LogClient, verify_entries, verify_receipt};
@@ -9,6 +10,7 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     Receipt, SubmitBatchRequest, SubmitRequest,
 };
+use tlog_server::server::{Server, ServerConfig};
 use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
 
@@ -124,33 +126,67 @@ async fn submissions_proofs_entries_and_restart() {
     assert_eq!(proof.index(), LeafIndex(351));
 }
 
-/// A `tlogd` that wants write token [`TOKEN`] and takes entries of at most 1000 bytes.
-async fn strict_server() -> (tempfile::TempDir, Tlogd, Rpc) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Tlogd::start(
-        dir.path(),
-        &["--write-token", TOKEN, "--max-entry-bytes", "1000"],
-    );
-    let (_, rpc) = clients(&server).await;
-    (dir, server, rpc)
+/// A log server inside this test process, on port 0 with RocksDB in a temporary folder: the tests that use it are
+/// about the answers to requests, not about the `tlogd` process. It wants write token [`TOKEN`] and takes entries
+/// of at most 1000 bytes.
+struct StrictLog {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tlog_server::Error>>,
+    _dir: tempfile::TempDir,
 }
 
-/// A [`strict_server`] holding 11 entries submitted one call at a time (published sizes 1, 10 and 11), so sizes
+impl StrictLog {
+    async fn start() -> (StrictLog, Rpc) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            origin: Some("example.com/api".into()),
+            write_tokens: vec![TOKEN.into()],
+            ..ServerConfig::default()
+        };
+        config.log.max_entry_bytes = 1000;
+        let server = Server::open(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        let rpc = Rpc::connect(format!("http://{addr}")).await.unwrap();
+        let log = StrictLog {
+            stop,
+            task,
+            _dir: dir,
+        };
+        (log, rpc)
+    }
+
+    /// Closes the client, stops the server gracefully and waits for it, so the store is closed before its folder
+    /// is removed.
+    async fn stop(self, rpc: Rpc) {
+        drop(rpc);
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A [`StrictLog`] holding 11 entries submitted one call at a time (published sizes 1, 10 and 11), so sizes
 /// such as 5 and 7 were never published.
-async fn eleven_entries() -> (tempfile::TempDir, Tlogd, Rpc) {
-    let (dir, server, mut rpc) = strict_server().await;
+async fn eleven_entries() -> (StrictLog, Rpc) {
+    let (log, mut rpc) = StrictLog::start().await;
     submit(&mut rpc, b"x".to_vec()).await.unwrap();
     submit_events(&mut rpc, TOKEN, 0..9).await;
     submit(&mut rpc, vec![1; 1000]).await.unwrap();
     assert_eq!(latest_size(&mut rpc).await, 11);
-    (dir, server, rpc)
+    (log, rpc)
 }
 
 /// Runs `refusals` against [`eleven_entries`], then checks that they changed nothing.
 async fn refused_on_eleven_entries(refusals: impl AsyncFnOnce(&mut Rpc)) {
-    let (_dir, _server, mut rpc) = eleven_entries().await;
+    let (log, mut rpc) = eleven_entries().await;
     refusals(&mut rpc).await;
     assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+    log.stop(rpc).await;
 }
 
 /// Submits `entry` with the write token.
@@ -168,7 +204,7 @@ async fn latest_size(rpc: &mut Rpc) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_a_valid_token() {
-    let (_dir, _server, mut rpc) = strict_server().await;
+    let (log, mut rpc) = StrictLog::start().await;
     assert_eq!(
         code(
             rpc.submit(SubmitRequest {
@@ -186,11 +222,12 @@ async fn writes_need_a_valid_token() {
         .insert("authorization", "Bearer nope".parse().unwrap());
     assert_eq!(code(rpc.submit(wrong).await), Some(Code::PermissionDenied));
     submit(&mut rpc, b"x".to_vec()).await.unwrap();
+    log.stop(rpc).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
-    let (_dir, _server, mut rpc) = strict_server().await;
+    let (log, mut rpc) = StrictLog::start().await;
     assert_eq!(
         code(submit(&mut rpc, vec![]).await),
         Some(Code::InvalidArgument)
@@ -213,6 +250,7 @@ async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
         1,
         "only the valid entry was logged"
     );
+    log.stop(rpc).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
