@@ -10,7 +10,8 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     Receipt, SubmitBatchRequest, SubmitRequest,
 };
-use tlog_server::server::{Server, ServerConfig};
+use tlog_server::server::ServerConfig;
+use tlog_server::testing::Running;
 use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
 
@@ -130,8 +131,7 @@ async fn submissions_proofs_entries_and_restart() {
 /// about the answers to requests, not about the `tlogd` process. It wants write token [`TOKEN`] and takes entries
 /// of at most 1000 bytes.
 struct StrictLog {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), tlog_server::Error>>,
+    server: Running,
     _dir: tempfile::TempDir,
 }
 
@@ -145,19 +145,9 @@ impl StrictLog {
             ..ServerConfig::default()
         };
         config.log.max_entry_bytes = 1000;
-        let server = Server::open(config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(listener, async move {
-            let _ = stopped.await;
-        }));
-        let rpc = Rpc::connect(format!("http://{addr}")).await.unwrap();
-        let log = StrictLog {
-            stop,
-            task,
-            _dir: dir,
-        };
+        let server = Running::start(config).await;
+        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let log = StrictLog { server, _dir: dir };
         (log, rpc)
     }
 
@@ -165,8 +155,7 @@ impl StrictLog {
     /// is removed.
     async fn stop(self, rpc: Rpc) {
         drop(rpc);
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        self.server.stop().await.unwrap();
     }
 }
 
