@@ -1,5 +1,6 @@
-//! End-to-end tests of the gRPC API against the real `tlogd` on port 0 with RocksDB in a temp dir: every kind of
-//! submission, offline receipt checks, proofs, entries paging, restarts, and the status code of every bad request.
+//! End-to-end tests of the gRPC API on port 0 with RocksDB in a temp dir: every kind of submission, offline receipt
+//! checks, proofs, entries paging, restarts and startup refusals against the real `tlogd` process, and the status
+//! code of every bad request against the same server run inside the test process.
 
 use tlog_checkpoint::VerifierKey;
 use tlog_client::{ClientError, LogClient, verify_entries, verify_receipt};
@@ -7,22 +8,21 @@ use tlog_core::{CompactRange, LeafIndex, TreeSize, leaf_hash};
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
-    SubmitBatchRequest, SubmitRequest,
+    Receipt, SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::Tlogd;
+use tlog_server::server::ServerConfig;
+use tlog_server::testing::Running;
+use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
 
-type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+/// The write token of the server in `bad_requests_get_their_status_codes`.
+const TOKEN: &str = "s3cret";
 
 async fn clients(server: &Tlogd) -> (LogClient, Rpc) {
     let key = VerifierKey::parse(&server.vkey).unwrap();
     let client = LogClient::connect(&server.addr, key).await.unwrap();
     let rpc = Rpc::connect(server.addr.clone()).await.unwrap();
     (client, rpc)
-}
-
-fn event(i: u64) -> Vec<u8> {
-    format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,27 +127,73 @@ async fn submissions_proofs_entries_and_restart() {
     assert_eq!(proof.index(), LeafIndex(351));
 }
 
-fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", "Bearer s3cret".parse().unwrap());
-    r
+/// A log server inside this test process, on port 0 with RocksDB in a temporary folder: the tests that use it are
+/// about the answers to requests, not about the `tlogd` process. It wants write token [`TOKEN`] and takes entries
+/// of at most 1000 bytes.
+struct StrictLog {
+    server: Running,
+    _dir: tempfile::TempDir,
 }
 
-fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
-    r.err().map(|s| s.code())
+impl StrictLog {
+    async fn start() -> (StrictLog, Rpc) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            origin: Some("example.com/api".into()),
+            write_tokens: vec![TOKEN.into()],
+            ..ServerConfig::default()
+        };
+        config.log.max_entry_bytes = 1000;
+        let server = Running::start(config).await;
+        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let log = StrictLog { server, _dir: dir };
+        (log, rpc)
+    }
+
+    /// Closes the client, stops the server gracefully and waits for it, so the store is closed before its folder
+    /// is removed.
+    async fn stop(self, rpc: Rpc) {
+        drop(rpc);
+        self.server.stop().await.unwrap();
+    }
+}
+
+/// A [`StrictLog`] holding 11 entries submitted one call at a time (published sizes 1, 10 and 11), so sizes
+/// such as 5 and 7 were never published.
+async fn eleven_entries() -> (StrictLog, Rpc) {
+    let (log, mut rpc) = StrictLog::start().await;
+    submit(&mut rpc, b"x".to_vec()).await.unwrap();
+    submit_events(&mut rpc, TOKEN, 0..9).await;
+    submit(&mut rpc, vec![1; 1000]).await.unwrap();
+    assert_eq!(latest_size(&mut rpc).await, 11);
+    (log, rpc)
+}
+
+/// Runs `refusals` against [`eleven_entries`], then checks that they changed nothing.
+async fn refused_on_eleven_entries(refusals: impl AsyncFnOnce(&mut Rpc)) {
+    let (log, mut rpc) = eleven_entries().await;
+    refusals(&mut rpc).await;
+    assert_eq!(latest_size(&mut rpc).await, 11, "refusals change nothing");
+    log.stop(rpc).await;
+}
+
+/// Submits `entry` with the write token.
+async fn submit(rpc: &mut Rpc, entry: Vec<u8>) -> Result<tonic::Response<Receipt>, tonic::Status> {
+    rpc.submit(authed(TOKEN, SubmitRequest { entry })).await
+}
+
+async fn latest_size(rpc: &mut Rpc) -> u64 {
+    rpc.get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .size
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_get_their_status_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Tlogd::start(
-        dir.path(),
-        &["--write-token", "s3cret", "--max-entry-bytes", "1000"],
-    );
-    let (_, mut rpc) = clients(&server).await;
-
-    // Writes need a valid token; reads stay public.
+async fn writes_need_a_valid_token() {
+    let (log, mut rpc) = StrictLog::start().await;
     assert_eq!(
         code(
             rpc.submit(SubmitRequest {
@@ -164,161 +210,139 @@ async fn bad_requests_get_their_status_codes() {
         .metadata_mut()
         .insert("authorization", "Bearer nope".parse().unwrap());
     assert_eq!(code(rpc.submit(wrong).await), Some(Code::PermissionDenied));
-    rpc.submit(authed(SubmitRequest {
-        entry: b"x".to_vec(),
-    }))
-    .await
-    .unwrap();
-    rpc.submit_batch(authed(SubmitBatchRequest {
-        entries: (0..9).map(event).collect(),
-        client_tag: 0,
-    }))
-    .await
-    .unwrap();
+    submit(&mut rpc, b"x".to_vec()).await.unwrap();
+    log.stop(rpc).await;
+}
 
-    // Empty and oversized entries, empty batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
+    let (log, mut rpc) = StrictLog::start().await;
     assert_eq!(
-        code(rpc.submit(authed(SubmitRequest { entry: vec![] })).await),
+        code(submit(&mut rpc, vec![]).await),
         Some(Code::InvalidArgument)
     );
     assert_eq!(
-        code(
-            rpc.submit(authed(SubmitRequest {
-                entry: vec![1; 1001]
-            }))
-            .await
-        ),
+        code(submit(&mut rpc, vec![1; 1001]).await),
         Some(Code::InvalidArgument)
     );
-    rpc.submit(authed(SubmitRequest {
-        entry: vec![1; 1000],
-    }))
-    .await
-    .unwrap();
+    submit(&mut rpc, vec![1; 1000]).await.unwrap();
     let empty_batch = SubmitBatchRequest {
         entries: vec![],
         client_tag: 0,
     };
     assert_eq!(
-        code(rpc.submit_batch(authed(empty_batch)).await),
+        code(rpc.submit_batch(authed(TOKEN, empty_batch)).await),
         Some(Code::InvalidArgument)
     );
-
-    // The tree now holds 11 entries.
-    let size = rpc
-        .get_checkpoint(GetCheckpointRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .size;
-    assert_eq!(size, 11);
-    let inclusion = |leaf, tree_size| GetInclusionProofRequest {
-        leaf: Some(leaf),
-        tree_size,
-    };
     assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(11), 0)).await),
-        Some(Code::OutOfRange)
+        latest_size(&mut rpc).await,
+        1,
+        "only the valid entry was logged"
     );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::Index(u64::MAX), 0))
+    log.stop(rpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inclusion_requests_get_their_status_codes() {
+    refused_on_eleven_entries(async |rpc| {
+        let inclusion = |leaf, tree_size| GetInclusionProofRequest {
+            leaf: Some(leaf),
+            tree_size,
+        };
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(11), 0)).await),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::Index(u64::MAX), 0))
+                    .await
+            ),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 12)).await),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::Index(0), u64::MAX))
+                    .await
+            ),
+            Some(Code::OutOfRange)
+        );
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 5)).await),
+            Some(Code::NotFound),
+            "unpublished size"
+        );
+        let unknown = Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec());
+        assert_eq!(
+            code(rpc.get_inclusion_proof(inclusion(unknown, 0)).await),
+            Some(Code::NotFound)
+        );
+        assert_eq!(
+            code(
+                rpc.get_inclusion_proof(inclusion(Leaf::LeafHash(vec![1; 31]), 0))
+                    .await
+            ),
+            Some(Code::InvalidArgument)
+        );
+        let no_leaf = GetInclusionProofRequest {
+            leaf: None,
+            tree_size: 0,
+        };
+        assert_eq!(
+            code(rpc.get_inclusion_proof(no_leaf).await),
+            Some(Code::InvalidArgument)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_consistency_requests_get_their_status_codes() {
+    refused_on_eleven_entries(async |rpc| {
+        let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
+        rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
+        for (old, new, expected) in [
+            (0, 11, Code::InvalidArgument),
+            (11, 1, Code::InvalidArgument),
+            (1, u64::MAX, Code::OutOfRange),
+        ] {
+            let refused = rpc.get_consistency_proof(consistency(old, new)).await;
+            assert_eq!(code(refused), Some(expected), "from {old} to {new}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_entries_ranges_and_unpublished_checkpoints_get_their_status_codes() {
+    refused_on_eleven_entries(async |rpc| {
+        let empty = first_page(rpc, 5, 5).await;
+        assert!(empty.is_none(), "an empty range streams no pages");
+        let entries = |start, end| GetEntriesRequest { start, end };
+        for (start, end, expected) in [
+            (6, 5, Code::InvalidArgument),
+            (0, 12, Code::OutOfRange),
+            (0, u64::MAX, Code::OutOfRange),
+        ] {
+            let refused = rpc.get_entries(entries(start, end)).await;
+            assert_eq!(code(refused), Some(expected), "[{start}, {end})");
+        }
+        assert_eq!(
+            code(
+                rpc.get_checkpoint(GetCheckpointRequest {
+                    min_size: 0,
+                    size: 7
+                })
                 .await
-        ),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 12)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::Index(0), u64::MAX))
-                .await
-        ),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(Leaf::Index(0), 5)).await),
-        Some(Code::NotFound),
-        "unpublished size"
-    );
-    let unknown = Leaf::LeafHash(leaf_hash(b"never submitted").0.to_vec());
-    assert_eq!(
-        code(rpc.get_inclusion_proof(inclusion(unknown, 0)).await),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(
-            rpc.get_inclusion_proof(inclusion(Leaf::LeafHash(vec![1; 31]), 0))
-                .await
-        ),
-        Some(Code::InvalidArgument)
-    );
-    let no_leaf = GetInclusionProofRequest {
-        leaf: None,
-        tree_size: 0,
-    };
-    assert_eq!(
-        code(rpc.get_inclusion_proof(no_leaf).await),
-        Some(Code::InvalidArgument)
-    );
-
-    let consistency = |old_size, new_size| GetConsistencyProofRequest { old_size, new_size };
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(0, 11)).await),
-        Some(Code::InvalidArgument)
-    );
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(11, 1)).await),
-        Some(Code::InvalidArgument)
-    );
-    assert_eq!(
-        code(rpc.get_consistency_proof(consistency(1, u64::MAX)).await),
-        Some(Code::OutOfRange)
-    );
-    rpc.get_consistency_proof(consistency(1, 11)).await.unwrap();
-
-    let entries = |start, end| GetEntriesRequest { start, end };
-    assert_eq!(
-        code(rpc.get_entries(entries(6, 5)).await),
-        Some(Code::InvalidArgument)
-    );
-    let empty = rpc
-        .get_entries(entries(5, 5))
-        .await
-        .unwrap()
-        .into_inner()
-        .message()
-        .await
-        .unwrap();
-    assert!(empty.is_none(), "an empty range streams no pages");
-    assert_eq!(
-        code(rpc.get_entries(entries(0, 12)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(rpc.get_entries(entries(0, u64::MAX)).await),
-        Some(Code::OutOfRange)
-    );
-    assert_eq!(
-        code(
-            rpc.get_checkpoint(GetCheckpointRequest {
-                min_size: 0,
-                size: 7
-            })
-            .await
-        ),
-        Some(Code::NotFound)
-    );
-
-    // Nothing above changed the log.
-    let after = rpc
-        .get_checkpoint(GetCheckpointRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(after.size, 11);
+            ),
+            Some(Code::NotFound)
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,18 +368,15 @@ async fn refuses_to_start_on_a_foreign_key_or_origin() {
 }
 
 /// The service names a reflection client (what `grpcurl list` uses) gets back, over reflection v1 and v1alpha.
-async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
-    use tonic_reflection::pb::{v1, v1alpha};
-    let channel = tonic::transport::Channel::from_shared(addr.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let v1_names = {
-        let mut c = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-        let request = v1::ServerReflectionRequest {
+/// The service names one version (`v1` or `v1alpha`, the same messages in two packages) of the reflection
+/// service lists.
+macro_rules! list_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version as pb;
+        let mut c = pb::server_reflection_client::ServerReflectionClient::new($channel);
+        let request = pb::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            message_request: Some(pb::server_reflection_request::MessageRequest::ListServices(
                 String::new(),
             )),
         };
@@ -365,32 +386,24 @@ async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
             .unwrap()
             .into_inner();
         match answers.message().await.unwrap().unwrap().message_response {
-            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                l.service.into_iter().map(|s| s.name).collect()
-            }
+            Some(pb::server_reflection_response::MessageResponse::ListServicesResponse(l)) => l
+                .service
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<String>>(),
             other => panic!("unexpected reflection answer {other:?}"),
         }
-    };
-    let alpha_names = {
-        let mut c = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
-        let request = v1alpha::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-            ),
-        };
-        let mut answers = c
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        match answers.message().await.unwrap().unwrap().message_response {
-            Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                l.service.into_iter().map(|s| s.name).collect()
-            }
-            other => panic!("unexpected reflection answer {other:?}"),
-        }
-    };
+    }};
+}
+
+async fn reflected_services(addr: &str) -> (Vec<String>, Vec<String>) {
+    let channel = tonic::transport::Channel::from_shared(addr.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let v1_names = list_services!(v1, channel.clone());
+    let alpha_names = list_services!(v1alpha, channel);
     (v1_names, alpha_names)
 }
 

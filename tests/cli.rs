@@ -145,89 +145,126 @@ fn keygen_makes_a_key_the_server_uses() {
     assert_eq!(cp["size"], 1);
 }
 
+/// The canonical JSON of the audit event [`Submitted::new`] builds from flags.
+const AUDIT_EVENT: &str = r#"{"action":"user.delete","actor":"alice","details":{"reason":"offboarding","ticket":"OPS-7"},"resource":"users/42","time":"2024-05-01T12:00:00Z"}"#;
+
+/// A log of four entries submitted with `tlog submit` as text ("hello", receipt r0.json), a file (entry.bin,
+/// receipt r1.json), standard input and an audit event from flags (receipt r3.json), each checked on the way.
+struct Submitted {
+    dir: tempfile::TempDir,
+    log: Tlogd,
+}
+
+impl Submitted {
+    fn new() -> Submitted {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let log = start(&data, "example.com/receipts");
+        let submitted = Submitted { dir, log };
+        let log = &submitted.log;
+        let file = |name: &str| submitted.file(name);
+        let path = |name: &str| submitted.path(name);
+
+        // Text.
+        let r0 = ok_json(tlog(
+            log,
+            &[
+                "submit",
+                "hello",
+                "--receipt-out",
+                &path("r0.json"),
+                "--json",
+            ],
+        ));
+        assert_eq!(r0["index"], 0);
+        assert_eq!(r0["leaf_hash"], hex(b"hello"));
+        assert_eq!(r0["duplicate"], false);
+        let saved: Value =
+            serde_json::from_slice(&std::fs::read(file("r0.json")).unwrap()).unwrap();
+        assert_eq!(saved, r0);
+
+        // File.
+        std::fs::write(file("entry.bin"), b"\x00binary\xffentry").unwrap();
+        let human = ok(tlog(
+            log,
+            &[
+                "submit",
+                "--file",
+                &path("entry.bin"),
+                "--receipt-out",
+                &path("r1.json"),
+            ],
+        ));
+        assert!(human.contains("appended at index 1"), "{human}");
+        assert!(human.contains(&hex(b"\x00binary\xffentry")), "{human}");
+
+        // Standard input.
+        let r2 = ok_json(tlog_with(
+            &log.addr,
+            &log.vkey,
+            &["submit", "--stdin", "--json"],
+            Some(b"from stdin\n"),
+        ));
+        assert_eq!(r2["index"], 2);
+        assert_eq!(r2["leaf_hash"], hex(b"from stdin\n"));
+
+        // An audit event from flags, as canonical JSON.
+        let r3 = ok_json(tlog(
+            log,
+            &[
+                "submit",
+                "--actor",
+                "alice",
+                "--action",
+                "user.delete",
+                "--resource",
+                "users/42",
+                "--detail",
+                "reason=offboarding",
+                "--detail",
+                "ticket=OPS-7",
+                "--time",
+                "2024-05-01T14:00:00+02:00",
+                "--receipt-out",
+                &path("r3.json"),
+                "--json",
+            ],
+        ));
+        let event = AUDIT_EVENT;
+        assert_eq!(r3["event"], event);
+        assert_eq!(r3["leaf_hash"], hex(event.as_bytes()));
+        submitted
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.file(name).to_str().unwrap().to_owned()
+    }
+
+    /// Runs `tlog` with this log's key and an unreachable, unused server address.
+    fn offline(&self, args: &[&str]) -> Output {
+        tlog_with("http://127.0.0.1:1", &self.log.vkey, args, None)
+    }
+}
+
 #[test]
-fn submissions_give_receipts_that_verify_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = start(&data, "example.com/receipts");
-    let file = |name: &str| dir.path().join(name);
-    let path = |name: &str| file(name).to_str().unwrap().to_owned();
-
-    // Text.
-    let r0 = ok_json(tlog(
-        &log,
-        &[
-            "submit",
-            "hello",
-            "--receipt-out",
-            &path("r0.json"),
-            "--json",
-        ],
-    ));
-    assert_eq!(r0["index"], 0);
-    assert_eq!(r0["leaf_hash"], hex(b"hello"));
-    assert_eq!(r0["duplicate"], false);
-    let saved: Value = serde_json::from_slice(&std::fs::read(file("r0.json")).unwrap()).unwrap();
-    assert_eq!(saved, r0);
-
-    // File.
-    std::fs::write(file("entry.bin"), b"\x00binary\xffentry").unwrap();
-    let human = ok(tlog(
-        &log,
-        &[
-            "submit",
-            "--file",
-            &path("entry.bin"),
-            "--receipt-out",
-            &path("r1.json"),
-        ],
-    ));
-    assert!(human.contains("appended at index 1"), "{human}");
-    assert!(human.contains(&hex(b"\x00binary\xffentry")), "{human}");
-
-    // Standard input.
-    let r2 = ok_json(tlog_with(
-        &log.addr,
-        &log.vkey,
-        &["submit", "--stdin", "--json"],
-        Some(b"from stdin\n"),
-    ));
-    assert_eq!(r2["index"], 2);
-    assert_eq!(r2["leaf_hash"], hex(b"from stdin\n"));
-
-    // An audit event from flags, as canonical JSON.
-    let r3 = ok_json(tlog(
-        &log,
-        &[
-            "submit",
-            "--actor",
-            "alice",
-            "--action",
-            "user.delete",
-            "--resource",
-            "users/42",
-            "--detail",
-            "reason=offboarding",
-            "--detail",
-            "ticket=OPS-7",
-            "--time",
-            "2024-05-01T14:00:00+02:00",
-            "--receipt-out",
-            &path("r3.json"),
-            "--json",
-        ],
-    ));
-    let event = r#"{"action":"user.delete","actor":"alice","details":{"reason":"offboarding","ticket":"OPS-7"},"resource":"users/42","time":"2024-05-01T12:00:00Z"}"#;
-    assert_eq!(r3["event"], event);
-    assert_eq!(r3["leaf_hash"], hex(event.as_bytes()));
-
+fn submissions_give_receipts_and_a_duplicate_gets_its_first_index() {
+    let submitted = Submitted::new();
+    let log = &submitted.log;
     // The same entry again is a duplicate at its first index.
-    let again = ok_json(tlog(&log, &["submit", "hello", "--json"]));
+    let again = ok_json(tlog(log, &["submit", "hello", "--json"]));
     assert_eq!(again["index"], 0);
     assert_eq!(again["duplicate"], true);
+}
 
-    // Offline: the server address is unreachable and unused.
-    let offline = |args: &[&str]| tlog_with("http://127.0.0.1:1", &log.vkey, args, None);
+#[test]
+fn receipts_verify_offline() {
+    let submitted = Submitted::new();
+    let (path, event) = (|name: &str| submitted.path(name), AUDIT_EVENT);
+    let offline = |args: &[&str]| submitted.offline(args);
     let v = ok_json(offline(&[
         "verify-receipt",
         &path("r0.json"),
@@ -256,7 +293,13 @@ fn submissions_give_receipts_that_verify_offline() {
     ]));
     let human = ok(offline(&["verify-receipt", &path("r3.json")]));
     assert!(human.contains("some entry with this leaf hash"), "{human}");
+}
 
+#[test]
+fn a_receipt_with_the_wrong_entry_or_another_logs_key_is_refused() {
+    let submitted = Submitted::new();
+    let (dir, path) = (&submitted.dir, |name: &str| submitted.path(name));
+    let offline = |args: &[&str]| submitted.offline(args);
     // The wrong entry, or another log's key, is refused.
     fails(
         offline(&["verify-receipt", &path("r0.json"), "--entry", "hellO"]),
@@ -278,7 +321,17 @@ fn submissions_give_receipts_that_verify_offline() {
         "receipt REJECTED: checkpoint rejected",
     );
     drop(other);
+}
 
+#[test]
+fn tampered_receipts_are_refused_with_the_reason() {
+    let submitted = Submitted::new();
+    let (file, path, event) = (
+        |name: &str| submitted.file(name),
+        |name: &str| submitted.path(name),
+        AUDIT_EVENT,
+    );
+    let offline = |args: &[&str]| submitted.offline(args);
     // Tampered receipts are refused with the reason. r3 is in a tree of 4, so its proof has hashes.
     let r3_text = std::fs::read_to_string(file("r3.json")).unwrap();
     let receipt: Value = serde_json::from_str(&r3_text).unwrap();

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_client::LogClient;
 use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, empty_root, leaf_hash};
-use tlog_suite::{Tlogd, bin};
+use tlog_suite::{Tlogd, tlogd_verify};
 
 /// splitmix64: a tiny seeded generator, so a failing run can be replayed from its printed seed.
 struct Rng(u64);
@@ -316,20 +315,8 @@ async fn acknowledged_writes_survive_sigkill() {
     server.kill();
 
     // The log as the last kill left it passes the offline integrity check.
-    let out = Command::new(bin("tlogd"))
-        .args(["verify", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "tlogd verify after the crashes:\n{text}"
-    );
+    let (code, text) = tlogd_verify(&data);
+    assert!(code == 0, "tlogd verify after the crashes:\n{text}");
 
     let seen = seen.lock().unwrap();
     println!("{}", text.trim_end());

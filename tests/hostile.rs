@@ -13,10 +13,8 @@ use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     SignedCheckpoint, SubmitBatchRequest, SubmitRequest,
 };
-use tlog_suite::Tlogd;
+use tlog_suite::{Rpc, Tlogd, authed, code, event, first_page, submit_events};
 use tonic::Code;
-
-type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
 
 const TOKEN: &str = "hostile-test-token";
 /// The server's gRPC message limit in the main test (set small so exceeding it is cheap).
@@ -25,21 +23,6 @@ const MAX_MESSAGE: usize = 1 << 20;
 const MAX_ENTRY: usize = 65_535;
 /// The server's `max_entries_range` in the main test.
 const MAX_RANGE: u64 = 10;
-
-fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    r
-}
-
-fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
-    r.err().map(|s| s.code())
-}
-
-fn event(i: u64) -> Vec<u8> {
-    format!("{{\"action\":\"hostile-test\",\"n\":{i}}}").into_bytes()
-}
 
 /// Resident and peak resident memory of a process in KiB (`VmRSS`, `VmHWM` of /proc/<pid>/status).
 fn memory_kib(pid: u32) -> (u64, u64) {
@@ -109,17 +92,15 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let mut rpc = rpc(&server).await;
 
     // The log before: 20 events and one entry of exactly the maximum size (accepted).
-    rpc.submit_batch(authed(SubmitBatchRequest {
-        entries: (0..20).map(event).collect(),
-        client_tag: 0,
-    }))
-    .await
-    .unwrap();
+    submit_events(&mut rpc, TOKEN, 0..20).await;
     let max_entry = vec![0xa5; MAX_ENTRY];
     let receipt = rpc
-        .submit(authed(SubmitRequest {
-            entry: max_entry.clone(),
-        }))
+        .submit(authed(
+            TOKEN,
+            SubmitRequest {
+                entry: max_entry.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -137,7 +118,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         client_tag: 0,
     };
     assert_eq!(
-        code(rpc.submit_batch(authed(oversized.clone())).await),
+        code(rpc.submit_batch(authed(TOKEN, oversized.clone())).await),
         Some(Code::OutOfRange)
     );
     assert!(
@@ -148,7 +129,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         entry: vec![2; 2 * MAX_MESSAGE],
     };
     assert_eq!(
-        code(rpc.submit(authed(huge_entry)).await),
+        code(rpc.submit(authed(TOKEN, huge_entry)).await),
         Some(Code::OutOfRange)
     );
 
@@ -156,7 +137,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     // entry too many in a batch.
     for entry in [vec![], vec![3; MAX_ENTRY + 1]] {
         assert_eq!(
-            code(rpc.submit(authed(SubmitRequest { entry })).await),
+            code(rpc.submit(authed(TOKEN, SubmitRequest { entry })).await),
             Some(Code::InvalidArgument)
         );
     }
@@ -168,10 +149,13 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     ] {
         assert_eq!(
             code(
-                rpc.submit_batch(authed(SubmitBatchRequest {
-                    entries,
-                    client_tag: 0
-                }))
+                rpc.submit_batch(authed(
+                    TOKEN,
+                    SubmitBatchRequest {
+                        entries,
+                        client_tag: 0
+                    }
+                ))
                 .await
             ),
             Some(Code::InvalidArgument)
@@ -283,17 +267,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             "[{start}, {end})"
         );
     }
-    let empty = rpc
-        .get_entries(GetEntriesRequest {
-            start: size,
-            end: size,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .message()
-        .await
-        .unwrap();
+    let empty = first_page(&mut rpc, size, size).await;
     assert!(empty.is_none());
 
     // Many concurrent hostile requests at once (connections kept open), then the same checks.
@@ -303,9 +277,12 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         tasks.push(tokio::spawn(async move {
             match i % 4 {
                 0 => code(
-                    rpc.submit(authed(SubmitRequest {
-                        entry: vec![5; MAX_ENTRY + 1],
-                    }))
+                    rpc.submit(authed(
+                        TOKEN,
+                        SubmitRequest {
+                            entry: vec![5; MAX_ENTRY + 1],
+                        },
+                    ))
                     .await,
                 ),
                 1 => code(
@@ -317,10 +294,13 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                 ),
                 2 => code(rpc.submit(SubmitRequest { entry: event(i) }).await),
                 _ => code(
-                    rpc.submit_batch(authed(SubmitBatchRequest {
-                        entries: vec![vec![6; 60_000]; 20],
-                        client_tag: i,
-                    }))
+                    rpc.submit_batch(authed(
+                        TOKEN,
+                        SubmitBatchRequest {
+                            entries: vec![vec![6; 60_000]; 20],
+                            client_tag: i,
+                        },
+                    ))
                     .await,
                 ),
             }

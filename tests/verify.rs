@@ -4,7 +4,6 @@
 //! real `tlogd verify`, which must fail with exit status 1 and name the damaged index, node or checkpoint size.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use tlog_checkpoint::VerifierKey;
@@ -12,14 +11,10 @@ use tlog_client::LogClient;
 use tlog_core::{HASH_SIZE, leaf_hash};
 use tlog_storage::tile::TileId;
 use tlog_storage::{Column, RocksBackend, RocksOptions};
-use tlog_suite::{Tlogd, bin};
+use tlog_suite::{Tlogd, event, tlogd_verify};
 
 const BATCHES: u64 = 12;
 const BATCH: u64 = 50;
-
-fn entry(i: u64) -> Vec<u8> {
-    format!("{{\"event\":\"verify-test\",\"n\":{i}}}").into_bytes()
-}
 
 /// The pristine log, built once; every test works on its own copy.
 fn template() -> &'static Path {
@@ -38,7 +33,7 @@ fn template() -> &'static Path {
             let key = VerifierKey::parse(&server.vkey).unwrap();
             let client = LogClient::connect(&server.addr, key).await.unwrap();
             for b in 0..BATCHES {
-                let batch: Vec<Vec<u8>> = (0..BATCH).map(|i| entry(b * BATCH + i)).collect();
+                let batch: Vec<Vec<u8>> = (0..BATCH).map(|i| event(b * BATCH + i)).collect();
                 client.submit_batch(&batch).await.unwrap();
             }
             drop(client);
@@ -80,24 +75,8 @@ fn corrupt(data: &Path, column: Column, key: &[u8], change: impl FnOnce(&mut Vec
     db.put_raw(column, key, &value).unwrap();
 }
 
-/// Runs `tlogd verify` and returns its exit status and everything it printed.
-fn verify(data: &Path) -> (i32, String) {
-    let out = Command::new(bin("tlogd"))
-        .arg("verify")
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn assert_fails(data: &Path, needles: &[&str]) {
-    let (code, text) = verify(data);
+    let (code, text) = tlogd_verify(data);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAILED"), "{text}");
     for needle in needles {
@@ -117,20 +96,20 @@ fn tile_key(level: u8, index: u64) -> [u8; 9] {
 #[test]
 fn a_clean_log_passes() {
     let (_dir, data) = fresh_copy();
-    let (code, text) = verify(&data);
+    let (code, text) = tlogd_verify(&data);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("OK: tree size 600") && text.contains("12 signed checkpoints"),
         "{text}"
     );
     // Nothing was written: a second run sees the same log.
-    assert_eq!(verify(&data).0, 0);
+    assert_eq!(tlogd_verify(&data).0, 0);
 }
 
 #[test]
 fn missing_data_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, text) = verify(&dir.path().join("nothing-here"));
+    let (code, text) = tlogd_verify(&dir.path().join("nothing-here"));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no log database"), "{text}");
 }
@@ -145,7 +124,7 @@ fn a_changed_entry_is_named() {
 #[test]
 fn a_changed_leaf_index_row_is_named() {
     let (_dir, data) = fresh_copy();
-    corrupt(&data, Column::Leaves, &leaf_hash(&entry(77)).0, |v| {
+    corrupt(&data, Column::Leaves, &leaf_hash(&event(77)).0, |v| {
         v[7] ^= 1
     });
     assert_fails(&data, &["entry 77:", "names index 76"]);

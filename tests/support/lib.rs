@@ -1,11 +1,11 @@
-//! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries and running a real
-//! `tlogd` on port 0 with RocksDB in a temporary folder.
+//! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries, running a real `tlogd`
+//! on port 0 with RocksDB in a temporary folder, and the entries and request helpers every gRPC test uses.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The target directory's profile folder this test binary was built into (`target/debug`).
@@ -18,30 +18,18 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-static BUILD: Mutex<bool> = Mutex::new(false);
-
-/// Path of a workspace binary (`tlogd`, `tlog`). `cargo test --workspace` builds both (their packages have
-/// integration tests); when a narrower run did not, they are built here once. A narrow run (`--test api`) does
-/// not rebuild a stale binary: run `cargo build --workspace --all-targets` first.
+/// Path of a workspace binary (`tlogd`, `tlog`), built next to this test binary. `cargo test --workspace` builds
+/// both (their packages have integration tests); a narrower run (`--test api`) neither builds a missing binary nor
+/// rebuilds a stale one, so run `cargo build --workspace --all-targets` first. Tests do not run cargo themselves:
+/// a build from inside a test would hide its output, race other test binaries and may unify features differently.
 pub fn bin(name: &str) -> PathBuf {
     let path = profile_dir().join(name);
-    let mut built = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    if !path.exists() && !*built {
-        let release = profile_dir().file_name().is_some_and(|p| p == "release");
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        // The same unit set as `cargo test --workspace`, so features unify identically and nothing (RocksDB
-        // above all) is rebuilt.
-        cargo.args(["build", "--workspace", "--all-targets"]);
-        if release {
-            cargo.arg("--release");
-        }
-        let status = cargo
-            .status()
-            .expect("running cargo build for the binaries");
-        assert!(status.success(), "building tlogd and tlog failed");
-        *built = true;
-    }
-    assert!(path.exists(), "{} was not built", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-targets` (with `--release` for a release test run) \
+         before running tests that start it",
+        path.display()
+    );
     path
 }
 
@@ -60,6 +48,22 @@ pub fn incompressible_entry(prefix: &[u8], seed: u64, size: usize) -> Vec<u8> {
     }
     e.truncate(size);
     e
+}
+
+/// Runs `tlogd verify --data <data>` (the offline integrity check) and returns its exit code (-1 if killed by a
+/// signal) and everything it printed, stdout then stderr.
+pub fn tlogd_verify(data: &Path) -> (i32, String) {
+    let out = Command::new(bin("tlogd"))
+        .args(["verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("running tlogd verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// A running `tlogd`, killed when dropped.
@@ -185,4 +189,48 @@ impl Drop for Tlogd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Deterministic test entry `i` (a small JSON event, distinct for every `i`).
+pub fn event(i: u64) -> Vec<u8> {
+    format!("{{\"action\":\"deploy\",\"n\":{i}}}").into_bytes()
+}
+
+/// The raw gRPC client (no verification), for tests of what the server answers.
+pub type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
+
+/// Submits the events of `range` as one batch with write token `token`; panics if the log refuses it.
+pub async fn submit_events(rpc: &mut Rpc, token: &str, range: Range<u64>) {
+    let batch = tlog_proto::v1::SubmitBatchRequest {
+        entries: range.map(event).collect(),
+        client_tag: 0,
+    };
+    rpc.submit_batch(authed(token, batch)).await.unwrap();
+}
+
+/// The first page `GetEntries` streams for `[start, end)` (`None`: the stream ended without one); panics if the
+/// call or the stream fails.
+pub async fn first_page(
+    rpc: &mut Rpc,
+    start: u64,
+    end: u64,
+) -> Option<tlog_proto::v1::EntriesPage> {
+    let request = tlog_proto::v1::GetEntriesRequest { start, end };
+    let mut pages = rpc.get_entries(request).await.unwrap().into_inner();
+    pages.message().await.unwrap()
+}
+
+/// `message` as a request carrying `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("token is ASCII"),
+    );
+    r
+}
+
+/// The status code of a failed call, `None` if it succeeded.
+pub fn code<T>(r: Result<T, tonic::Status>) -> Option<tonic::Code> {
+    r.err().map(|s| s.code())
 }

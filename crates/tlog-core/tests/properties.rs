@@ -55,28 +55,19 @@ fn tree() -> &'static Tree {
 }
 
 impl Tree {
+    /// The hashes of the nodes a proof plan asks for, in its order.
+    fn hashes(&self, ids: &[NodeId]) -> Vec<Hash> {
+        ids.iter().map(|id| self.nodes[id]).collect()
+    }
+
     fn inclusion(&self, index: u64, size: u64) -> Vec<Hash> {
         let plan = inclusion_plan(LeafIndex(index), TreeSize(size)).unwrap();
-        plan.build(
-            &plan
-                .node_ids()
-                .iter()
-                .map(|id| self.nodes[id])
-                .collect::<Vec<_>>(),
-        )
-        .unwrap()
+        plan.build(&self.hashes(plan.node_ids())).unwrap()
     }
 
     fn consistency(&self, size1: u64, size2: u64) -> Vec<Hash> {
         let plan = consistency_plan(TreeSize(size1), TreeSize(size2)).unwrap();
-        plan.build(
-            &plan
-                .node_ids()
-                .iter()
-                .map(|id| self.nodes[id])
-                .collect::<Vec<_>>(),
-        )
-        .unwrap()
+        plan.build(&self.hashes(plan.node_ids())).unwrap()
     }
 
     fn root(&self, size: u64) -> Hash {

@@ -17,6 +17,8 @@ mod sequencer;
 #[cfg(feature = "rocksdb")]
 pub mod server;
 mod service;
+#[cfg(all(feature = "test-util", feature = "rocksdb"))]
+pub mod testing;
 pub mod validate;
 
 #[cfg(feature = "test-util")]

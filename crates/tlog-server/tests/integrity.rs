@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use tlog_checkpoint::SignerKey;
 use tlog_core::leaf_hash;
 use tlog_server::log::{LogOptions, SequencerConfig, open};
-use tlog_server::server::{Server, ServerConfig};
+use tlog_server::server::ServerConfig;
+use tlog_server::testing::Running;
 use tlog_server::{ManualClock, SCRUB_SERVICE};
+use tlog_storage::conformance::entry;
 use tlog_storage::fsck::{self, FsckError, Options};
 use tlog_storage::tile::TileId;
 use tlog_storage::{
@@ -24,10 +26,6 @@ const ORIGIN: &str = "example.com/verify-lib";
 
 fn key() -> SignerKey {
     SignerKey::from_seed(ORIGIN, [9; 32]).unwrap()
-}
-
-fn entry(i: u64) -> Vec<u8> {
-    format!("event {i}").into_bytes()
 }
 
 /// A memory log written by the real sequencer: `batches` batches, entry `i % distinct` each, de-duplication off
@@ -162,28 +160,15 @@ async fn health(addr: SocketAddr) -> Option<ServingStatus> {
     ServingStatus::try_from(reply.into_inner().status).ok()
 }
 
-/// Runs the server in-process on a port-0 listener, with a fast scrub, until the returned sender fires.
-async fn start(
-    data: &std::path::Path,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<tlog_server::Result<()>>,
-) {
+/// Runs the server in-process on a port-0 listener, with a fast scrub.
+async fn start(data: &std::path::Path) -> Running {
     let config = ServerConfig {
         data_dir: data.to_path_buf(),
         origin: Some(ORIGIN.into()),
         scrub_interval: Some(Duration::from_millis(200)),
         ..ServerConfig::default()
     };
-    let server = Server::open(config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(listener, async move {
-        let _ = stopped.await;
-    }));
-    (addr, stop, task)
+    Running::start(config).await
 }
 
 async fn wait_for(addr: SocketAddr, want: ServingStatus) {
@@ -204,19 +189,16 @@ async fn wait_for(addr: SocketAddr, want: ServingStatus) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scrub_reports_a_damaged_store_through_health() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, task) = start(dir.path()).await;
-    let mut rpc = tlog_proto::LogClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let server = start(dir.path()).await;
+    let mut rpc = tlog_proto::LogClient::connect(server.url()).await.unwrap();
     // Writes go on while the scrub runs against the growing store.
     for i in 0..60 {
         rpc.submit(tlog_proto::v1::SubmitRequest { entry: entry(i) })
             .await
             .unwrap();
     }
-    wait_for(addr, ServingStatus::Serving).await;
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    wait_for(server.addr, ServingStatus::Serving).await;
+    server.stop().await.unwrap();
 
     // One flipped byte in an old entry: recovery (which checks the newest checkpoint) still starts the server,
     // and the scrub finds it.
@@ -227,8 +209,7 @@ async fn the_scrub_reports_a_damaged_store_through_health() {
         value[0] ^= 1;
         db.put_raw(Column::Entries, &key, &value).unwrap();
     }
-    let (addr, stop, task) = start(dir.path()).await;
-    wait_for(addr, ServingStatus::NotServing).await;
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    let server = start(dir.path()).await;
+    wait_for(server.addr, ServingStatus::NotServing).await;
+    server.stop().await.unwrap();
 }

@@ -8,14 +8,19 @@ use std::time::Duration;
 use tlog_checkpoint::{SignerKey, verify_checkpoint};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, consistency_plan, inclusion_plan, leaf_hash,
-    node_hash, verify_consistency, verify_inclusion,
+    verify_consistency, verify_inclusion,
 };
 use tlog_server::log::{Appender, LogOptions, SequencerConfig, Shutdown, open};
 use tlog_server::{Error, ManualClock};
+use tlog_storage::conformance::entry;
 use tlog_storage::{
     AppendBatch, LogStore, MemoryBackend, MemoryStore, RocksBackend, RocksOptions, RocksStore,
     StoreError,
 };
+
+// tlog-core's naive RFC 9162 reference, shared rather than written again.
+#[path = "../../tlog-core/tests/reference/mod.rs"]
+mod reference;
 
 const ORIGIN: &str = "example.com/test-log";
 
@@ -36,20 +41,9 @@ fn start<S: LogStore>(store: Arc<S>, config: SequencerConfig) -> (Appender, Shut
     (appender, shutdown)
 }
 
-fn entry(i: u64) -> Vec<u8> {
-    format!("event {i:08}").into_bytes()
-}
-
 /// RFC 9162 MTH straight from the definition (independent of tlog-core's compact range).
 fn naive_root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => tlog_core::empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
-            node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
-        }
-    }
+    Hash(reference::Rfc::new(leaves.iter().map(|h| h.0).collect()).mth(0, leaves.len()))
 }
 
 fn rocks(dir: &std::path::Path) -> Arc<RocksStore> {
