@@ -277,6 +277,26 @@ fn main() {
             .encode_to_vec(),
         );
     }
+    for (name, auth, entries) in [
+        (
+            "submit_stream",
+            &[1u8][..],
+            vec![b"s".to_vec(), b"t".to_vec()],
+        ),
+        ("submit_stream_no_token", &[0], vec![b"s".to_vec()]),
+        ("submit_stream_empty", &[1], vec![]),
+    ] {
+        req(
+            name,
+            7,
+            auth,
+            v1::SubmitBatchRequest {
+                entries,
+                client_tag: 9,
+            }
+            .encode_to_vec(),
+        );
+    }
     for (name, min_size, size) in [
         ("get_checkpoint_latest", 0, 0),
         ("get_checkpoint_published", 0, p3),
