@@ -10,7 +10,10 @@ use std::path::Path;
 use prost::Message;
 use tlog_checkpoint::cosign;
 use tlog_core::leaf_hash;
-use tlog_fuzz::{LOG_ENTRIES, ORIGIN, PLAIN_TEXTS, log, other_signer, signer, verifier};
+use tlog_fuzz::{
+    LOG_ENTRIES, ORIGIN, PLAIN_TEXTS, log, log_entry, other_signer, service_published_sizes,
+    signer, verifier,
+};
 use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -219,86 +222,160 @@ fn main() {
     made_up.extend([0x5a; 32]);
     write("receipt_decode", "mutated_made_up_root", &made_up);
 
-    // Requests, as the first byte (kind) and the encoded message.
-    let req = |name: &str, kind: u8, bytes: Vec<u8>| {
+    // Requests to the real service: the kind byte, the authorization byte (0 none, 1 the right token, 2 a wrong
+    // one, 3 a length byte and that many bytes), then the encoded message. Sizes are ones the target's log
+    // publishes (`service_published_sizes`) or not.
+    let published = service_published_sizes();
+    let latest = *published.last().expect("a built log");
+    let (p3, p10) = (published[3], published[10]);
+    let unpublished = p3 + 1;
+    assert!(!published.contains(&unpublished));
+    let req = |name: &str, kind: u8, auth: &[u8], bytes: Vec<u8>| {
         let mut v = vec![kind];
+        v.extend(auth);
         v.extend(bytes);
         write("request_handlers", name, &v);
     };
-    req(
-        "submit",
-        0,
+    let spaced = b"Bearer  s3cret ";
+    let mut spaced_auth = vec![3, spaced.len() as u8];
+    spaced_auth.extend(spaced);
+    let submit = |entry: &[u8]| {
         v1::SubmitRequest {
-            entry: b"{\"event\":\"login\"}".to_vec(),
+            entry: entry.to_vec(),
         }
-        .encode_to_vec(),
-    );
+        .encode_to_vec()
+    };
+    req("submit", 0, &[1], submit(b"{\"event\":\"login\"}"));
+    req("submit_duplicate", 0, &[1], submit(&log_entry(5)));
+    req("submit_no_token", 0, &[0], submit(b"x"));
+    req("submit_wrong_token", 0, &[2], submit(b"x"));
+    req("submit_spaced_token", 0, &spaced_auth, submit(b"y"));
     req(
-        "submit_token",
+        "submit_not_bearer",
         0,
-        v1::SubmitRequest {
-            entry: b"Bearer s3cret".to_vec(),
-        }
-        .encode_to_vec(),
+        &[3, 6, b's', b'3', b'c', b'r', b'e', b't'],
+        submit(b"z"),
     );
-    req(
-        "submit_batch",
-        1,
-        v1::SubmitBatchRequest {
-            entries: vec![b"a".to_vec(), vec![0; 9], b"Bearer x".to_vec()],
-            client_tag: 7,
-        }
-        .encode_to_vec(),
-    );
-    req(
-        "get_checkpoint",
-        2,
-        v1::GetCheckpointRequest {
-            min_size: 3,
-            size: 5,
-        }
-        .encode_to_vec(),
-    );
-    req("watch", 3, v1::WatchCheckpointsRequest {}.encode_to_vec());
-    for (name, leaf, tree_size) in [
-        ("inclusion_index", Leaf::Index(3), 7),
-        ("inclusion_max", Leaf::Index(u64::MAX), u64::MAX),
+    req("submit_too_large", 0, &[1], submit(&[b'a'; 49]));
+    for (name, entries) in [
         (
-            "inclusion_hash",
-            Leaf::LeafHash(leaf_hash(b"x").0.to_vec()),
-            0,
+            "submit_batch",
+            vec![b"a".to_vec(), b"b".to_vec(), b"a".to_vec()],
         ),
-        ("inclusion_short_hash", Leaf::LeafHash(vec![1; 31]), 0),
+        ("submit_batch_empty_entry", vec![b"a".to_vec(), vec![]]),
+        ("submit_batch_too_many", vec![b"e".to_vec(); 7]),
+        ("submit_batch_too_many_bytes", vec![vec![b'f'; 48]; 6]),
     ] {
         req(
             name,
-            4,
-            v1::GetInclusionProofRequest {
-                leaf: Some(leaf),
-                tree_size,
+            1,
+            &[1],
+            v1::SubmitBatchRequest {
+                entries,
+                client_tag: 7,
             }
             .encode_to_vec(),
         );
     }
+    for (name, auth, entries) in [
+        (
+            "submit_stream",
+            &[1u8][..],
+            vec![b"s".to_vec(), b"t".to_vec()],
+        ),
+        ("submit_stream_no_token", &[0], vec![b"s".to_vec()]),
+        ("submit_stream_empty", &[1], vec![]),
+    ] {
+        req(
+            name,
+            7,
+            auth,
+            v1::SubmitBatchRequest {
+                entries,
+                client_tag: 9,
+            }
+            .encode_to_vec(),
+        );
+    }
+    for (name, min_size, size) in [
+        ("get_checkpoint_latest", 0, 0),
+        ("get_checkpoint_published", 0, p3),
+        ("get_checkpoint_unpublished", 0, unpublished),
+        ("get_checkpoint_beyond", 0, latest + 1),
+        ("get_checkpoint_wait", latest + 1, 0),
+    ] {
+        req(
+            name,
+            2,
+            &[0],
+            v1::GetCheckpointRequest { min_size, size }.encode_to_vec(),
+        );
+    }
+    req(
+        "watch",
+        3,
+        &[0],
+        v1::WatchCheckpointsRequest {}.encode_to_vec(),
+    );
+    for (name, leaf, tree_size) in [
+        ("inclusion_index", Some(Leaf::Index(3)), p10),
+        ("inclusion_index_latest", Some(Leaf::Index(latest - 1)), 0),
+        ("inclusion_index_beyond", Some(Leaf::Index(p3)), p3),
+        ("inclusion_unpublished", Some(Leaf::Index(1)), unpublished),
+        ("inclusion_max", Some(Leaf::Index(u64::MAX)), u64::MAX),
+        (
+            "inclusion_hash",
+            Some(Leaf::LeafHash(leaf_hash(&log_entry(5)).0.to_vec())),
+            0,
+        ),
+        (
+            "inclusion_hash_not_yet",
+            Some(Leaf::LeafHash(leaf_hash(&log_entry(20)).0.to_vec())),
+            p3,
+        ),
+        (
+            "inclusion_unknown_hash",
+            Some(Leaf::LeafHash(leaf_hash(b"x").0.to_vec())),
+            0,
+        ),
+        ("inclusion_short_hash", Some(Leaf::LeafHash(vec![1; 31])), 0),
+        ("inclusion_no_leaf", None, 0),
+    ] {
+        req(
+            name,
+            4,
+            &[0],
+            v1::GetInclusionProofRequest { leaf, tree_size }.encode_to_vec(),
+        );
+    }
     for (name, old_size, new_size) in [
-        ("consistency", 3, 12),
-        ("consistency_reversed", 12, 3),
+        ("consistency", p3, p10),
+        ("consistency_latest", p3, 0),
+        ("consistency_same", p10, p10),
+        ("consistency_reversed", p10, p3),
+        ("consistency_zero", 0, p10),
+        ("consistency_unpublished_old", unpublished, 0),
+        ("consistency_unpublished_new", 1, unpublished),
         ("consistency_max", 1, u64::MAX),
     ] {
         req(
             name,
             5,
+            &[0],
             v1::GetConsistencyProofRequest { old_size, new_size }.encode_to_vec(),
         );
     }
     for (name, start, end) in [
-        ("entries", 0, 12),
+        ("entries", 0, 100),
+        ("entries_empty", 5, 5),
         ("entries_huge", 0, u64::MAX),
+        ("entries_too_many", 0, latest),
         ("entries_reversed", 9, 2),
     ] {
         req(
             name,
             6,
+            &[0],
             v1::GetEntriesRequest { start, end }.encode_to_vec(),
         );
     }

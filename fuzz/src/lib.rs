@@ -14,11 +14,6 @@ use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, consistency_plan, inclusion_plan, leaf_hash,
 };
 
-/// The server's request policy (limits, ranges, the inclusion leaf, write tokens), included as it is: the server
-/// crate itself needs RocksDB, which this workspace does not build.
-#[path = "../../crates/tlog-server/src/validate.rs"]
-pub mod validate;
-
 /// The RFC 9162 reference verification loops of tlog-core's tests, used here as a differential oracle.
 #[path = "../../crates/tlog-core/tests/reference/mod.rs"]
 pub mod reference;
@@ -283,8 +278,34 @@ pub fn mutate_proof(input: &mut Input, proof: &mut Vec<Hash>, extra: &[Hash]) {
     }
 }
 
+/// The write token the `request_handlers` target's log is configured with.
+pub const WRITE_TOKEN: &str = "s3cret";
+
+/// The batch sizes the `request_handlers` target's log is built from, in order (entry `i` is [`log_entry`]`(i)`):
+/// uneven, so the log publishes checkpoints at irregular sizes and leaves every other size unpublished.
+pub fn service_batches() -> Vec<usize> {
+    [1, 4, 2, 5, 3, 6, 1, 1]
+        .iter()
+        .copied()
+        .cycle()
+        .take(96)
+        .collect()
+}
+
+/// The sizes the `request_handlers` target's log publishes while it is built (the running sums of
+/// [`service_batches`]).
+pub fn service_published_sizes() -> Vec<u64> {
+    service_batches()
+        .iter()
+        .scan(0u64, |size, &n| {
+            *size += n as u64;
+            Some(*size)
+        })
+        .collect()
+}
+
 /// The request messages of `tlog.v1.Log`, numbered as the `request_handlers` target's first input byte.
-pub const REQUEST_KINDS: [&str; 7] = [
+pub const REQUEST_KINDS: [&str; 8] = [
     "SubmitRequest",
     "SubmitBatchRequest",
     "GetCheckpointRequest",
@@ -292,6 +313,7 @@ pub const REQUEST_KINDS: [&str; 7] = [
     "GetInclusionProofRequest",
     "GetConsistencyProofRequest",
     "GetEntriesRequest",
+    "SubmitStream (one SubmitBatchRequest)",
 ];
 
 /// Plain (non-checkpoint) note texts the generator signs with both fixture keys.

@@ -9,9 +9,12 @@
 mod clock;
 pub mod datadir;
 pub mod error;
+// The key file and the scrub serve only `server` (a data folder on RocksDB).
+#[cfg(feature = "rocksdb")]
 mod keyfile;
 pub mod log;
 mod reader;
+#[cfg(feature = "rocksdb")]
 mod scrub;
 mod sequencer;
 #[cfg(feature = "rocksdb")]
@@ -25,5 +28,6 @@ pub mod validate;
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
+#[cfg(feature = "rocksdb")]
 pub use scrub::SCRUB_SERVICE;
 pub use service::{LogService, ServiceLimits, status};

@@ -3,7 +3,7 @@
 //!
 //! Each check lives here and only here: the appender checks a submission once before it is queued, the service
 //! checks tokens, ranges and leaves before any read, and the sequencer and the reader rely on both. Nothing here
-//! touches storage, so the fuzzer includes this file as it is.
+//! touches storage. The fuzzer's `request_handlers` drives these checks through the real service.
 
 use sha2::{Digest, Sha256};
 use tlog_core::{Hash, LeafIndex};
