@@ -128,14 +128,11 @@ fn main() {
         write("verify_consistency", &format!("proof_{i}_fork_root"), &v);
     }
 
-    // Receipts: JSON as `tlog` prints them, the proto the server sends, and mutation programs.
-    for (index, size) in [(0u64, 1u64), (3, 7), (11, 12), (6, 12)] {
+    // The receipt for leaf `index` of the first `size` entries, as the server sends it.
+    let proto_receipt = |index: u64, size: u64| {
         let r = log.receipt(index, size);
-        let mut json = vec![0u8];
-        json.extend(serde_json::to_vec(&r).expect("JSON"));
-        write("receipt_decode", &format!("json_{index}_{size}"), &json);
         let cp = log.checkpoint(size);
-        let proto = v1::Receipt {
+        v1::Receipt {
             index,
             leaf_hash: r.leaf_hash.0.to_vec(),
             checkpoint: Some(v1::SignedCheckpoint {
@@ -146,7 +143,15 @@ fn main() {
             }),
             inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
             duplicate: false,
-        };
+        }
+    };
+    // Receipts: JSON as `tlog` prints them, the proto the server sends, and mutation programs.
+    for (index, size) in [(0u64, 1u64), (3, 7), (11, 12), (6, 12)] {
+        let r = log.receipt(index, size);
+        let mut json = vec![0u8];
+        json.extend(serde_json::to_vec(&r).expect("JSON"));
+        write("receipt_decode", &format!("json_{index}_{size}"), &json);
+        let proto = proto_receipt(index, size);
         let mut bytes = vec![1u8];
         bytes.extend(proto.encode_to_vec());
         write("receipt_decode", &format!("proto_{index}_{size}"), &bytes);
@@ -159,21 +164,7 @@ fn main() {
     // Broken proto receipts, each refused for its one defect: a note made invalid UTF-8 by changing a byte of a
     // signature line's em dash, a proof hash one byte short, no checkpoint.
     let proto = |edit: &dyn Fn(&mut v1::Receipt)| {
-        let (index, size) = (3u64, 7u64);
-        let r = log.receipt(index, size);
-        let cp = log.checkpoint(size);
-        let mut m = v1::Receipt {
-            index,
-            leaf_hash: r.leaf_hash.0.to_vec(),
-            checkpoint: Some(v1::SignedCheckpoint {
-                note: cp.note.clone().into_bytes(),
-                size,
-                root_hash: cp.checkpoint.root.0.to_vec(),
-                timestamp_unix: cp.timestamp,
-            }),
-            inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
-            duplicate: false,
-        };
+        let mut m = proto_receipt(3, 7);
         edit(&mut m);
         let mut bytes = vec![1u8];
         bytes.extend(m.encode_to_vec());
