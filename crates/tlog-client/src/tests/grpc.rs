@@ -330,6 +330,17 @@ impl Fixture {
     fn lie(&self, lie: Lie) {
         self.log.0.lock().unwrap().lie = lie;
     }
+
+    /// A client that keeps its own trusted state, and the checkpoint it trusts first (the log's latest, honest).
+    async fn trusting_client(&self) -> (LogClient, tlog_checkpoint::SignedCheckpoint) {
+        let mut client = self
+            .client
+            .clone()
+            .with_trusted(TrustedLog::new(verifier()))
+            .unwrap();
+        let honest = client.checkpoint().await.unwrap();
+        (client, honest)
+    }
 }
 
 #[tokio::test]
@@ -463,12 +474,7 @@ async fn checkpoint_advances_the_trusted_log() {
 #[tokio::test]
 async fn fork_is_detected() {
     let f = Fixture::start(8).await;
-    let mut client = f
-        .client
-        .clone()
-        .with_trusted(TrustedLog::new(verifier()))
-        .unwrap();
-    let honest = client.checkpoint().await.unwrap();
+    let (mut client, honest) = f.trusting_client().await;
 
     // Same size, other history, validly signed.
     f.lie(Lie::Fork);
@@ -518,12 +524,7 @@ async fn fork_is_detected() {
 #[tokio::test]
 async fn a_signed_checkpoint_with_the_wrong_root_is_caught() {
     let f = Fixture::start(6).await;
-    let mut client = f
-        .client
-        .clone()
-        .with_trusted(TrustedLog::new(verifier()))
-        .unwrap();
-    let honest = client.checkpoint().await.unwrap();
+    let (mut client, honest) = f.trusting_client().await;
     f.client.submit(b"seventh").await.unwrap();
     let true_root = root(&leaves(&f.log.0.lock().unwrap().entries));
 
