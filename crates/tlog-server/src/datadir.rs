@@ -1,6 +1,6 @@
 //! The human-readable statement a data folder carries about itself: `<data>/README`, written when `tlogd` first
 //! starts a log there, naming the origin, the verifier key, when the log was created and by which tlog version.
-//! `tlogd info --data DIR` reads it back beside the stored tree size and latest checkpoint.
+//! `Server::open` writes it; `tlogd info --data DIR` reads it back beside the stored tree size and latest checkpoint.
 //!
 //! The file is informational: the log's identity is its key (`log.key`, `log.vkey`) and the signed checkpoints
 //! in `db/`; nothing trusts this text, and a folder without one (a log created before it existed) still opens.

@@ -488,11 +488,6 @@ async fn server(args: Args) -> ExitCode {
                     data.join("log.key").display()
                 );
             }
-            let vkey = s.verifier_key.to_string();
-            let new_log = s.created_key || s.tree_size == 0;
-            if let Err(e) = datadir::write_readme_if_missing(&data, &s.origin, &vkey, new_log) {
-                tracing::warn!(error = %e, "could not write {}", datadir::readme_path(&data).display());
-            }
             println!("tlogd: origin {}", s.origin);
             println!("tlogd: verifier key {}", s.verifier_key);
             println!("tlogd: tree size {}", s.tree_size);

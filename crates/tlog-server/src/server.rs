@@ -16,6 +16,7 @@ use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::datadir;
 use crate::error::{ConfigError, Error, Result};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
@@ -150,6 +151,14 @@ impl Server {
         let (appender, reader, shutdown) = log::open(store.clone(), key, config.log.clone())?;
         let filter_loader = load_leaf_filter(store.clone())?;
         let tree_size = reader.latest().checkpoint.size.0;
+        // The folder's statement of which log it holds; informational, so a failure to write it is only logged.
+        let new_log = created_key || tree_size == 0;
+        let vkey = verifier_key.to_string();
+        if let Err(e) = datadir::write_readme_if_missing(&config.data_dir, &origin, &vkey, new_log)
+        {
+            let path = datadir::readme_path(&config.data_dir);
+            tracing::warn!(error = %e, "could not write {}", path.display());
+        }
         Ok(Server {
             config,
             store,
