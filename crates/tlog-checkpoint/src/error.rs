@@ -87,4 +87,17 @@ pub enum Error {
     /// Note text beginning with `cosignature/v1` is reserved: the same key signs cosignatures.
     #[error("note text must not begin with the cosignature header")]
     ReservedPrefix,
+    /// A tlog-witness request or response body breaks the wire format; the reason says how.
+    #[error("malformed witness message: {0}")]
+    BadWitnessRequest(&'static str),
+    /// Fewer known witnesses validly cosigned the checkpoint than the policy requires.
+    #[error("{valid} valid witness cosignatures, {quorum} required; missing: {}", missing.join(", "))]
+    NoQuorum {
+        /// Cosignatures required.
+        quorum: usize,
+        /// Distinct known witnesses whose cosignature verified.
+        valid: usize,
+        /// Known witnesses without a valid cosignature.
+        missing: Vec<String>,
+    },
 }

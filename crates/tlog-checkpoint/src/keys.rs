@@ -72,7 +72,7 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 
 /// Splits `<name>+<hex key ID>+<base64>`, the common tail of verifier and private key strings. The name cannot
 /// contain `+`, so the first two `+` are the separators even though base64 may contain more.
-fn split_key_string(text: &str) -> Result<(&str, KeyId, &str), Error> {
+pub(crate) fn split_key_string(text: &str) -> Result<(&str, KeyId, &str), Error> {
     let (name, rest) = text
         .split_once('+')
         .ok_or(Error::BadKey("missing `+` after the key name"))?;

@@ -11,6 +11,8 @@
 //!   `PRIVATE+KEY+<name>+<key ID>+<base64>` text of Go's `golang.org/x/mod/sumdb/note`.
 //! - [`cosign`], [`verify_cosignature`]: C2SP `tlog-cosignature` v1 Ed25519 cosignatures (key type `0x04`,
 //!   message `cosignature/v1\ntime <t>\n<body>`, blob `key ID || u64 timestamp || signature`).
+//! - [`witness`]: C2SP `tlog-witness` `add-checkpoint` bodies, witness cosigner keys ([`CosignerKey`]) and a
+//!   client's quorum policy ([`verify_witnessed`]).
 //! - [`sign_checkpoint`], [`verify_checkpoint`]: the log's signed tree head. Every checkpoint the log publishes
 //!   says when it was signed, yet stays a plain C2SP checkpoint: the log signs it with an ordinary `0x01`
 //!   signature *and* adds a timestamped `0x04` cosignature made with the same key pair and key name (the origin).
@@ -28,6 +30,7 @@ mod cosignature;
 mod error;
 mod keys;
 mod note;
+pub mod witness;
 
 pub use checkpoint::Checkpoint;
 pub use cosignature::{
@@ -37,6 +40,7 @@ pub use cosignature::{
 pub use error::Error;
 pub use keys::{KeyId, SignerKey, VerifierKey};
 pub use note::{MAX_SIGNATURES, Note, NoteSignature};
+pub use witness::{CosignerKey, Witnessed, verify_witnessed};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

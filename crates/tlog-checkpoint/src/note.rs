@@ -146,7 +146,7 @@ fn known_key<'a>(
     Ok(first)
 }
 
-fn parse_signature_line(line: &str) -> Result<NoteSignature, Error> {
+pub(crate) fn parse_signature_line(line: &str) -> Result<NoteSignature, Error> {
     let rest = line
         .strip_prefix(SIGNATURE_PREFIX)
         .ok_or(Error::BadSignatureLine)?;

@@ -12,6 +12,7 @@
 //! - [`ProofPlan`]: which stored nodes the §2.1.3.1 inclusion proof (`PATH`) or §2.1.4.1 consistency proof
 //!   (`PROOF`/`SUBPROOF`) needs, and how to fold those whose proof hash covers an incomplete right edge.
 //! - Verification per §2.1.3.2 and §2.1.4.2, with the proof length checked before any hashing.
+//! - [`tiles`]: C2SP `tlog-tiles` coordinates, paths and bodies, and which tile slice holds a node.
 //!
 //! Nothing panics on any input: sizes and indices are `u64` and arithmetic near `u64::MAX` is guarded. A tree holds
 //! at most `u64::MAX` leaves.
@@ -24,6 +25,7 @@ mod error;
 mod hash;
 mod node;
 mod proof;
+pub mod tiles;
 mod verify;
 
 pub use compact::CompactRange;
