@@ -122,6 +122,10 @@ pub enum ClientError {
     #[cfg(feature = "grpc")]
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// An HTTP request failed (connection, status or body).
+    #[cfg(feature = "http")]
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
     /// Reading or writing the state file failed.
     #[error("state file {path}: {source}")]
     StateFileIo {

@@ -32,6 +32,8 @@ mod checkpoint;
 #[cfg(feature = "grpc")]
 mod client;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod receipt;
 mod trusted;
 
