@@ -27,6 +27,10 @@ cargo fmt --all -- --check
 # Cargo.toml): clippy pays for the compile, test reuses it.
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The offline verifier (tlog-client without its transports) is a supported build of its own: it must compile and
+# lint clean without tokio, tonic or reqwest (tests/no_transport.rs checks the dependency tree).
+step "cargo clippy -p tlog-client --no-default-features"
+cargo clippy -p tlog-client --no-default-features --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked "$@"
 # Short fuzzing of every cargo-fuzz target (fuzz/, its own workspace: no RocksDB build). TLOG_FUZZ_SECONDS sets
