@@ -293,7 +293,7 @@ async fn every_refusal_leaves_only_that_witness_out() {
     ];
     for refusal in refusals {
         let good = Witness::start(1, &[]).await;
-        let bad = Witness::start(2, &[refusal.clone()]).await;
+        let bad = Witness::start(2, std::slice::from_ref(&refusal)).await;
         let log = open_log(memory());
         let w = Witnessing::spawn(
             log.reader.clone(),
