@@ -3,20 +3,16 @@
 //!
 //! Everything here is deterministic (Ed25519 signatures too), so the committed corpus seeds stay valid inputs.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
 use tlog_checkpoint::{
     Checkpoint, Note, SignedCheckpoint, SignerKey, VerifierKey, sign_checkpoint,
 };
-use tlog_core::{
-    CompactRange, Hash, LeafIndex, NodeId, TreeSize, consistency_plan, inclusion_plan, leaf_hash,
-};
+use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash};
 
-/// The RFC 9162 reference verification loops of tlog-core's tests, used here as a differential oracle.
-#[path = "../../crates/tlog-core/tests/reference/mod.rs"]
-pub mod reference;
+/// tlog-core's naive RFC 9162 reference (a differential oracle) and its proof-building tree.
+pub use tlog_core::testing::{Tree, reference};
 
 /// The fixed log's origin (also its key name).
 pub const ORIGIN: &str = "fuzz.example/log";
@@ -46,72 +42,6 @@ pub fn other_signer() -> &'static SignerKey {
 /// Entry `i` of the fixture log.
 pub fn log_entry(i: usize) -> Vec<u8> {
     format!("{{\"event\":\"deploy\",\"n\":{i}}}").into_bytes()
-}
-
-/// A Merkle tree with every node, and the root of every size up to its own.
-pub struct Tree {
-    pub leaves: Vec<Hash>,
-    nodes: HashMap<NodeId, Hash>,
-    /// `roots[s]` is the root of the first `s` leaves.
-    pub roots: Vec<Hash>,
-}
-
-impl Tree {
-    pub fn new(leaves: Vec<Hash>) -> Tree {
-        let mut nodes = HashMap::new();
-        let mut cr = CompactRange::new();
-        let mut roots = vec![cr.root()];
-        for leaf in &leaves {
-            cr.append(*leaf, |id, h| {
-                nodes.insert(id, h);
-            })
-            .expect("a small tree never overflows");
-            roots.push(cr.root());
-        }
-        Tree {
-            leaves,
-            nodes,
-            roots,
-        }
-    }
-
-    pub fn size(&self) -> u64 {
-        self.leaves.len() as u64
-    }
-
-    fn build(&self, plan: tlog_core::ProofPlan) -> Vec<Hash> {
-        let hashes: Vec<Hash> = plan.node_ids().iter().map(|id| self.nodes[id]).collect();
-        plan.build(&hashes).expect("the plan's own nodes")
-    }
-
-    /// The correct inclusion proof of `index` in the tree of `size`, if `index < size <= self.size()`.
-    pub fn inclusion(&self, index: u64, size: u64) -> Option<Vec<Hash>> {
-        if index >= size || size > self.size() {
-            return None;
-        }
-        inclusion_plan(LeafIndex(index), TreeSize(size))
-            .ok()
-            .map(|p| self.build(p))
-    }
-
-    /// The correct consistency proof from `size1` to `size2`, if `size1 <= size2 <= self.size()` (empty when
-    /// `size1` is 0 or equals `size2`: no proof is needed).
-    pub fn consistency(&self, size1: u64, size2: u64) -> Option<Vec<Hash>> {
-        if size1 > size2 || size2 > self.size() {
-            return None;
-        }
-        if size1 == 0 || size1 == size2 {
-            return Some(Vec::new());
-        }
-        consistency_plan(TreeSize(size1), TreeSize(size2))
-            .ok()
-            .map(|p| self.build(p))
-    }
-
-    /// The size whose root `root` is, if any.
-    pub fn size_of_root(&self, root: &Hash) -> Option<u64> {
-        self.roots.iter().position(|r| r == root).map(|s| s as u64)
-    }
 }
 
 /// The fixture log: its tree and a signed checkpoint for every size 1..=LOG_ENTRIES.

@@ -19,12 +19,16 @@
 
 #![no_std]
 extern crate alloc;
+#[cfg(feature = "test-util")]
+extern crate std;
 
 mod compact;
 mod error;
 mod hash;
 mod node;
 mod proof;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod tiles;
 mod verify;
 

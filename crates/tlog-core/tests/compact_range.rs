@@ -1,7 +1,7 @@
 //! `CompactRange`: one-by-one appends and batched `extend` agree on roots and on visited nodes, the visited nodes are
 //! exactly the complete nodes of the tree (with the reference hashes), and `from_parts` round-trips.
 
-mod reference;
+use tlog_core::testing::reference;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! reference `PATH` / `PROOF`, passes the crate's verifier and the RFC's literal verification loops, and the proof
 //! lengths agree.
 
-mod reference;
+use tlog_core::testing::reference;
 
 use std::collections::HashMap;
 

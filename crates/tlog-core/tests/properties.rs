@@ -10,13 +10,13 @@
 //! original root, it passes exactly when the RFC 9162 verification loop, run on symbols instead of hashes, performs
 //! the very same computation.
 
-mod reference;
-
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use reference::{rfc_root_from_inclusion, rfc_roots_from_consistency, sym_node, symbols};
+use tlog_core::testing::Tree;
+use tlog_core::testing::reference::{
+    rfc_root_from_inclusion, rfc_roots_from_consistency, sym_node, symbols,
+};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, VerifyError, consistency_plan,
     consistency_proof_len, inclusion_plan, inclusion_proof_len, leaf_hash, range_nodes,
@@ -25,54 +25,9 @@ use tlog_core::{
 
 const MAX_SIZE: u64 = 4096;
 
-struct Tree {
-    leaves: Vec<Hash>,
-    nodes: HashMap<NodeId, Hash>,
-    /// `roots[s]` is the root of the tree of size `s`.
-    roots: Vec<Hash>,
-}
-
 fn tree() -> &'static Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
-    TREE.get_or_init(|| {
-        let leaves: Vec<Hash> = (0..MAX_SIZE).map(|i| leaf_hash(&i.to_le_bytes())).collect();
-        let mut nodes = HashMap::new();
-        let mut cr = CompactRange::new();
-        let mut roots = vec![cr.root()];
-        for leaf in &leaves {
-            cr.append(*leaf, |id, h| {
-                nodes.insert(id, h);
-            })
-            .unwrap();
-            roots.push(cr.root());
-        }
-        Tree {
-            leaves,
-            nodes,
-            roots,
-        }
-    })
-}
-
-impl Tree {
-    /// The hashes of the nodes a proof plan asks for, in its order.
-    fn hashes(&self, ids: &[NodeId]) -> Vec<Hash> {
-        ids.iter().map(|id| self.nodes[id]).collect()
-    }
-
-    fn inclusion(&self, index: u64, size: u64) -> Vec<Hash> {
-        let plan = inclusion_plan(LeafIndex(index), TreeSize(size)).unwrap();
-        plan.build(&self.hashes(plan.node_ids())).unwrap()
-    }
-
-    fn consistency(&self, size1: u64, size2: u64) -> Vec<Hash> {
-        let plan = consistency_plan(TreeSize(size1), TreeSize(size2)).unwrap();
-        plan.build(&self.hashes(plan.node_ids())).unwrap()
-    }
-
-    fn root(&self, size: u64) -> Hash {
-        self.roots[size as usize]
-    }
+    TREE.get_or_init(|| Tree::new((0..MAX_SIZE).map(|i| leaf_hash(&i.to_le_bytes())).collect()))
 }
 
 fn incl(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
@@ -129,7 +84,7 @@ proptest! {
     ) {
         let t = tree();
         let (leaf, root) = (t.leaves[index as usize], t.root(size));
-        let proof = t.inclusion(index, size);
+        let proof = t.inclusion(index, size).unwrap();
         prop_assert!(incl(&leaf, index, size, &proof, &root));
 
         // Every single-bit flip of every proof hash.
@@ -197,7 +152,7 @@ proptest! {
     ) {
         let t = tree();
         let (root1, root2) = (t.root(size1), t.root(size2));
-        let proof = t.consistency(size1, size2);
+        let proof = t.consistency(size1, size2).unwrap();
         prop_assert!(cons(size1, size2, &proof, &root1, &root2));
 
         for i in 0..proof.len() {

@@ -6,7 +6,7 @@
 //!
 //! Both files are checked against the crate and against the reference, so neither can drift unnoticed.
 
-mod reference;
+use tlog_core::testing::reference;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

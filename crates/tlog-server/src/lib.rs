@@ -23,6 +23,7 @@ mod service;
 #[cfg(all(feature = "test-util", feature = "rocksdb"))]
 pub mod testing;
 pub mod validate;
+#[cfg(feature = "witnessing")]
 pub mod witnessing;
 
 #[cfg(feature = "test-util")]

@@ -19,8 +19,7 @@ use tlog_storage::{
 };
 
 // tlog-core's naive RFC 9162 reference, shared rather than written again.
-#[path = "../../tlog-core/tests/reference/mod.rs"]
-mod reference;
+use tlog_core::testing::reference;
 
 const ORIGIN: &str = "example.com/test-log";
 

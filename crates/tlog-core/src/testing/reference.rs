@@ -4,11 +4,11 @@
 //!
 //! `D` is given as leaf hashes rather than entries: `MTH({d(0)}) = HASH(0x00 || d(0))` is then the element itself.
 
-// Each test binary uses a different part of the reference.
-#![allow(dead_code)]
-
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::string::String;
+use std::vec::Vec;
+use std::{format, vec};
 
 use sha2::{Digest, Sha256};
 
