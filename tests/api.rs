@@ -335,7 +335,8 @@ async fn bad_entries_ranges_and_unpublished_checkpoints_get_their_status_codes()
             code(
                 rpc.get_checkpoint(GetCheckpointRequest {
                     min_size: 0,
-                    size: 7
+                    size: 7,
+                    witnessed: false,
                 })
                 .await
             ),

@@ -242,7 +242,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             code(
                 rpc.get_checkpoint(GetCheckpointRequest {
                     min_size,
-                    size: exact
+                    size: exact,
+                    witnessed: false,
                 })
                 .await
             ),

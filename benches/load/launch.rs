@@ -193,6 +193,7 @@ pub(crate) async fn latest(rpc: &mut Rpc, key: &VerifierKey) -> Res<SignedCheckp
         .get_checkpoint(v1::GetCheckpointRequest {
             min_size: 0,
             size: 0,
+            witnessed: false,
         })
         .await?
         .into_inner();

@@ -299,7 +299,12 @@ fn main() {
             name,
             2,
             &[0],
-            v1::GetCheckpointRequest { min_size, size }.encode_to_vec(),
+            v1::GetCheckpointRequest {
+                min_size,
+                size,
+                witnessed: false,
+            }
+            .encode_to_vec(),
         );
     }
     req(

@@ -322,6 +322,7 @@ impl LogClient {
         let request = v1::GetCheckpointRequest {
             min_size: min_size.0,
             size: 0,
+            witnessed: false,
         };
         let wire = self.rpc().get_checkpoint(request).await?.into_inner();
         let new = verify_proto_checkpoint(&self.key, wire)?;
@@ -672,6 +673,7 @@ async fn checkpoint_at(
     let request = v1::GetCheckpointRequest {
         min_size: 0,
         size: size.0,
+        witnessed: false,
     };
     let wire = rpc.clone().get_checkpoint(request).await?.into_inner();
     let checkpoint = verify_proto_checkpoint(key, wire)?;

@@ -39,6 +39,15 @@ pub enum Error {
         min_size: u64,
         waited: std::time::Duration,
     },
+    /// A witnessed checkpoint was asked of a log that has no witnesses configured.
+    #[error("this log has no witnesses configured, so it publishes no witnessed checkpoint")]
+    NotWitnessed,
+    /// No checkpoint has been cosigned by a quorum of witnesses yet.
+    #[error("no checkpoint has been cosigned by a quorum of the log's witnesses yet; retry later")]
+    NoWitnessedCheckpoint,
+    /// A witnessed checkpoint was asked together with a size or a minimum size.
+    #[error("witnessed cannot be combined with size or min_size")]
+    WitnessedWithSize,
     /// The sequencer's queue is full: pushback, try again later.
     #[error("the log's submission queue is full ({0} batches queued); retry later")]
     QueueFull(usize),

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tlog_checkpoint::SignedCheckpoint as Signed;
@@ -17,7 +18,7 @@ use tlog_proto::v1::{
 };
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
 use tlog_storage::LogStore;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -59,7 +60,9 @@ pub fn status(e: Error) -> Status {
     let code = match &e {
         Error::Request(r) => r.code(),
         Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
-        Error::ConsistencySizes { .. } => Code::InvalidArgument,
+        Error::ConsistencySizes { .. } | Error::WitnessedWithSize => Code::InvalidArgument,
+        Error::NotWitnessed => Code::FailedPrecondition,
+        Error::NoWitnessedCheckpoint => Code::Unavailable,
         Error::NoCheckpoint(_) | Error::UnknownLeaf(_) | Error::LeafNotInSize { .. } => {
             Code::NotFound
         }
@@ -103,6 +106,8 @@ pub struct LogService<S> {
     reader: LogReader<S>,
     limits: ServiceLimits,
     tokens: WriteTokens,
+    /// The newest witnessed checkpoint, when the log has witnesses.
+    witnessed: Option<watch::Receiver<Option<Arc<Signed>>>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -119,7 +124,21 @@ impl<S: LogStore> LogService<S> {
             reader,
             limits,
             tokens,
+            witnessed: None,
         }
+    }
+
+    /// Serves `GetCheckpoint{witnessed}` from this source of witnessed checkpoints (notes with their witnesses'
+    /// cosignature lines).
+    pub fn with_witnessed(mut self, witnessed: watch::Receiver<Option<Arc<Signed>>>) -> Self {
+        self.witnessed = Some(witnessed);
+        self
+    }
+
+    fn witnessed(&self) -> Result<Arc<Signed>> {
+        let source = self.witnessed.as_ref().ok_or(Error::NotWitnessed)?;
+        let latest = source.borrow().clone();
+        latest.ok_or(Error::NoWitnessedCheckpoint)
     }
 
     /// Waits for a queued submission and builds its receipts: from the nodes the sequencer committed when it can,
@@ -295,8 +314,18 @@ impl<S: LogStore> Log for LogService<S> {
         &self,
         request: Request<GetCheckpointRequest>,
     ) -> Result<Response<SignedCheckpoint>, Status> {
-        let GetCheckpointRequest { min_size, size } = request.into_inner();
-        let cp = if size != 0 {
+        let GetCheckpointRequest {
+            min_size,
+            size,
+            witnessed,
+        } = request.into_inner();
+        let cp = if witnessed {
+            if size != 0 || min_size != 0 {
+                Err(Error::WitnessedWithSize)
+            } else {
+                self.witnessed()
+            }
+        } else if size != 0 {
             let reader = self.reader.clone();
             blocking(move || reader.checkpoint(TreeSize(size))).await
         } else {
@@ -371,6 +400,7 @@ impl<S> Clone for LogService<S> {
             reader: self.reader.clone(),
             limits: self.limits.clone(),
             tokens: self.tokens.clone(),
+            witnessed: self.witnessed.clone(),
         }
     }
 }
@@ -438,6 +468,9 @@ mod tests {
                 },
                 Code::DeadlineExceeded,
             ),
+            (Error::NotWitnessed, Code::FailedPrecondition),
+            (Error::NoWitnessedCheckpoint, Code::Unavailable),
+            (Error::WitnessedWithSize, Code::InvalidArgument),
         ] {
             let what = e.to_string();
             assert_eq!(status(e).code(), code, "{what}");

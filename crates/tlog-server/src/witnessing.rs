@@ -11,7 +11,7 @@
 //! witness said. A `409` for the same size with another root means the witness saw another history signed with
 //! this log's key: it is logged as an error.
 //!
-//! The newest witnessed checkpoint is kept in the store's metadata ([`META_WITNESSED`]) so a restart serves it
+//! The newest witnessed checkpoint (a [`SignedCheckpoint`] whose note carries the cosignature lines) is kept in the store's metadata ([`META_WITNESSED`]) so a restart serves it
 //! at once, and published on a watch channel that the HTTP `/checkpoint` serves.
 
 use std::sync::Arc;
@@ -78,19 +78,9 @@ impl WitnessingConfig {
     }
 }
 
-/// A checkpoint note with at least a quorum of witness cosignatures.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WitnessedNote {
-    pub size: u64,
-    /// The log's note followed by the witnesses' cosignature lines.
-    pub note: String,
-    /// Names of the witnesses that cosigned it.
-    pub cosigners: Vec<String>,
-}
-
 /// The running witnessing task: its output and its stop.
 pub struct Witnessing {
-    witnessed: watch::Receiver<Option<Arc<WitnessedNote>>>,
+    witnessed: watch::Receiver<Option<Arc<SignedCheckpoint>>>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -107,15 +97,7 @@ impl Witnessing {
         let http = tlog_client::http::http_client(config.timeout)?;
         let stored = store.meta(META_WITNESSED).ok().flatten().and_then(|note| {
             let w = verify_witnessed(&log_key, &config.keys(), config.quorum, &note).ok()?;
-            Some(Arc::new(WitnessedNote {
-                size: w.signed.checkpoint.size.0,
-                note: w.signed.note,
-                cosigners: w
-                    .cosigners
-                    .iter()
-                    .map(|(k, _)| k.name().to_owned())
-                    .collect(),
-            }))
+            Some(Arc::new(w.signed))
         });
         let (witnessed_tx, witnessed) = watch::channel(stored);
         let (stop, stop_rx) = watch::channel(false);
@@ -146,7 +128,7 @@ impl Witnessing {
     }
 
     /// Sees every newly witnessed checkpoint (`None` until the first).
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<WitnessedNote>>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<SignedCheckpoint>>> {
         self.witnessed.clone()
     }
 
@@ -180,7 +162,7 @@ struct Runner<S> {
     http: reqwest::Client,
     states: Vec<WitnessState>,
     config: WitnessingConfig,
-    witnessed: watch::Sender<Option<Arc<WitnessedNote>>>,
+    witnessed: watch::Sender<Option<Arc<SignedCheckpoint>>>,
 }
 
 impl<S: LogStore> Runner<S> {
@@ -192,7 +174,7 @@ impl<S: LogStore> Runner<S> {
                 .witnessed
                 .borrow()
                 .as_ref()
-                .is_some_and(|w| w.size >= cp.checkpoint.size.0);
+                .is_some_and(|w| w.checkpoint.size >= cp.checkpoint.size);
             if cp.checkpoint.size.0 > 0 && !done {
                 self.round(cp).await;
             }
@@ -203,7 +185,7 @@ impl<S: LogStore> Runner<S> {
                 .witnessed
                 .borrow()
                 .as_ref()
-                .is_none_or(|w| w.size < newest);
+                .is_none_or(|w| w.checkpoint.size.0 < newest);
             tokio::select! {
                 changed = latest.changed() => if changed.is_err() { return },
                 _ = stop.changed() => return,
@@ -277,14 +259,16 @@ impl<S: LogStore> Runner<S> {
                 return;
             }
         };
-        let witnessed = Arc::new(WitnessedNote {
-            size: cp.checkpoint.size.0,
-            cosigners: sorted
-                .iter()
-                .map(|(i, _)| self.states[*i].endpoint.key.name().to_owned())
-                .collect(),
-            note,
-        });
+        let cosigners: Vec<&str> = sorted
+            .iter()
+            .map(|(i, _)| self.states[*i].endpoint.key.name())
+            .collect();
+        tracing::debug!(
+            size = cp.checkpoint.size.0,
+            ?cosigners,
+            "witnessed checkpoint"
+        );
+        let witnessed = Arc::new(SignedCheckpoint { note, ..cp.clone() });
         let store = self.store.clone();
         let bytes = witnessed.note.clone().into_bytes();
         let stored =
@@ -292,11 +276,6 @@ impl<S: LogStore> Runner<S> {
         if !matches!(stored, Ok(Ok(()))) {
             tracing::warn!("could not store the witnessed checkpoint; it is served until restart");
         }
-        tracing::debug!(
-            size = witnessed.size,
-            cosigners = ?witnessed.cosigners,
-            "witnessed checkpoint"
-        );
         self.witnessed.send_replace(Some(witnessed));
     }
 }
