@@ -60,7 +60,48 @@ pub struct WitnessingConfig {
     pub max_backoff: Duration,
 }
 
+impl WitnessEndpoint {
+    /// Parses `<cosigner key>=<URL>` (the `--witness` flag): the witness's `0x04` verifier key, `=`, and its
+    /// `http://` or `https://` submission prefix.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let split = ["=http://", "=https://"]
+            .iter()
+            .filter_map(|sep| text.find(sep))
+            .min()
+            .ok_or_else(|| {
+                format!("witness {text:?}: expected <cosigner key>=<http:// or https:// URL>")
+            })?;
+        let (key, url) = (&text[..split], &text[split + 1..]);
+        let key = CosignerKey::parse(key)
+            .map_err(|e| format!("witness {text:?}: bad cosigner key: {e}"))?;
+        Ok(WitnessEndpoint {
+            key,
+            url: url.to_owned(),
+        })
+    }
+}
+
 impl WitnessingConfig {
+    /// Checks the policy: at least one witness, a quorum from 1 to the number of witnesses, distinct names.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.witnesses.len();
+        if self.quorum == 0 || self.quorum > n {
+            return Err(format!(
+                "witness quorum {} must be between 1 and the number of witnesses ({n})",
+                self.quorum
+            ));
+        }
+        for (i, w) in self.witnesses.iter().enumerate() {
+            if self.witnesses[..i]
+                .iter()
+                .any(|o| o.key.name() == w.key.name())
+            {
+                return Err(format!("witness {} is configured twice", w.key.name()));
+            }
+        }
+        Ok(())
+    }
+
     /// Witnesses with the default timeout and backoff.
     pub fn new(witnesses: Vec<WitnessEndpoint>, quorum: usize) -> Self {
         WitnessingConfig {
@@ -424,5 +465,45 @@ impl<S: LogStore> Ask<S> {
             }
             Err(e) => Outcome::Failed(format!("200 without a valid cosignature: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tlog_checkpoint::SignerKey;
+
+    use super::*;
+
+    fn key(n: u8) -> CosignerKey {
+        CosignerKey::of(&SignerKey::from_seed(&format!("w{n}.example"), [n; 32]).unwrap())
+    }
+
+    #[test]
+    fn witness_flags_parse() {
+        let w = WitnessEndpoint::parse(&format!("{}=https://w1.example/witness", key(1))).unwrap();
+        assert_eq!(w.key, key(1));
+        assert_eq!(w.url, "https://w1.example/witness");
+        for bad in [
+            format!("{}", key(1)),
+            format!("{}=ftp://x", key(1)),
+            "nokey=http://x".to_string(),
+        ] {
+            assert!(WitnessEndpoint::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quorums_must_be_reachable() {
+        let ws: Vec<WitnessEndpoint> = (1..=2)
+            .map(|n| WitnessEndpoint {
+                key: key(n),
+                url: "http://x".into(),
+            })
+            .collect();
+        assert!(WitnessingConfig::new(ws.clone(), 2).validate().is_ok());
+        assert!(WitnessingConfig::new(ws.clone(), 0).validate().is_err());
+        assert!(WitnessingConfig::new(ws.clone(), 3).validate().is_err());
+        let twice = vec![ws[0].clone(), ws[0].clone()];
+        assert!(WitnessingConfig::new(twice, 1).validate().is_err());
     }
 }
