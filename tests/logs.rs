@@ -17,7 +17,7 @@ fn run_redirected(extra_env: &[(&str, &str)]) -> Vec<u8> {
     command
         .arg("--data")
         .arg(dir.path().join("data"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())

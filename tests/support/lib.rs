@@ -70,6 +70,8 @@ pub fn tlogd_verify(data: &Path) -> (i32, String) {
 pub struct Tlogd {
     /// `http://127.0.0.1:PORT`
     pub addr: String,
+    /// `http://127.0.0.1:PORT` of its C2SP tlog-tiles listener; `None` when started with `--no-http`.
+    pub http: Option<String>,
     /// The log's verifier key (C2SP vkey string).
     pub vkey: String,
     pub origin: String,
@@ -78,7 +80,8 @@ pub struct Tlogd {
 }
 
 impl Tlogd {
-    /// Starts `tlogd --data <data_dir> --listen 127.0.0.1:0 <extra_args>` and waits until it serves.
+    /// Starts `tlogd --data <data_dir> --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 <extra_args>` and waits
+    /// until it serves.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Tlogd {
         Self::try_start(data_dir, extra_args).unwrap_or_else(|e| panic!("tlogd did not start: {e}"))
     }
@@ -109,7 +112,7 @@ impl Tlogd {
         let mut child = Command::new(tlogd)
             .arg("--data")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -118,7 +121,7 @@ impl Tlogd {
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", tlogd.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (mut vkey, mut origin, mut addr) = (None, None, None);
+        let (mut vkey, mut origin, mut addr, mut http) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref() {
@@ -127,6 +130,8 @@ impl Tlogd {
                 vkey = Some(v.to_string());
             } else if let Some(o) = line.strip_prefix("tlogd: origin ") {
                 origin = Some(o.to_string());
+            } else if let Some(a) = line.strip_prefix("tlogd: http listening on ") {
+                http = Some(format!("http://{a}"));
             } else if let Some(a) = line.strip_prefix("tlogd: listening on ") {
                 addr = Some(format!("http://{a}"));
                 break;
@@ -143,6 +148,7 @@ impl Tlogd {
         match (addr, vkey, origin) {
             (Some(addr), Some(vkey), Some(origin)) => Ok(Tlogd {
                 addr,
+                http,
                 vkey,
                 origin,
                 data: data_dir.to_path_buf(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tlog_core::Hash;
+use tlog_core::tiles::TileError;
 use tlog_storage::StoreError;
 
 use crate::validate::RequestError;
@@ -95,6 +96,23 @@ pub enum Error {
     /// A task of the server panicked or was cancelled.
     #[error("a server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A tile path that is not a canonical C2SP `tlog-tiles` path (the message names the rule it breaks).
+    #[error(transparent)]
+    TilePath(TileError),
+    /// A tile (or a width of it) that no checkpoint the log signed covers: beyond the tree, or a partial width
+    /// the tree never had.
+    #[error("{path} is not in the log: its latest signed tree has size {size}")]
+    TileBeyondLog { path: String, size: u64 },
+    /// A tile a signed checkpoint covers is missing from the store, or narrower than that checkpoint needs
+    /// (on-disk damage).
+    #[error("{path} is covered by the log's checkpoints but not stored at that width")]
+    TileNotStored { path: String },
+    /// An entry bundle could not be encoded (an entry longer than a bundle's uint16 length prefix).
+    #[error("entry bundle {path}: {source}")]
+    Bundle { path: String, source: TileError },
+    /// The HTTP listener failed while serving.
+    #[error("HTTP server: {0}")]
+    ServeHttp(#[source] std::io::Error),
     /// A submission's receipt is missing from the sequencer's answer (a bug).
     #[error("no receipt for the entry")]
     NoReceipt,

@@ -1,6 +1,7 @@
 //! `tlogd`, the tlog log server: a sequencer that batches submitted entries into an RFC 9162 Merkle tree in a
 //! [`tlog_storage::LogStore`], signs C2SP checkpoints (with a C2SP tlog-cosignature timestamp), and a tonic gRPC
-//! service (`tlog.v1.Log`, see `proto/tlog/v1/log.proto`) that serves receipts, checkpoints, proofs and entries.
+//! service (`tlog.v1.Log`, see `proto/tlog/v1/log.proto`) that serves receipts, checkpoints, proofs and entries,
+//! beside C2SP `tlog-tiles` over HTTP ([`http`]).
 //!
 //! [`log::open`] is the one way to open a log: it recovers the store and returns the appender, the reader and the
 //! shutdown. State has one owner: the sequencer thread alone holds the frontier and the signing key; gRPC handlers
@@ -9,6 +10,7 @@
 mod clock;
 pub mod datadir;
 pub mod error;
+pub mod http;
 // The key file and the scrub serve only `server` (a data folder on RocksDB).
 #[cfg(feature = "rocksdb")]
 mod keyfile;

@@ -1,7 +1,8 @@
 //! `tlogd`: the tlog log server.
 //!
 //! `tlogd --data ./data` starts a log on the embedded RocksDB in `./data`, creating its key (and an origin, unless
-//! `--origin` names one) on first run and printing the verifier key clients need. `tlogd verify --data ./data`
+//! `--origin` names one) on first run and printing the verifier key clients need. It serves gRPC, and C2SP
+//! `tlog-tiles` over HTTP on a second address (`--http-listen`, off with `--no-http`). `tlogd verify --data ./data`
 //! checks a stopped log's integrity (see [`tlog_storage::fsck`]); `tlogd info --data ./data` says which log a data
 //! folder holds, without starting the server.
 
@@ -26,7 +27,8 @@ use tlog_storage::{RocksBackend, RocksStore};
     version,
     about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)",
     long_about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints).\n\n\
-        Without a subcommand, serves the log in --data over gRPC. `tlogd verify --data DIR` checks a stopped \
+        Without a subcommand, serves the log in --data over gRPC, and its C2SP tlog-tiles (checkpoint, tiles, \
+        entry bundles) over HTTP on --http-listen. `tlogd verify --data DIR` checks a stopped \
         log's integrity instead.",
     args_conflicts_with_subcommands = true
 )]
@@ -94,6 +96,13 @@ struct Args {
     /// Address to serve gRPC on (port 0 picks a free port).
     #[arg(long, env = "TLOGD_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address to serve C2SP tlog-tiles on over plain HTTP: /checkpoint, /tile/... (default 127.0.0.1:7401;
+    /// port 0 picks a free port).
+    #[arg(long, env = "TLOGD_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// Serve no HTTP (overrides --http-listen and the config file).
+    #[arg(long)]
+    no_http: bool,
     /// The log's origin, e.g. example.com/audit (new logs only; default: tlog.localhost/<random>).
     #[arg(long, env = "TLOGD_ORIGIN")]
     origin: Option<String>,
@@ -143,6 +152,10 @@ struct Args {
 struct FileConfig {
     data: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    /// `false` serves no HTTP.
+    http: Option<bool>,
+    max_http_reads: Option<usize>,
     origin: Option<String>,
     key: Option<PathBuf>,
     write_tokens: Option<Vec<String>>,
@@ -184,6 +197,12 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         file.data.unwrap_or(args.data)
     };
     c.listen = args.listen.or(file.listen).unwrap_or(c.listen);
+    c.http_listen = if args.no_http || file.http == Some(false) {
+        None
+    } else {
+        args.http_listen.or(file.http_listen).or(c.http_listen)
+    };
+    c.http.max_concurrent_reads = file.max_http_reads.unwrap_or(c.http.max_concurrent_reads);
     c.origin = args.origin.or(file.origin);
     c.key_file = args.key.or(file.key);
     c.write_tokens = if args.write_tokens.is_empty() {
@@ -242,9 +261,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     if c.log.max_entry_bytes == 0
         || c.log.sequencer.max_batch_entries == 0
         || c.log.max_request_entries == 0
+        || c.http.max_concurrent_reads == 0
     {
         return Err(
-            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries)"
+            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads)"
                 .into(),
         );
     }
@@ -491,6 +511,11 @@ async fn server(args: Args) -> ExitCode {
             println!("tlogd: origin {}", s.origin);
             println!("tlogd: verifier key {}", s.verifier_key);
             println!("tlogd: tree size {}", s.tree_size);
+            // Before the gRPC line, which launchers wait for as the last one.
+            match s.http_addr {
+                Some(http) => println!("tlogd: http listening on {http}"),
+                None => println!("tlogd: http off"),
+            }
             println!("tlogd: listening on {}", s.addr);
         },
         shutdown_signal(),

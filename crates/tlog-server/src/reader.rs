@@ -1,6 +1,6 @@
 //! Serving reads from the store: checkpoints by size, inclusion and consistency proofs (one batched node read
-//! each, following the core's proof plans), entries by range, and the receipts of entries the sequencer's answer
-//! alone cannot prove.
+//! each, following the core's proof plans), entries by range, C2SP `tlog-tiles` hash tiles and entry bundles, and
+//! the receipts of entries the sequencer's answer alone cannot prove.
 //!
 //! Every method may read the store and verify signatures, so it blocks: async callers run it on the blocking pool
 //! (see `service`). Requests reach it already checked by [`crate::validate`]; what it checks itself depends on the
@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
-use tlog_core::{Hash, LeafIndex, NodeId, ProofPlan, TreeSize, consistency_plan, inclusion_plan};
+use tlog_core::tiles::{TILE_WIDTH, Tile, TileKind, encode_bundle};
+use tlog_core::{
+    HASH_SIZE, Hash, LeafIndex, NodeId, ProofPlan, TreeSize, consistency_plan, inclusion_plan,
+};
 use tlog_storage::{LogStore, StoreError};
 use tokio::sync::watch;
 
@@ -237,6 +240,50 @@ impl<S: LogStore> LogReader<S> {
     /// Entries `[start, end)`: a range already checked against the log's size and the read limit.
     pub fn entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>> {
         Ok(self.store.entries(start, end)?)
+    }
+
+    /// Checks that a signed checkpoint covers `tile` at its width: the latest signed tree is at least
+    /// [`Tile::min_tree_size`]. That serves every tile of every published size (a partial tile of an older size is
+    /// a prefix of the wider one stored now) and nothing beyond what the log signed.
+    fn covered(&self, tile: &Tile) -> Result<()> {
+        let size = self.latest().checkpoint.size.0;
+        match tile.min_tree_size() {
+            Some(min) if min <= size => Ok(()),
+            _ => Err(Error::TileBeyondLog {
+                path: tile.path(),
+                size,
+            }),
+        }
+    }
+
+    /// The C2SP body of `tile` (uncompressed), if a signed checkpoint covers it: a hash tile's first `width`
+    /// hashes, read from the stored tile (which may be wider: the tree grew, or the sequencer stored a batch it
+    /// has not published yet); an entry bundle's `width` entries, each after its big-endian `uint16` length.
+    pub fn tile(&self, tile: &Tile) -> Result<Vec<u8>> {
+        self.covered(tile)?;
+        match tile.kind {
+            TileKind::Hashes(level) => {
+                let len = usize::from(tile.width) * HASH_SIZE;
+                match self.store.tile(level, tile.index)? {
+                    Some(mut body) if body.len() >= len => {
+                        body.truncate(len);
+                        Ok(body)
+                    }
+                    _ => Err(Error::TileNotStored { path: tile.path() }),
+                }
+            }
+            TileKind::Entries => {
+                // Covered: the bundle's end is at most the tree size, so this neither overflows nor reads
+                // past the stored entries.
+                let start = tile.index * TILE_WIDTH;
+                let end = start + u64::from(tile.width);
+                let entries = self.store.entries(LeafIndex(start), LeafIndex(end))?;
+                encode_bundle(&entries).map_err(|source| Error::Bundle {
+                    path: tile.path(),
+                    source,
+                })
+            }
+        }
     }
 
     /// Inclusion proofs of every entry of a committed submission against its checkpoint, in one batched read

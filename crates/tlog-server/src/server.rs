@@ -1,7 +1,8 @@
 //! Assembling and running `tlogd`. [`Server::open`] opens the store, settles the log's origin, loads or creates
-//! the key and opens the log; [`Server::run`] serves gRPC (with health and reflection) on a listener until
-//! shutdown, then lets the sequencer finish the batch in flight. [`serve`] does both on the configured address.
-//! Tests run a server in-process with `Server::open` and `run` on a port-0 listener.
+//! the key and opens the log; [`Server::run`] serves gRPC (with health and reflection) and, on a second listener,
+//! C2SP `tlog-tiles` over HTTP ([`crate::http`]) until shutdown, then lets the sequencer finish the batch in
+//! flight. [`serve`] does both on the configured addresses. Tests run a server in-process with `Server::open` and
+//! `run` on port-0 [`Listeners`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,10 +15,12 @@ use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_proto::{FILE_DESCRIPTOR_SET, LogServer};
 use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::datadir;
 use crate::error::{ConfigError, Error, Result};
+use crate::http::{self, HttpLimits};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
 use crate::scrub::Scrub;
@@ -27,6 +30,9 @@ use crate::validate::WriteTokens;
 /// Where `tlogd` listens by default.
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
+/// Where `tlogd` serves C2SP `tlog-tiles` over HTTP by default: the port after gRPC's.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7401);
 /// Largest gRPC message accepted or sent by default.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -40,7 +46,12 @@ pub struct ServerConfig {
     pub origin: Option<String>,
     /// The signing key file (default `<data>/log.key`), created on first run if missing.
     pub key_file: Option<PathBuf>,
+    /// Where gRPC is served.
     pub listen: SocketAddr,
+    /// Where C2SP `tlog-tiles` (checkpoint, tiles, entry bundles) are served over plain HTTP; off when `None`.
+    pub http_listen: Option<SocketAddr>,
+    /// Limits of the HTTP listener.
+    pub http: HttpLimits,
     /// The log's limits, batching and reads.
     pub log: LogOptions,
     /// Limits of the gRPC calls.
@@ -64,6 +75,8 @@ impl Default for ServerConfig {
             origin: None,
             key_file: None,
             listen: DEFAULT_LISTEN,
+            http_listen: Some(DEFAULT_HTTP_LISTEN),
+            http: HttpLimits::default(),
             log: LogOptions::default(),
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
@@ -78,7 +91,10 @@ impl Default for ServerConfig {
 /// What a started server tells its caller.
 #[derive(Clone, Debug)]
 pub struct Started {
+    /// The gRPC address.
     pub addr: SocketAddr,
+    /// The HTTP (tlog-tiles) address, when HTTP is on.
+    pub http_addr: Option<SocketAddr>,
     pub origin: String,
     pub verifier_key: VerifierKey,
     pub tree_size: u64,
@@ -118,6 +134,41 @@ fn incoming_nodelay(
         }
         Ok(conn)
     })
+}
+
+/// The sockets a server serves on: gRPC, and HTTP unless it is off.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `grpc` and, when given, `http` (port 0 picks a free port).
+    pub async fn bind(grpc: SocketAddr, http: Option<SocketAddr>) -> Result<Listeners> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| Error::Io {
+                context: format!("listening on {addr}"),
+                source,
+            })
+        };
+        let grpc = bind(grpc).await?;
+        let http = match http {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Listeners { grpc, http })
+    }
+
+    /// The bound gRPC and HTTP addresses.
+    pub fn addrs(&self) -> Result<(SocketAddr, Option<SocketAddr>)> {
+        let addr = |l: &TcpListener| {
+            l.local_addr().map_err(|source| Error::Io {
+                context: "reading the bound address".into(),
+                source,
+            })
+        };
+        Ok((addr(&self.grpc)?, self.http.as_ref().map(addr).transpose()?))
+    }
 }
 
 /// A log opened for serving: the store, the log's handles and its identity, ready to [`run`](Server::run).
@@ -173,22 +224,24 @@ impl Server {
         })
     }
 
-    /// What a caller learns once the server listens on `addr`.
-    pub fn started(&self, addr: SocketAddr) -> Started {
-        Started {
+    /// What a caller learns once the server listens on `listeners`.
+    pub fn started(&self, listeners: &Listeners) -> Result<Started> {
+        let (addr, http_addr) = listeners.addrs()?;
+        Ok(Started {
             addr,
+            http_addr,
             origin: self.origin.clone(),
             verifier_key: self.verifier_key.clone(),
             tree_size: self.tree_size,
             created_key: self.created_key,
-        }
+        })
     }
 
-    /// Serves the log on `listener` until `shutdown` resolves, then waits for the sequencer to write what it
-    /// still holds.
+    /// Serves the log on `listeners` until `shutdown` resolves (or the gRPC transport fails), then waits for the
+    /// sequencer to write what it still holds.
     pub async fn run(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let Server {
@@ -201,6 +254,32 @@ impl Server {
             verifier_key,
             ..
         } = self;
+        // One shutdown for both listeners; the end of gRPC (shutdown or failure) stops HTTP too.
+        let stop = Arc::new(watch::channel(false).0);
+        let stopped = |stop: &watch::Sender<bool>| {
+            let mut stopped = stop.subscribe();
+            async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            }
+        };
+        let signal = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stop.send_replace(true);
+            })
+        };
+        let http = listeners.http.map(|listener| {
+            if config.log.max_entry_bytes > tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES {
+                tracing::warn!(
+                    max_entry_bytes = config.log.max_entry_bytes,
+                    "entries longer than {} bytes cannot be served in tlog-tiles entry bundles",
+                    tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES
+                );
+            }
+            let router = http::router(reader.clone(), &config.http);
+            tokio::spawn(http::serve(listener, router, stopped(&stop)))
+        });
         let service = LogService::new(
             appender,
             reader,
@@ -224,8 +303,16 @@ impl Server {
             .add_service(reflection)
             .add_service(reflection_alpha)
             .add_service(log)
-            .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
-            .await;
+            .serve_with_incoming_shutdown(incoming_nodelay(listeners.grpc), stopped(&stop))
+            .await
+            .map_err(Error::Serve);
+        stop.send_replace(true);
+        signal.abort();
+        // The HTTP handlers hold the store open: wait for them before the store is closed below.
+        let http_result = match http {
+            Some(task) => task.await.map_err(Error::Task).and_then(|r| r),
+            None => Ok(()),
+        };
         if let Some(scrub) = scrub {
             scrub.stop().await;
         }
@@ -239,33 +326,30 @@ impl Server {
         .await
         .ok();
         tracing::info!("stopped");
-        result.map_err(Error::Serve)
+        result.and(http_result)
     }
 }
 
-/// Runs the server on `config.listen` until `shutdown` resolves; `on_start` learns the bound address and identity
-/// first.
+/// Runs the server on `config.listen` (and `config.http_listen`) until `shutdown` resolves; `on_start` learns the
+/// bound addresses and identity first.
 pub async fn serve(
     config: ServerConfig,
     on_start: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listen = config.listen;
+    let (listen, http_listen) = (config.listen, config.http_listen);
     let server = Server::open(config)?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| Error::Io {
-            context: format!("listening on {listen}"),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| Error::Io {
-        context: "reading the bound address".into(),
-        source,
-    })?;
-    let started = server.started(addr);
+    let listeners = Listeners::bind(listen, http_listen).await?;
+    let started = server.started(&listeners)?;
     on_start(&started);
-    tracing::info!(%addr, origin = %started.origin, tree_size = started.tree_size, "serving");
-    server.run(listener, shutdown).await
+    tracing::info!(
+        addr = %started.addr,
+        http = ?started.http_addr,
+        origin = %started.origin,
+        tree_size = started.tree_size,
+        "serving"
+    );
+    server.run(listeners, shutdown).await
 }
 
 /// The log's key: the configured or default key file, parsed once, or a new key for the log's origin. The origin

@@ -1,41 +1,54 @@
-//! Test-only (feature `test-util`): a [`Server`] run inside the test process on a port-0 listener, for tests about
+//! Test-only (feature `test-util`): a [`Server`] run inside the test process on port-0 listeners, for tests about
 //! the answers to requests rather than about the `tlogd` process.
 
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::Result;
-use crate::server::{Server, ServerConfig};
+use crate::server::{Listeners, Server, ServerConfig};
 
-/// A server serving on `127.0.0.1:<port 0>` in a task of the current runtime until [`Running::stop`].
+/// A server serving gRPC (and HTTP, unless the config turns it off) on `127.0.0.1:<port 0>` in a task of the
+/// current runtime until [`Running::stop`].
 pub struct Running {
-    /// The address it listens on.
+    /// The gRPC address.
     pub addr: SocketAddr,
+    /// The HTTP (tlog-tiles) address; `None` when `config.http_listen` was `None`.
+    pub http_addr: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<()>>,
 }
 
 impl Running {
-    /// Opens the log `config` describes (its `listen` is ignored) and serves it; panics if it cannot.
+    /// Opens the log `config` describes (its addresses are ignored: both listeners bind port 0; HTTP only when
+    /// `http_listen` is set) and serves it; panics if it cannot.
     pub async fn start(config: ServerConfig) -> Running {
+        let port_0: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let http = config.http_listen.map(|_| port_0);
         let server = Server::open(config).expect("opening the server");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding port 0");
-        let addr = listener.local_addr().expect("listener address");
+        let listeners = Listeners::bind(port_0, http).await.expect("binding port 0");
+        let (addr, http_addr) = listeners.addrs().expect("listener addresses");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(listener, async move {
+        let task = tokio::spawn(server.run(listeners, async move {
             let _ = stopped.await;
         }));
-        Running { addr, stop, task }
+        Running {
+            addr,
+            http_addr,
+            stop,
+            task,
+        }
     }
 
     /// `http://<addr>`, for gRPC clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://<http_addr>`, the tlog-tiles prefix; panics if HTTP is off.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr.expect("HTTP is on"))
     }
 
     /// Stops the server gracefully (clients must have closed their connections) and returns what its run

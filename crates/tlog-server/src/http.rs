@@ -1,0 +1,232 @@
+//! The log over HTTP as C2SP `tlog-tiles` static resources: `GET /checkpoint`, `GET /tile/<L>/<N>[.p/<W>]` and
+//! `GET /tile/entries/<N>[.p/<W>]`, for any standard tile client, CDN or mirror.
+//!
+//! It listens on its own address, beside gRPC, rather than sharing the gRPC port by routing on content type:
+//! - tiles are meant to be fronted by a CDN or cache, which wants a plain HTTP/1.1 origin it can reach on its own
+//!   (and which an operator can expose while keeping the gRPC write API private);
+//! - curl and the standard tile clients speak HTTP/1.1, which a shared port would have to accept beside
+//!   gRPC's HTTP/2 (tonic's transport is tuned for HTTP/2 alone);
+//! - the gRPC path stays exactly as it is: no router in front of it, no extra work per call.
+//!
+//! The listener is plaintext: TLS, like caching, is the business of the CDN or proxy in front of it.
+//!
+//! Every resource is read from the [`LogReader`]: which tiles exist follows the latest checkpoint the log signed
+//! ([`LogReader::tile`]), so nothing is served that no signed checkpoint covers. Reads block, so they run on
+//! tokio's blocking pool, at most [`HttpLimits::max_concurrent_reads`] at a time (the rest wait their turn).
+//! Tiles and bundles are immutable: long-lived `Cache-Control`, a strong `ETag`, and 304 for a matching
+//! `If-None-Match`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH,
+};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use tlog_core::tiles::{Tile, TileKind};
+use tlog_storage::LogStore;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::log::LogReader;
+
+/// Blocking store reads the HTTP listener runs at once by default.
+pub const DEFAULT_MAX_CONCURRENT_READS: usize = 64;
+
+/// `/checkpoint` changes with every batch: the spec asks for no caching beyond a few seconds.
+const CHECKPOINT_CACHE_CONTROL: &str = "max-age=2";
+/// Tiles and bundles never change once served (a partial tile has its own path).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TILE_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// Limits of the HTTP listener.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// Blocking store reads (tiles and bundles) in flight at once; further requests wait.
+    pub max_concurrent_reads: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_concurrent_reads: DEFAULT_MAX_CONCURRENT_READS,
+        }
+    }
+}
+
+/// What the handlers share: the log's reader and the cap on blocking reads.
+struct HttpState<S> {
+    reader: LogReader<S>,
+    reads: Semaphore,
+}
+
+impl<S: LogStore> HttpState<S> {
+    /// The note `/checkpoint` serves: the one place that decides it.
+    fn checkpoint_note(&self) -> String {
+        self.reader.latest().note.clone()
+    }
+
+    /// Runs `work` on the blocking pool once a read slot is free.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&LogReader<S>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        // The semaphore is never closed.
+        let _slot = self.reads.acquire().await.map_err(|_| Error::Closed)?;
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || work(&reader)).await?
+    }
+}
+
+/// The HTTP routes over `reader`.
+pub fn router<S: LogStore>(reader: LogReader<S>, limits: &HttpLimits) -> Router {
+    let state = Arc::new(HttpState {
+        reader,
+        reads: Semaphore::new(limits.max_concurrent_reads.max(1)),
+    });
+    Router::new()
+        .route("/checkpoint", get(checkpoint::<S>))
+        .route("/tile/{*path}", get(tile::<S>))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves and the open requests are answered.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    // As on the gRPC listener: small answers should not wait for the client's delayed ACK.
+    let listener = listener.tap_io(|conn| {
+        if let Err(e) = conn.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY on an HTTP connection");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::ServeHttp)
+}
+
+async fn checkpoint<S: LogStore>(State(state): State<Arc<HttpState<S>>>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, TEXT_PLAIN),
+            (CACHE_CONTROL, CHECKPOINT_CACHE_CONTROL),
+        ],
+        state.checkpoint_note(),
+    )
+        .into_response()
+}
+
+/// A tile or bundle as sent: the body (gzip-compressed for bundles) and its entity tag.
+struct TileBody {
+    body: Vec<u8>,
+    etag: String,
+    gzip: bool,
+}
+
+async fn tile<S: LogStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    // The raw path, not the percent-decoded route parameter: only the canonical spelling names a tile, so one
+    // tile has one URL (and one cache entry).
+    let path = uri.path().trim_start_matches('/');
+    let tile = match Tile::parse_path(path) {
+        Ok(tile) => tile,
+        Err(e) => return error_response(Error::TilePath(e)),
+    };
+    let result = state
+        .read(move |reader| {
+            let body = reader.tile(&tile)?;
+            // Strong tag of the representation sent: the content, and whether it is the gzip encoding of it.
+            let digest = Sha256::digest(&body);
+            let gzip = tile.kind == TileKind::Entries;
+            let etag = format!(
+                "\"{}{}\"",
+                hex(&digest[..16]),
+                if gzip { "-gzip" } else { "" }
+            );
+            let body = if gzip { gzip_bytes(&body)? } else { body };
+            Ok(TileBody { body, etag, gzip })
+        })
+        .await;
+    let TileBody { body, etag, gzip } = match result {
+        Ok(found) => found,
+        Err(e) => return error_response(e),
+    };
+    let mut response = if if_none_match(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(TILE_CONTENT_TYPE));
+        if gzip {
+            // C2SP tlog-tiles: bundles MAY be sent gzip-encoded without negotiation.
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(ETAG, etag);
+    }
+    response
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+fn gzip_bytes(body: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 2), Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .map_err(|source| Error::Io {
+            context: "compressing an entry bundle".into(),
+            source,
+        })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The status of an error, in one place (as `service::status` is for gRPC).
+fn http_status(e: &Error) -> StatusCode {
+    match e {
+        Error::TilePath(_) => StatusCode::BAD_REQUEST,
+        Error::TileBeyondLog { .. } => StatusCode::NOT_FOUND,
+        e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn error_response(e: Error) -> Response {
+    let status = http_status(&e);
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "HTTP read failed");
+    }
+    (status, [(CONTENT_TYPE, TEXT_PLAIN)], format!("{e}\n")).into_response()
+}
