@@ -170,6 +170,11 @@ pub enum ConfigError {
     Randomness(getrandom::Error),
     #[error("TLS: {0}")]
     Tls(tonic::transport::Error),
+    #[error("witnesses: {0}")]
+    WitnessPolicy(String),
+    #[cfg(feature = "witnessing")]
+    #[error("witnessing: {0}")]
+    Witnessing(tlog_client::ClientError),
 }
 
 impl Error {

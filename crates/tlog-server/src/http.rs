@@ -31,10 +31,11 @@ use axum::serve::ListenerExt;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
+use tlog_checkpoint::SignedCheckpoint;
 use tlog_core::tiles::{Tile, TileKind};
 use tlog_storage::LogStore;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::error::{Error, Result};
 use crate::log::LogReader;
@@ -67,12 +68,22 @@ impl Default for HttpLimits {
 /// What the handlers share: the log's reader and the cap on blocking reads.
 struct HttpState<S> {
     reader: LogReader<S>,
+    /// Witnessed checkpoints, when the log has witnesses.
+    witnessed: Option<Witnessed>,
     reads: Semaphore,
 }
 
+/// The newest checkpoint a quorum of witnesses cosigned (`None` before the first), as witnessing publishes it.
+pub type Witnessed = watch::Receiver<Option<Arc<SignedCheckpoint>>>;
+
 impl<S: LogStore> HttpState<S> {
-    /// The note `/checkpoint` serves: the one place that decides it.
+    /// The note `/checkpoint` serves: the one place that decides it. With witnesses, the newest checkpoint a
+    /// quorum cosigned (with their cosignature lines), so that clients requiring a quorum can follow the log from
+    /// tiles; before the first one, and without witnesses, the newest checkpoint the log signed.
     fn checkpoint_note(&self) -> String {
+        if let Some(witnessed) = self.witnessed.as_ref().and_then(|w| w.borrow().clone()) {
+            return witnessed.note.clone();
+        }
         self.reader.latest().note.clone()
     }
 
@@ -88,10 +99,15 @@ impl<S: LogStore> HttpState<S> {
     }
 }
 
-/// The HTTP routes over `reader`.
-pub fn router<S: LogStore>(reader: LogReader<S>, limits: &HttpLimits) -> Router {
+/// The HTTP routes over `reader`; `/checkpoint` serves from `witnessed` when the log has witnesses.
+pub fn router<S: LogStore>(
+    reader: LogReader<S>,
+    witnessed: Option<Witnessed>,
+    limits: &HttpLimits,
+) -> Router {
     let state = Arc::new(HttpState {
         reader,
+        witnessed,
         reads: Semaphore::new(limits.max_concurrent_reads.max(1)),
     });
     Router::new()

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_server::datadir;
 use tlog_server::server::{ServerConfig, serve};
+use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
 use tlog_storage::fsck::{self, FsckError};
 use tlog_storage::{RocksBackend, RocksStore};
 
@@ -103,6 +104,13 @@ struct Args {
     /// Serve no HTTP (overrides --http-listen and the config file).
     #[arg(long)]
     no_http: bool,
+    /// A witness to ask for C2SP tlog-witness cosignatures: its cosigner key, `=`, its submission URL
+    /// (repeatable), e.g. `w1.example+01234567+BASE64=https://w1.example/witness`.
+    #[arg(long = "witness", value_name = "KEY=URL")]
+    witnesses: Vec<String>,
+    /// Cosignatures a checkpoint needs before it is published as witnessed (default: every witness).
+    #[arg(long, value_name = "K")]
+    witness_quorum: Option<usize>,
     /// The log's origin, e.g. example.com/audit (new logs only; default: tlog.localhost/<random>).
     #[arg(long, env = "TLOGD_ORIGIN")]
     origin: Option<String>,
@@ -156,6 +164,10 @@ struct FileConfig {
     /// `false` serves no HTTP.
     http: Option<bool>,
     max_http_reads: Option<usize>,
+    /// `KEY=URL` of each witness, as `--witness` takes them.
+    witnesses: Option<Vec<String>>,
+    witness_quorum: Option<usize>,
+    witness_timeout_ms: Option<u64>,
     origin: Option<String>,
     key: Option<PathBuf>,
     write_tokens: Option<Vec<String>>,
@@ -203,6 +215,29 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         args.http_listen.or(file.http_listen).or(c.http_listen)
     };
     c.http.max_concurrent_reads = file.max_http_reads.unwrap_or(c.http.max_concurrent_reads);
+    let witnesses = if args.witnesses.is_empty() {
+        file.witnesses.unwrap_or_default()
+    } else {
+        args.witnesses
+    };
+    if !witnesses.is_empty() {
+        let witnesses = witnesses
+            .iter()
+            .map(|w| WitnessEndpoint::parse(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let quorum = args
+            .witness_quorum
+            .or(file.witness_quorum)
+            .unwrap_or(witnesses.len());
+        let mut witnessing = WitnessingConfig::new(witnesses, quorum);
+        if let Some(ms) = file.witness_timeout_ms {
+            witnessing.timeout = Duration::from_millis(ms);
+        }
+        witnessing.validate()?;
+        c.witnessing = Some(witnessing);
+    } else if args.witness_quorum.or(file.witness_quorum).is_some() {
+        return Err("a witness quorum needs witnesses (--witness KEY=URL)".into());
+    }
     c.origin = args.origin.or(file.origin);
     c.key_file = args.key.or(file.key);
     c.write_tokens = if args.write_tokens.is_empty() {
@@ -499,6 +534,7 @@ async fn server(args: Args) -> ExitCode {
     }
 
     let data = config.data_dir.clone();
+    let witnessing = config.witnessing.clone();
     let result = serve(
         config,
         |s| {
@@ -515,6 +551,17 @@ async fn server(args: Args) -> ExitCode {
             match s.http_addr {
                 Some(http) => println!("tlogd: http listening on {http}"),
                 None => println!("tlogd: http off"),
+            }
+            if let Some(w) = &witnessing {
+                println!(
+                    "tlogd: witnesses {} (quorum {})",
+                    w.witnesses
+                        .iter()
+                        .map(|w| w.key.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    w.quorum
+                );
             }
             println!("tlogd: listening on {}", s.addr);
         },

@@ -26,6 +26,7 @@ use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
 use crate::scrub::Scrub;
 use crate::service::{LogService, ServiceLimits};
 use crate::validate::WriteTokens;
+use crate::witnessing::{Witnessing, WitnessingConfig};
 
 /// Where `tlogd` listens by default.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Limits of the HTTP listener.
     pub http: HttpLimits,
+    /// Witnesses asked to cosign checkpoints, and the quorum a checkpoint needs to be published as witnessed;
+    /// none when `None`.
+    pub witnessing: Option<WitnessingConfig>,
     /// The log's limits, batching and reads.
     pub log: LogOptions,
     /// Limits of the gRPC calls.
@@ -77,6 +81,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN,
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             http: HttpLimits::default(),
+            witnessing: None,
             log: LogOptions::default(),
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
@@ -188,6 +193,9 @@ pub struct Server {
 impl Server {
     /// Opens the data folder's store and key and the log on them; refuses a store the key does not match.
     pub fn open(config: ServerConfig) -> Result<Server> {
+        if let Some(witnessing) = &config.witnessing {
+            witnessing.validate().map_err(ConfigError::WitnessPolicy)?;
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
             context: format!("creating {}", config.data_dir.display()),
             source,
@@ -269,6 +277,19 @@ impl Server {
                 stop.send_replace(true);
             })
         };
+        let witnessing = match &config.witnessing {
+            Some(witnesses) => Some(
+                Witnessing::spawn(
+                    reader.clone(),
+                    store.clone(),
+                    verifier_key.clone(),
+                    witnesses.clone(),
+                )
+                .map_err(ConfigError::Witnessing)?,
+            ),
+            None => None,
+        };
+        let witnessed = witnessing.as_ref().map(Witnessing::subscribe);
         let http = listeners.http.map(|listener| {
             if config.log.max_entry_bytes > tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES {
                 tracing::warn!(
@@ -277,15 +298,18 @@ impl Server {
                     tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES
                 );
             }
-            let router = http::router(reader.clone(), &config.http);
+            let router = http::router(reader.clone(), witnessed.clone(), &config.http);
             tokio::spawn(http::serve(listener, router, stopped(&stop)))
         });
-        let service = LogService::new(
+        let mut service = LogService::new(
             appender,
             reader,
             config.service.clone(),
             WriteTokens::new(&config.write_tokens),
         );
+        if let Some(witnessed) = witnessed {
+            service = service.with_witnessed(witnessed);
+        }
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter
             .set_serving::<LogServer<LogService<RocksStore>>>()
@@ -315,6 +339,9 @@ impl Server {
         };
         if let Some(scrub) = scrub {
             scrub.stop().await;
+        }
+        if let Some(witnessing) = witnessing {
+            witnessing.stop().await;
         }
         // In-flight requests are done and the service (with its appenders) is dropped: the sequencer writes
         // whatever it still holds and stops.
