@@ -1,0 +1,170 @@
+//! Shared by the integration tests: an in-memory log that signs checkpoints and proves consistency, a witness
+//! running in-process on a port-0 listener, and a POST that keeps status, content type and body.
+#![allow(dead_code)] // Each test binary uses its own part.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tlog_checkpoint::witness::AddCheckpoint;
+use tlog_checkpoint::{Checkpoint, CosignerKey, SignerKey, sign_checkpoint};
+use tlog_core::{CompactRange, Hash, NodeId, TreeSize, consistency_plan, leaf_hash, node_hash};
+use tlog_witness::{LogConfig, Witness, WitnessConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ORIGIN: &str = "log.example/test";
+
+/// The log's signing key (its name is the origin).
+pub fn log_key() -> SignerKey {
+    SignerKey::from_seed(ORIGIN, [1; 32]).unwrap()
+}
+
+/// A log held in memory: every node of the tree by level, and the root of every size.
+pub struct TestLog {
+    key: SignerKey,
+    /// `levels[l][i]`: the hash of node (l, i), for every complete node.
+    levels: Vec<Vec<Hash>>,
+    /// `roots[s]`: the root of the tree of size `s`, from `CompactRange` (independent of `levels`).
+    roots: Vec<Hash>,
+}
+
+impl TestLog {
+    /// `leaves` entries; from index `fork_at` on, a fork's entries differ (same key and origin).
+    pub fn new(key: SignerKey, leaves: u64, fork_at: Option<u64>) -> TestLog {
+        let entry = |i: u64| match fork_at {
+            Some(f) if i >= f => leaf_hash(format!("fork entry {i}").as_bytes()),
+            _ => leaf_hash(format!("entry {i}").as_bytes()),
+        };
+        let mut levels = vec![(0..leaves).map(entry).collect::<Vec<_>>()];
+        while levels.last().unwrap().len() > 1 {
+            let below = levels.last().unwrap();
+            let up = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(up);
+        }
+        let mut range = CompactRange::new();
+        let mut roots = vec![range.root()];
+        for leaf in &levels[0] {
+            range.append(*leaf, |_, _| {}).unwrap();
+            roots.push(range.root());
+        }
+        TestLog { key, levels, roots }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    pub fn root(&self, size: u64) -> Hash {
+        self.roots[size as usize]
+    }
+
+    fn node(&self, id: NodeId) -> Hash {
+        self.levels[id.level as usize][id.index as usize]
+    }
+
+    /// The RFC 6962 consistency proof from `old` to `new` (empty from 0 or between equal sizes).
+    pub fn proof(&self, old: u64, new: u64) -> Vec<Hash> {
+        if old == 0 || old == new {
+            return Vec::new();
+        }
+        let plan = consistency_plan(TreeSize(old), TreeSize(new)).unwrap();
+        let hashes: Vec<Hash> = plan.node_ids().iter().map(|&id| self.node(id)).collect();
+        plan.build(&hashes).unwrap()
+    }
+
+    pub fn checkpoint(&self, size: u64) -> Checkpoint {
+        Checkpoint::new(ORIGIN, TreeSize(size), self.root(size)).unwrap()
+    }
+
+    /// The signed note of `size`, as tlogd publishes it (a `0x01` signature and the log's own timestamp line).
+    pub fn note(&self, size: u64) -> String {
+        sign_checkpoint(&self.key, &self.checkpoint(size), 1_700_000_000)
+            .unwrap()
+            .note
+    }
+
+    /// An `add-checkpoint` body from `old` to `size` with the right proof.
+    pub fn request(&self, old: u64, size: u64) -> Vec<u8> {
+        AddCheckpoint {
+            old_size: old,
+            proof: self.proof(old, size),
+            checkpoint: self.note(size).into_bytes(),
+        }
+        .encode()
+    }
+}
+
+/// A witness of the test log in `dir`.
+pub fn config(dir: &Path) -> WitnessConfig {
+    WitnessConfig {
+        data_dir: dir.to_owned(),
+        name: Some("witness.example/w1".into()),
+        logs: vec![LogConfig::from_key(log_key().verifier())],
+        ..WitnessConfig::default()
+    }
+}
+
+/// A witness serving in-process.
+pub struct Running {
+    /// The `add-checkpoint` URL.
+    pub url: String,
+    pub key: CosignerKey,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<tlog_witness::Result<()>>,
+}
+
+pub async fn start(config: WitnessConfig) -> Running {
+    let prefix = config.prefix.clone();
+    let witness = Witness::open(config).unwrap();
+    let key = witness.cosigner_key();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(witness.run(listener, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        url: format!("http://{addr}{prefix}/add-checkpoint"),
+        key,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    /// Stops the server and waits until it has released everything (the data folder can be reopened).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    tlog_client::http::http_client(Duration::from_secs(10)).unwrap()
+}
+
+/// A witness's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::Result<Answer> {
+    let response = client.post(url).body(body).send().await?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.text().await?;
+    Ok(Answer {
+        status,
+        content_type,
+        body,
+    })
+}
