@@ -34,10 +34,10 @@ pub fn parse(body: &[u8]) -> Result<Submission> {
         AddCheckpoint::parse(body).map_err(|e| Error::Malformed(format!("request body: {e}")))?;
     let note = String::from_utf8(request.checkpoint)
         .map_err(|_| Error::Malformed("checkpoint note is not UTF-8".into()))?;
-    let parsed =
-        Note::parse(note.as_bytes()).map_err(|e| Error::Malformed(format!("checkpoint note: {e}")))?;
-    let checkpoint =
-        Checkpoint::parse(&parsed.text).map_err(|e| Error::Malformed(format!("checkpoint: {e}")))?;
+    let parsed = Note::parse(note.as_bytes())
+        .map_err(|e| Error::Malformed(format!("checkpoint note: {e}")))?;
+    let checkpoint = Checkpoint::parse(&parsed.text)
+        .map_err(|e| Error::Malformed(format!("checkpoint: {e}")))?;
     Ok(Submission {
         old_size: request.old_size,
         proof: request.proof,
@@ -297,7 +297,10 @@ mod tests {
             ("old x\n\n".to_string(), "request body"),
             ("old 0\n\nno signatures\n".to_string(), "checkpoint note"),
             (
-                format!("old 0\n\n{}", log_key().sign_note("not\na checkpoint\n").unwrap()),
+                format!(
+                    "old 0\n\n{}",
+                    log_key().sign_note("not\na checkpoint\n").unwrap()
+                ),
                 "checkpoint:",
             ),
             (format!("old 0\n{note}"), "request body"),

@@ -132,10 +132,7 @@ mod tests {
         assert_eq!(again.public_key(), key.public_key());
         assert_eq!(again.name(), "w.example/1");
         let vkey = fs::read_to_string(dir.path().join(VKEY_FILE)).unwrap();
-        assert_eq!(
-            CosignerKey::parse(&vkey).unwrap(),
-            CosignerKey::of(&key)
-        );
+        assert_eq!(CosignerKey::parse(&vkey).unwrap(), CosignerKey::of(&key));
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Witness {
         let verdict = check::decide(&log.keys, latest.as_ref(), &request).inspect_err(|e| {
             if matches!(e, Error::BadProof(_) | Error::RootConflict { .. }) {
                 // Signed by the log yet inconsistent with what it showed us: evidence of misbehaviour.
-                tracing::warn!(origin, old_size = request.old_size, error = %e, note = %request.note,
+                tracing::warn!(origin, old_size = request.old_size, error = %e, note = ?request.note,
                     "refused a signed checkpoint");
             }
         })?;
@@ -131,7 +131,12 @@ impl Witness {
             *latest = Some(request.checkpoint.clone());
         }
         let line = cosign(&self.key, &request.parsed.text, unix_now())?;
-        tracing::debug!(origin, size = request.checkpoint.size.0, ?verdict, "cosigned");
+        tracing::debug!(
+            origin,
+            size = request.checkpoint.size.0,
+            ?verdict,
+            "cosigned"
+        );
         drop(latest);
         Ok(line)
     }

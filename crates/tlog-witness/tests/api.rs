@@ -60,11 +60,23 @@ async fn consistent_growth_is_cosigned_and_a_repeat_is_idempotent() {
     let witness = start(config(dir.path())).await;
     let (log, client) = (log(), client());
     for (old, size) in [(0, 1), (1, 2), (2, 3), (3, 256), (256, 1000), (1000, 2999)] {
-        assert_status(&post(&client, &witness.url, log.request(old, size)).await.unwrap(), 200);
+        assert_status(
+            &post(&client, &witness.url, log.request(old, size))
+                .await
+                .unwrap(),
+            200,
+        );
     }
     // The same checkpoint again: cosigned again, nothing rolled back.
-    assert_status(&post(&client, &witness.url, log.request(2999, 2999)).await.unwrap(), 200);
-    let answer = post(&client, &witness.url, log.request(0, 5)).await.unwrap();
+    assert_status(
+        &post(&client, &witness.url, log.request(2999, 2999))
+            .await
+            .unwrap(),
+        200,
+    );
+    let answer = post(&client, &witness.url, log.request(0, 5))
+        .await
+        .unwrap();
     assert_eq!(answer.body, "2999\n");
     witness.stop().await;
 }
@@ -73,9 +85,18 @@ async fn consistent_growth_is_cosigned_and_a_repeat_is_idempotent() {
 async fn an_unknown_origin_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let witness = start(config(dir.path())).await;
-    let other = TestLog::new(SignerKey::from_seed("other.example/log", [2; 32]).unwrap(), 10, None);
+    let other = TestLog::new(
+        SignerKey::from_seed("other.example/log", [2; 32]).unwrap(),
+        10,
+        None,
+    );
     // The test log signs with its own origin; give the other key's log its own origin too.
-    let checkpoint = tlog_checkpoint::Checkpoint::new("other.example/log", tlog_core::TreeSize(10), other.root(10)).unwrap();
+    let checkpoint = tlog_checkpoint::Checkpoint::new(
+        "other.example/log",
+        tlog_core::TreeSize(10),
+        other.root(10),
+    )
+    .unwrap();
     let note = tlog_checkpoint::sign_checkpoint(
         &SignerKey::from_seed("other.example/log", [2; 32]).unwrap(),
         &checkpoint,
@@ -155,9 +176,14 @@ async fn a_malformed_body_is_a_bad_request_saying_why() {
         (format!("old 01\n\n{note}"), "old size"),
         (format!("old 0\n{note}"), "base64"),
         ("old 0\n\nnot a note\n".to_string(), "checkpoint note"),
-        (format!("old 0\n\n{}", log_key().sign_note("a\nb\nc\n").unwrap()), "checkpoint"),
+        (
+            format!("old 0\n\n{}", log_key().sign_note("a\nb\nc\n").unwrap()),
+            "checkpoint",
+        ),
     ] {
-        let answer = post(&client, &witness.url, body.into_bytes()).await.unwrap();
+        let answer = post(&client, &witness.url, body.into_bytes())
+            .await
+            .unwrap();
         assert_status(&answer, 400);
         assert!(answer.body.contains(why), "{answer:?} should say {why}");
     }
@@ -169,9 +195,16 @@ async fn a_wrong_old_size_conflicts_with_the_cosigned_size() {
     let dir = tempfile::tempdir().unwrap();
     let witness = start(config(dir.path())).await;
     let (log, client) = (log(), client());
-    assert_status(&post(&client, &witness.url, log.request(0, 700)).await.unwrap(), 200);
+    assert_status(
+        &post(&client, &witness.url, log.request(0, 700))
+            .await
+            .unwrap(),
+        200,
+    );
     for old in [0, 699, 701] {
-        let answer = post(&client, &witness.url, log.request(old, 900)).await.unwrap();
+        let answer = post(&client, &witness.url, log.request(old, 900))
+            .await
+            .unwrap();
         assert_eq!(
             answer,
             Answer {
@@ -189,7 +222,12 @@ async fn a_proof_that_does_not_verify_is_unprocessable() {
     let dir = tempfile::tempdir().unwrap();
     let witness = start(config(dir.path())).await;
     let (log, client) = (log(), client());
-    assert_status(&post(&client, &witness.url, log.request(0, 700)).await.unwrap(), 200);
+    assert_status(
+        &post(&client, &witness.url, log.request(0, 700))
+            .await
+            .unwrap(),
+        200,
+    );
     let mut proof = log.proof(700, 900);
     proof[1] = Hash([7; 32]);
     let body = AddCheckpoint {
@@ -216,12 +254,24 @@ async fn a_fork_at_the_cosigned_size_conflicts() {
     let witness = start(config(dir.path())).await;
     let (log, client) = (log(), client());
     let fork = TestLog::new(log_key(), LEAVES, Some(500));
-    assert_status(&post(&client, &witness.url, log.request(0, 700)).await.unwrap(), 200);
-    let answer = post(&client, &witness.url, fork.request(700, 700)).await.unwrap();
+    assert_status(
+        &post(&client, &witness.url, log.request(0, 700))
+            .await
+            .unwrap(),
+        200,
+    );
+    let answer = post(&client, &witness.url, fork.request(700, 700))
+        .await
+        .unwrap();
     assert_status(&answer, 409);
     assert_ne!(answer.content_type.as_deref(), Some(SIZE_CONTENT_TYPE));
     // The fork grown further fails its proof from the cosigned root.
-    assert_status(&post(&client, &witness.url, fork.request(700, 900)).await.unwrap(), 422);
+    assert_status(
+        &post(&client, &witness.url, fork.request(700, 900))
+            .await
+            .unwrap(),
+        422,
+    );
     witness.stop().await;
 }
 
@@ -243,9 +293,17 @@ async fn the_prefix_is_where_the_route_is() {
     let witness = start(config).await;
     assert!(witness.url.ends_with("/witness/v1/add-checkpoint"));
     let client = client();
-    assert_status(&post(&client, &witness.url, log().request(0, 10)).await.unwrap(), 200);
+    assert_status(
+        &post(&client, &witness.url, log().request(0, 10))
+            .await
+            .unwrap(),
+        200,
+    );
     let bare = witness.url.replace("/witness/v1", "");
-    assert_status(&post(&client, &bare, log().request(10, 10)).await.unwrap(), 404);
+    assert_status(
+        &post(&client, &bare, log().request(10, 10)).await.unwrap(),
+        404,
+    );
     witness.stop().await;
 }
 
@@ -255,14 +313,26 @@ async fn a_restart_keeps_the_cosigned_size_and_key() {
     let log = log();
     let witness = start(config(dir.path())).await;
     let key = witness.key.clone();
-    assert_status(&post(&client(), &witness.url, log.request(0, 1234)).await.unwrap(), 200);
+    assert_status(
+        &post(&client(), &witness.url, log.request(0, 1234))
+            .await
+            .unwrap(),
+        200,
+    );
     witness.stop().await;
 
     let witness = start(config(dir.path())).await;
     assert_eq!(witness.key, key);
-    let answer = post(&client(), &witness.url, log.request(0, 2000)).await.unwrap();
+    let answer = post(&client(), &witness.url, log.request(0, 2000))
+        .await
+        .unwrap();
     assert_eq!((answer.status, answer.body.as_str()), (409, "1234\n"));
-    assert_status(&post(&client(), &witness.url, log.request(1234, 2000)).await.unwrap(), 200);
+    assert_status(
+        &post(&client(), &witness.url, log.request(1234, 2000))
+            .await
+            .unwrap(),
+        200,
+    );
     witness.stop().await;
 }
 
@@ -270,7 +340,12 @@ async fn a_restart_keeps_the_cosigned_size_and_key() {
 async fn a_corrupt_state_file_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let witness = start(config(dir.path())).await;
-    assert_status(&post(&client(), &witness.url, log().request(0, 10)).await.unwrap(), 200);
+    assert_status(
+        &post(&client(), &witness.url, log().request(0, 10))
+            .await
+            .unwrap(),
+        200,
+    );
     witness.stop().await;
     let state = dir.path().join(tlog_witness::state::STATE_DIR);
     for entry in std::fs::read_dir(&state).unwrap() {
@@ -328,11 +403,20 @@ async fn concurrent_submissions_never_roll_back() {
     for task in tasks {
         for (size, root) in task.await.unwrap() {
             let previous = roots.insert(size, root);
-            assert!(previous.is_none_or(|p| p == root), "two roots cosigned for size {size}");
+            assert!(
+                previous.is_none_or(|p| p == root),
+                "two roots cosigned for size {size}"
+            );
         }
     }
     let max = *roots.keys().last().unwrap();
-    let answer = post(&client, &witness.url, logs[0].request(0, 1)).await.unwrap();
-    assert_eq!(answer.body, format!("{max}\n"), "the stored size rolled back");
+    let answer = post(&client, &witness.url, logs[0].request(0, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.body,
+        format!("{max}\n"),
+        "the stored size rolled back"
+    );
     witness.stop().await;
 }
