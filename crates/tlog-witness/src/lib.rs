@@ -23,4 +23,4 @@ mod witness;
 
 pub use config::{LogConfig, WitnessConfig};
 pub use error::{Error, Result};
-pub use witness::{Started, Witness, serve};
+pub use witness::{Running, Started, Witness, serve};

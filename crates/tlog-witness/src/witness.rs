@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tlog_checkpoint::{Checkpoint, CosignerKey, SignerKey, VerifierKey, cosign};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::check::{self, Verdict};
 use crate::config::WitnessConfig;
@@ -152,6 +154,53 @@ impl Witness {
         let timeout = self.config.request_timeout;
         let router = crate::http::router(Arc::new(self), &prefix, max_body_bytes, timeout);
         crate::http::serve(listener, router, shutdown).await
+    }
+}
+
+/// A witness serving on a background task, as [`Witness::start`] returns it.
+pub struct Running {
+    /// The bound address, key and logs.
+    pub started: Started,
+    /// `http://<addr><prefix>/add-checkpoint`.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Stops serving and waits until the witness has released its data folder (it can then be reopened).
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| Error::Config(format!("the witness task failed: {e}")))?
+    }
+}
+
+impl Witness {
+    /// Opens a witness and serves it on a background task on `config.listen` (port 0 picks a free port): for
+    /// tests and embedders that run witnesses in-process.
+    pub async fn start(config: WitnessConfig) -> Result<Running> {
+        let listen = config.listen;
+        let prefix = config.prefix.clone();
+        let witness = Witness::open(config)?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(io(format!("listening on {listen}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(io("reading the bound address"))?;
+        let started = witness.started(addr);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(witness.run(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Running {
+            started,
+            url: format!("http://{addr}{prefix}/add-checkpoint"),
+            stop,
+            task,
+        })
     }
 }
 

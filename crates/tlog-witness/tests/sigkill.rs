@@ -61,7 +61,7 @@ fn spawn(dir: &Path) -> (Process, String) {
     stdout.read_line(&mut line).unwrap();
     let addr = line
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line {line:?}"))
+        .unwrap_or_else(|| panic!("the witness did not start (its error is above): {line:?}"))
         .trim()
         .to_owned();
     // Keep reading so the witness's later lines never meet a closed pipe.

@@ -9,8 +9,6 @@ use tlog_checkpoint::witness::AddCheckpoint;
 use tlog_checkpoint::{Checkpoint, CosignerKey, SignerKey, sign_checkpoint};
 use tlog_core::{CompactRange, Hash, NodeId, TreeSize, consistency_plan, leaf_hash, node_hash};
 use tlog_witness::{LogConfig, Witness, WitnessConfig};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const ORIGIN: &str = "log.example/test";
 
@@ -107,38 +105,28 @@ pub fn config(dir: &Path) -> WitnessConfig {
     }
 }
 
-/// A witness serving in-process.
+/// A witness serving in-process on a free port, as the library offers it.
 pub struct Running {
     /// The `add-checkpoint` URL.
     pub url: String,
     pub key: CosignerKey,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<tlog_witness::Result<()>>,
+    running: tlog_witness::Running,
 }
 
-pub async fn start(config: WitnessConfig) -> Running {
-    let prefix = config.prefix.clone();
-    let witness = Witness::open(config).unwrap();
-    let key = witness.cosigner_key();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(witness.run(listener, async {
-        let _ = stopped.await;
-    }));
+pub async fn start(mut config: WitnessConfig) -> Running {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let running = Witness::start(config).await.unwrap();
     Running {
-        url: format!("http://{addr}{prefix}/add-checkpoint"),
-        key,
-        stop,
-        task,
+        url: running.url.clone(),
+        key: running.started.cosigner_key.clone(),
+        running,
     }
 }
 
 impl Running {
     /// Stops the server and waits until it has released everything (the data folder can be reopened).
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        self.running.stop().await.unwrap();
     }
 }
 
