@@ -420,3 +420,40 @@ async fn concurrent_submissions_never_roll_back() {
     );
     witness.stop().await;
 }
+
+/// A client that sends its headers and then stalls the body is cut off by the request time limit (503), rather
+/// than holding a connection forever.
+#[tokio::test]
+async fn a_stalled_request_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.request_timeout = std::time::Duration::from_millis(300);
+    let witness = start(config).await;
+    let addr = witness
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\nold 0\n",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut response),
+    );
+    // The witness answers and closes, or answers and keeps the connection: either way the status line is there.
+    let _ = read.await;
+    drop(stream);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
+    witness.stop().await;
+}
