@@ -19,7 +19,15 @@ use tlog_witness::{LogConfig, WitnessConfig, serve};
 #[command(
     name = "tlog-witness",
     version,
-    about = "A C2SP tlog-witness: checks each log checkpoint's consistency with the last it cosigned, then cosigns it"
+    about = "A C2SP tlog-witness: checks each log checkpoint's consistency with the last it cosigned, then cosigns it",
+    after_help = "\
+The first line on stdout is `listening on ADDR`. State is one file per log in <data>/state/; a damaged one stops
+the witness from starting rather than let it forget what it cosigned.
+
+Exit status:
+  0  stopped by SIGINT or SIGTERM
+  1  could not start or serve (key file, state, I/O)
+  2  usage or configuration error"
 )]
 struct Args {
     /// Data folder: the witness key (witness.key), its cosigner key (witness.vkey) and state/ [default: witness-data].
@@ -147,7 +155,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tlog-witness: {e}");
-            ExitCode::FAILURE
+            match e {
+                tlog_witness::Error::Config(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -6,13 +6,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{TestLog, client, log_key, post};
+use support::{Process, TestLog, client, drain, log_key, post, spawn_binary};
 use tlog_checkpoint::witness::SIZE_CONTENT_TYPE;
 use tlog_core::Hash;
 
@@ -31,41 +29,16 @@ impl Rng {
     }
 }
 
-/// The witness process; killed with SIGKILL when dropped (a failing test leaves nothing running).
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary on a free port and reads the `listening on ADDR` line; returns the add-checkpoint URL.
+/// Starts the binary on a free port; returns the add-checkpoint URL.
 fn spawn(dir: &Path) -> (Process, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tlog-witness"))
-        .arg("--data")
-        .arg(dir)
-        .args(["--name", "witness.example/w1", "--listen", "127.0.0.1:0"])
-        .arg("--log")
-        .arg(log_key().verifier().to_string())
-        // Refused forks are logged as warnings; only errors are worth reading here.
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let process = Process(child);
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the witness did not start (its error is above): {line:?}"))
-        .trim()
-        .to_owned();
-    // Keep reading so the witness's later lines never meet a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let args = [
+        "--name".into(),
+        "witness.example/w1".into(),
+        "--log".into(),
+        log_key().verifier().to_string(),
+    ];
+    let (process, addr, stdout) = spawn_binary(dir, &args);
+    drain(stdout);
     (process, format!("http://{addr}/add-checkpoint"))
 }
 

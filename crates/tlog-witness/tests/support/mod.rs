@@ -2,7 +2,9 @@
 //! running in-process on a port-0 listener, and a POST that keeps status, content type and body.
 #![allow(dead_code)] // Each test binary uses its own part.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use tlog_checkpoint::witness::AddCheckpoint;
@@ -155,4 +157,45 @@ pub async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest
         content_type,
         body,
     })
+}
+
+/// A `tlog-witness` process; killed with SIGKILL when dropped (a failing test leaves nothing running).
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary with `--data dir --listen 127.0.0.1:0` and `args`, and reads its first line, `listening
+/// on ADDR`. Returns the process, ADDR and the rest of its stdout.
+pub fn spawn_binary(dir: &Path, args: &[String]) -> (Process, String, BufReader<ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlog-witness"))
+        .arg("--data")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        // Refused forks are logged as warnings; only errors are worth reading here.
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let process = Process(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the witness did not start (its error is above): {line:?}"))
+        .trim()
+        .to_owned();
+    (process, addr, stdout)
+}
+
+/// Keeps reading a witness's stdout so that its later lines never meet a closed pipe.
+pub fn drain(mut stdout: BufReader<ChildStdout>) {
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
 }
