@@ -104,3 +104,29 @@ impl TileSource for HttpTiles {
         self.get("checkpoint", MAX_CHECKPOINT_BYTES).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_urls_join_the_prefix_with_or_without_a_slash() {
+        let client = http_client(DEFAULT_HTTP_TIMEOUT).unwrap();
+        for (base, want) in [
+            ("http://h:1/log", "http://h:1/log/tile/0/x001/234"),
+            ("http://h:1/log/", "http://h:1/log/tile/0/x001/234"),
+            ("https://h/a/b?q=1", "https://h/a/b/tile/0/x001/234"),
+            ("http://h", "http://h/tile/0/x001/234"),
+        ] {
+            let tiles = HttpTiles::new(client.clone(), base).unwrap();
+            assert_eq!(
+                tiles.url("tile/0/x001/234").unwrap().as_str(),
+                want,
+                "{base}"
+            );
+        }
+        for bad in ["ftp://h/log", "h/log", "mailto:a@b"] {
+            assert!(HttpTiles::new(client.clone(), bad).is_err(), "{bad}");
+        }
+    }
+}
