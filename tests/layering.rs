@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
-/// The gRPC stack: these crates and their `-` suffixed family (`tokio-stream`, `tonic-prost`, `hyper-util`,
-/// `tower-service`, ...).
-const TRANSPORT: &[&str] = &["tokio", "tonic", "hyper", "h2", "tower", "axum"];
+/// The network stacks (gRPC, and the HTTP client of the tile reader): these crates and their `-` suffixed family
+/// (`tokio-stream`, `tonic-prost`, `hyper-util`, `tower-service`, ...).
+const TRANSPORT: &[&str] = &["tokio", "tonic", "hyper", "h2", "tower", "axum", "reqwest"];
 
 fn is_transport(package: &str) -> bool {
     TRANSPORT.iter().any(|t| {
@@ -64,7 +64,7 @@ fn without_grpc_feature_no_transport_crate_is_a_dependency() {
 #[test]
 fn default_features_bring_the_grpc_client() {
     let packages = normal_dependencies("tlog-client", &[]);
-    for wanted in ["tonic", "tokio", "hyper"] {
+    for wanted in ["tonic", "tokio", "hyper", "reqwest"] {
         assert!(packages.iter().any(|p| p == wanted), "{wanted} missing");
     }
 }

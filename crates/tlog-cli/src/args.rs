@@ -12,8 +12,9 @@ Exit codes:
   0  success: everything asked for was verified
   1  usage, file, network or server error: nothing was proven either way
   2  invalid command line
-  3  verification failed: bad signature or proof, tampered receipt, or a log that forked, rolled back or
-     serves entries that do not match what it signs";
+  3  verification failed: bad signature or proof, tampered receipt, a checkpoint without the --quorum of
+     --witness cosignatures, or a log that forked, rolled back or serves entries (or tiles) that do not match
+     what it signs";
 
 const GLOBAL: &str = "Global options";
 
@@ -65,6 +66,21 @@ pub struct Cli {
     )]
     pub ca: Option<PathBuf>,
 
+    /// A witness's cosigner key (`<name>+<key ID>+<base64>`, C2SP tlog-cosignature), or @FILE; repeatable. A
+    /// checkpoint is trusted only with valid cosignatures of --quorum of them (receipts of `submit` excepted:
+    /// the log acknowledges alone, witnesses cosign later).
+    #[arg(
+        long = "witness",
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "VKEY|@FILE"
+    )]
+    pub witnesses: Vec<String>,
+
+    /// How many of the --witness keys must have cosigned [default: all of them; 0 without --witness].
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "K")]
+    pub quorum: Option<usize>,
+
     /// Print machine-readable JSON on standard output (errors too: {"ok":false,"error":...}).
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
@@ -91,6 +107,8 @@ pub enum Command {
         /// Trusted-state file: also prove the checkpoint consistent with the one trusted there, and advance it.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        #[command(flatten)]
+        tiles: TilesArg,
     },
     /// Fetch and verify an inclusion proof.
     Inclusion(InclusionArgs),
@@ -194,6 +212,15 @@ pub struct EntryFields {
     pub file: Option<PathBuf>,
 }
 
+/// `--tiles URL`: read the log from its C2SP tlog-tiles resources instead of its gRPC API.
+#[derive(Debug, Args)]
+pub struct TilesArg {
+    /// Read the log's static C2SP tlog-tiles resources at this URL prefix (its /checkpoint, /tile/...) instead
+    /// of the gRPC --server: proofs and roots are built from tiles and verified the same way.
+    #[arg(long = "tiles", value_name = "URL")]
+    pub url: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     /// Trusted-state file (created on first use; the first checkpoint is trusted on its signature alone).
@@ -208,6 +235,8 @@ pub struct MonitorArgs {
     /// Also download every new entry and recompute the root (the frontier is kept in FILE.frontier).
     #[arg(long)]
     pub download_entries: bool,
+    #[command(flatten)]
+    pub tiles: TilesArg,
 }
 
 /// `tlog audit`: the entry (exactly one way of naming it) and the auditor's state.
@@ -219,6 +248,8 @@ pub struct AuditArgs {
     /// Trusted-state file (created on first use).
     #[arg(long, value_name = "FILE")]
     pub state: PathBuf,
+    #[command(flatten)]
+    pub tiles: TilesArg,
 }
 
 fn parse_hash(text: &str) -> Result<Hash, String> {

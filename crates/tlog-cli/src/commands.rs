@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tlog_checkpoint::VerifierKey;
-use tlog_client::{BearerToken, ClientError, LogClient, Receipt, VerifiedReceipt, verify_receipt};
+use tlog_client::{
+    BearerToken, ClientError, LogClient, Receipt, VerifiedReceipt, WitnessPolicy,
+    verify_receipt_with,
+};
 use tlog_core::{LeafIndex, TreeSize};
 
 use crate::args::{AuditArgs, EntryFields, InclusionArgs, SubmitArgs};
@@ -14,6 +17,7 @@ use crate::keys;
 use crate::output::{
     Printer, checkpoint_json, checkpoint_line, read_file, read_stdin, write_atomic,
 };
+use crate::reader::Reader;
 use crate::trust::TrustFile;
 
 /// The global options every online command shares.
@@ -27,6 +31,10 @@ pub struct Context {
     pub token: Option<String>,
     /// `--ca`.
     pub ca: Option<PathBuf>,
+    /// `--witness`, not yet read.
+    pub witnesses: Vec<String>,
+    /// `--quorum`.
+    pub quorum: Option<usize>,
     /// Output format.
     pub printer: Printer,
 }
@@ -37,9 +45,15 @@ impl Context {
         keys::verifier_key(self.key.as_deref())
     }
 
-    /// A verifying client of the log, with the write token if one was given.
+    /// The witness policy of `--witness` and `--quorum`.
+    pub fn policy(&self) -> Result<WitnessPolicy, CliError> {
+        keys::witness_policy(&self.witnesses, self.quorum)
+    }
+
+    /// A verifying client of the log, with the write token if one was given and the witness policy.
     pub async fn connect(&self) -> Result<LogClient, CliError> {
         let key = self.verifier_key()?;
+        let policy = self.policy()?;
         let tls = self.server.starts_with("https://");
         let connected = match (&self.ca, tls) {
             (Some(ca), true) => {
@@ -61,16 +75,18 @@ impl Context {
                 )));
             }
         };
-        let client = connected.map_err(|cause| match cause {
-            ClientError::InvalidEndpoint(_) => CliError::Usage(format!(
-                "--server {:?} is not a URL such as http://127.0.0.1:7400",
-                self.server
-            )),
-            cause => CliError::Connect {
-                server: self.server.clone(),
-                cause,
-            },
-        })?;
+        let client = connected
+            .map(|c| c.with_policy(policy))
+            .map_err(|cause| match cause {
+                ClientError::InvalidEndpoint(_) => CliError::Usage(format!(
+                    "--server {:?} is not a URL such as http://127.0.0.1:7400",
+                    self.server
+                )),
+                cause => CliError::Connect {
+                    server: self.server.clone(),
+                    cause,
+                },
+            })?;
         match &self.token {
             None => Ok(client),
             Some(token) => {
@@ -233,14 +249,18 @@ pub async fn consistency(ctx: &Context, old: u64, new: Option<u64>) -> Result<()
 }
 
 /// `tlog checkpoint`.
-pub async fn checkpoint(ctx: &Context, state: Option<&Path>) -> Result<(), CliError> {
-    let mut client = ctx.connect().await?;
-    let latest = client.checkpoint().await?;
+pub async fn checkpoint(
+    ctx: &Context,
+    state: Option<&Path>,
+    tiles: Option<&str>,
+) -> Result<(), CliError> {
+    let mut reader = Reader::open(ctx, tiles).await?;
+    let latest = reader.checkpoint().await?;
     let mut json = checkpoint_json(&latest);
     let mut human = format!("verified checkpoint: {}", checkpoint_line(&latest));
     if let Some(state) = state {
-        let mut trust = TrustFile::load(state, client.key().clone())?;
-        trust.advance(&client, latest).await?;
+        let mut trust = TrustFile::load(state, reader.key().clone(), ctx.policy()?)?;
+        trust.advance(&reader, latest).await?;
         trust.save()?;
         if let Value::Object(map) = &mut json {
             map.insert("trusted".into(), trust.json());
@@ -264,10 +284,13 @@ pub fn verify_receipt_file(
         path: path.to_owned(),
         why: format!("not a receipt: {e}"),
     })?;
+    let policy = ctx.policy()?;
     let verified =
-        verify_receipt(&key, &receipt, entry.as_deref()).map_err(|source| CliError::Rejected {
-            what: "receipt",
-            source,
+        verify_receipt_with(&key, &policy, &receipt, entry.as_deref()).map_err(|source| {
+            CliError::Rejected {
+                what: "receipt",
+                source,
+            }
         })?;
     let json = json!({
         "ok": true,
@@ -294,12 +317,15 @@ pub fn verify_receipt_file(
 
 /// `tlog audit`.
 pub async fn audit(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
-    let named = named_entry(args.entry)?;
-    let client = ctx.connect().await?;
-    let mut trust = TrustFile::load(&args.state, client.key().clone())?;
-    let verified = prove_named(&client, &named, None).await?;
+    let hash = match named_entry(args.entry)? {
+        Named::Hash(hash) => hash,
+        Named::Entry(entry) => tlog_core::leaf_hash(&entry),
+    };
+    let mut reader = Reader::open(ctx, args.tiles.url.as_deref()).await?;
+    let mut trust = TrustFile::load(&args.state, reader.key().clone(), ctx.policy()?)?;
+    let verified = reader.prove_hash(&hash).await?;
     trust
-        .advance(&client, verified.checkpoint().clone())
+        .advance(&reader, verified.checkpoint().clone())
         .await?;
     trust.save()?;
     let json = json!({

@@ -58,6 +58,14 @@ pub enum CliError {
         /// Why; its whole cause chain is in the message, as transport errors say little at the top.
         cause: ClientError,
     },
+    /// The log's tiles could not be read (`--tiles`).
+    #[error("cannot read the log's tiles at {url}: {} (check --tiles)", chain(.cause))]
+    TilesUnreachable {
+        /// The URL prefix tried.
+        url: String,
+        /// Why.
+        cause: ClientError,
+    },
     /// A document (receipt) failed verification.
     #[error("{what} REJECTED: {}", describe(.source))]
     Rejected {
@@ -173,6 +181,9 @@ fn is_inconsistency(e: &ClientError) -> bool {
             | E::EntryCountMismatch { .. }
             | E::UnexpectedResponse { .. }
             | E::BadField(_)
+            | E::BadTile { .. }
+            | E::EntryMismatch { .. }
+            | E::BodyTooLarge { .. }
     )
 }
 
@@ -204,6 +215,15 @@ fn describe(e: &ClientError) -> String {
         } => format!(
             "CONTENT MISMATCH: the log's entries for tree size {size} hash to root {computed}, but it signs root \
              {expected}"
+        ),
+        E::BadCheckpoint(NoteError::NoQuorum {
+            quorum,
+            valid,
+            missing,
+        }) => format!(
+            "NOT WITNESSED: the checkpoint has valid cosignatures from {valid} of the --witness keys, {quorum} \
+             required (--quorum); missing: {}",
+            missing.join(", ")
         ),
         // A known key whose signature fails means a changed note, not a wrong key; no hint for that.
         E::BadCheckpoint(

@@ -6,7 +6,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tlog_checkpoint::{SignerKey, VerifierKey};
+use tlog_checkpoint::{CosignerKey, SignerKey, VerifierKey};
+use tlog_client::WitnessPolicy;
 
 use crate::error::CliError;
 
@@ -116,6 +117,36 @@ pub fn verifier_key(arg: Option<&str>) -> Result<VerifierKey, CliError> {
     VerifierKey::parse(&text).map_err(|e| {
         CliError::Usage(format!(
             "{source} is not a verifier key ({e}); expected <name>+<key id>+<base64>, as in data/log.vkey"
+        ))
+    })
+}
+
+/// The witness policy of `--witness` (each a cosigner key or @FILE) and `--quorum` (default: all of them).
+pub fn witness_policy(args: &[String], quorum: Option<usize>) -> Result<WitnessPolicy, CliError> {
+    let mut witnesses = Vec::with_capacity(args.len());
+    for arg in args {
+        let (text, source) = match arg.strip_prefix('@') {
+            Some(path) => {
+                let text = fs::read_to_string(path).map_err(|source| CliError::File {
+                    what: "--witness file",
+                    path: path.into(),
+                    source,
+                })?;
+                (text, format!("--witness file {path}"))
+            }
+            None => (arg.clone(), format!("--witness {arg}")),
+        };
+        let key = CosignerKey::parse(&text).map_err(|e| {
+            CliError::Usage(format!(
+                "{source} is not a witness cosigner key ({e}); expected <name>+<key id>+<base64 of 0x04 and the \
+                 Ed25519 public key>"
+            ))
+        })?;
+        witnesses.push(key);
+    }
+    WitnessPolicy::new(witnesses, quorum).map_err(|e| {
+        CliError::Usage(format!(
+            "{e} (pass --witness once per witness and --quorum K)"
         ))
     })
 }

@@ -21,6 +21,7 @@ mod event;
 mod keys;
 mod monitor;
 mod output;
+mod reader;
 mod trust;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         key: cli.key,
         token: cli.token,
         ca: cli.ca,
+        witnesses: cli.witnesses,
+        quorum: cli.quorum,
         printer,
     };
     match cli.command {
@@ -82,7 +85,11 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
             commands::verify_receipt_file(&ctx, &receipt, entry)
         }
         Command::Submit(args) => block_on(commands::submit(&ctx, args)),
-        Command::Checkpoint { state } => block_on(commands::checkpoint(&ctx, state.as_deref())),
+        Command::Checkpoint { state, tiles } => block_on(commands::checkpoint(
+            &ctx,
+            state.as_deref(),
+            tiles.url.as_deref(),
+        )),
         Command::Inclusion(args) => block_on(commands::inclusion(&ctx, args)),
         Command::Consistency { old, new } => block_on(commands::consistency(&ctx, old, new)),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),

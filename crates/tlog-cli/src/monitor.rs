@@ -15,13 +15,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_client::{LogClient, TrustedLog};
+use tlog_client::TrustedLog;
 use tlog_core::{CompactRange, Hash, TreeSize};
 
 use crate::args::MonitorArgs;
 use crate::commands::Context;
 use crate::error::{CliError, EXIT_INCONSISTENT};
 use crate::output::{checkpoint_json, checkpoint_line, read_file, write_atomic};
+use crate::reader::Reader;
 use crate::trust::TrustFile;
 
 /// Seconds between rounds when `--interval` is not given.
@@ -109,9 +110,14 @@ struct Round {
     entries: Option<(TreeSize, TreeSize)>,
 }
 
-async fn round(client: &mut LogClient, state: &Path, download: bool) -> Result<Round, CliError> {
+async fn round(
+    client: &mut Reader,
+    policy: &tlog_client::WitnessPolicy,
+    state: &Path,
+    download: bool,
+) -> Result<Round, CliError> {
     let key = client.key().clone();
-    let mut trust = TrustFile::load(state, key.clone())?;
+    let mut trust = TrustFile::load(state, key.clone(), policy.clone())?;
     let frontier_file = frontier_path(state);
     let frontier = if download {
         Some(load_frontier(&frontier_file, &key, trust.trusted())?)
@@ -125,10 +131,7 @@ async fn round(client: &mut LogClient, state: &Path, download: bool) -> Result<R
     let audited = match frontier {
         Some(frontier) => {
             let from = frontier.size();
-            Some((
-                from,
-                client.audit_entries(&frontier, &current.checkpoint).await?,
-            ))
+            Some((from, client.audit_entries(&frontier, &current).await?))
         }
         None => None,
     };
@@ -182,10 +185,11 @@ fn report(round: &Round) -> (serde_json::Value, String) {
 /// `tlog monitor`. With `--once` any error ends it; otherwise only an inconsistency does, and other errors (a
 /// server that is down, say) are reported and retried next round.
 pub async fn monitor(ctx: &Context, args: MonitorArgs) -> Result<(), CliError> {
-    let mut client = ctx.connect().await?;
+    let mut client = Reader::open(ctx, args.tiles.url.as_deref()).await?;
+    let policy = ctx.policy()?;
     let interval = Duration::from_secs(args.interval.unwrap_or(DEFAULT_INTERVAL));
     loop {
-        match round(&mut client, &args.state, args.download_entries).await {
+        match round(&mut client, &policy, &args.state, args.download_entries).await {
             Ok(round) => {
                 let (json, human) = report(&round);
                 ctx.printer.emit(&json, &human)?;

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_client::{ClientError, LogClient, TrustedLog};
+use tlog_client::{ClientError, TrustedLog, WitnessPolicy};
 
 use crate::error::CliError;
+use crate::reader::Reader;
 
 /// A [`TrustedLog`] with the file it came from and what it trusted when loaded.
 pub struct TrustFile {
@@ -18,9 +19,10 @@ pub struct TrustFile {
 }
 
 impl TrustFile {
-    /// Loads the state for `key`; a missing file is a fresh state (trust on first use).
-    pub fn load(path: &Path, key: VerifierKey) -> Result<Self, CliError> {
-        let trusted = TrustedLog::load_or_new(path, key)?;
+    /// Loads the state for `key`; a missing file is a fresh state (trust on first use). Trust moves on only to
+    /// checkpoints the witness `policy` accepts.
+    pub fn load(path: &Path, key: VerifierKey, policy: WitnessPolicy) -> Result<Self, CliError> {
+        let trusted = TrustedLog::load_or_new(path, key)?.with_policy(policy);
         Ok(TrustFile {
             path: path.to_owned(),
             previous: trusted.latest().cloned(),
@@ -38,26 +40,21 @@ impl TrustFile {
         self.previous.as_ref()
     }
 
-    /// Moves trust to `new` with a consistency proof from the log ([`LogClient::advance`]), turning a fork into
-    /// one that carries both signed notes as evidence. On error the state is unchanged.
+    /// Moves trust to `new` with a consistency proof from the log or its tiles ([`Reader::advance`]), turning a
+    /// fork into one that carries both signed notes as evidence. On error the state is unchanged.
     pub async fn advance(
         &mut self,
-        client: &LogClient,
+        reader: &Reader,
         new: SignedCheckpoint,
     ) -> Result<(), CliError> {
-        match client.advance(&mut self.trusted, new).await {
+        match reader.advance(&mut self.trusted, new.clone()).await {
             Ok(()) => Ok(()),
             Err(ClientError::Fork {
                 size,
                 trusted_root,
                 new_root,
             }) => {
-                let log_note = client
-                    .checkpoint_at(size)
-                    .await
-                    .ok()
-                    .filter(|sc| sc.checkpoint.root == new_root)
-                    .map(|sc| sc.note);
+                let log_note = reader.fork_note(size, new_root, &new).await;
                 Err(CliError::Fork {
                     size,
                     trusted_root,

@@ -171,3 +171,41 @@ fn usage_errors_exit_1_or_2_and_say_what_to_fix() {
     }
     assert_eq!(tlog(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn receipts_need_the_witness_quorum_when_one_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
+    let vkey = signer.verifier().to_string();
+    let w1 = SignerKey::from_seed("w1.example", [21; 32]).unwrap();
+    let w1_key = tlog_checkpoint::CosignerKey::of(&w1).to_string();
+    let path = dir.path().join("r.json");
+    let mut r = receipt(&signer);
+    write_receipt(&path, &r);
+    let args = [
+        "verify-receipt",
+        path.to_str().unwrap(),
+        "--key",
+        &vkey,
+        "--witness",
+        &w1_key,
+    ];
+    let out = tlog(&args);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("receipt REJECTED: NOT WITNESSED")
+            && text(&out.stderr).contains("missing: w1.example"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let body = tlog_checkpoint::verify_checkpoint(&signer.verifier(), r.checkpoint.as_bytes())
+        .unwrap()
+        .checkpoint
+        .to_body();
+    let line = tlog_checkpoint::cosign(&w1, &body, 1_714_564_900).unwrap();
+    r.checkpoint = tlog_checkpoint::witness::add_cosignatures(&r.checkpoint, &line).unwrap();
+    write_receipt(&path, &r);
+    let out = tlog(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

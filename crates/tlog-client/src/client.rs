@@ -16,7 +16,7 @@ use crate::checkpoint::{
     verify_proto_checkpoint,
 };
 use crate::receipt::verify_receipt_against;
-use crate::{ClientError, Receipt, TrustedLog, VerifiedReceipt};
+use crate::{ClientError, Receipt, TrustedLog, VerifiedReceipt, WitnessPolicy};
 
 /// A bearer token for the log's write methods, sent as `authorization: Bearer <token>`.
 ///
@@ -79,6 +79,7 @@ pub struct LogClient {
     auth: Auth,
     key: VerifierKey,
     trusted: Option<TrustedLog>,
+    policy: WitnessPolicy,
     max_message_size: Option<usize>,
 }
 
@@ -90,6 +91,7 @@ impl LogClient {
             auth: Auth(None),
             key,
             trusted: None,
+            policy: WitnessPolicy::none(),
             max_message_size: None,
         }
     }
@@ -131,6 +133,22 @@ impl LogClient {
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = Some(bytes);
         self
+    }
+
+    /// Requires the witness cosignatures of `policy` on every checkpoint read from the log (latest, by size, and
+    /// those of inclusion and consistency proofs). Receipts of submissions are exempt: the log acknowledges with
+    /// its own signature, and witnesses cosign later.
+    pub fn with_policy(mut self, policy: WitnessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Checks a checkpoint the log returned against the witness policy.
+    fn witnessed(&self, checkpoint: SignedCheckpoint) -> Result<SignedCheckpoint, ClientError> {
+        if self.policy.requires_witnesses() {
+            self.policy.verify(&self.key, checkpoint.note.as_bytes())?;
+        }
+        Ok(checkpoint)
     }
 
     /// Attaches verifier state; its key must be the client's.
@@ -325,7 +343,7 @@ impl LogClient {
             witnessed: false,
         };
         let wire = self.rpc().get_checkpoint(request).await?.into_inner();
-        let new = verify_proto_checkpoint(&self.key, wire)?;
+        let new = self.witnessed(verify_proto_checkpoint(&self.key, wire)?)?;
         if new.checkpoint.size < min_size {
             return Err(ClientError::UnexpectedResponse {
                 field: "size",
@@ -347,7 +365,7 @@ impl LogClient {
     /// empty tree's root is `SHA-256("")` in any log. A size the log never signed is an [`ClientError::Rpc`]
     /// error with status `NOT_FOUND`.
     pub async fn checkpoint_at(&self, size: TreeSize) -> Result<SignedCheckpoint, ClientError> {
-        checkpoint_at(&self.rpc(), &self.key, size).await
+        self.witnessed(checkpoint_at(&self.rpc(), &self.key, size).await?)
     }
 
     /// Every new checkpoint the log signs, starting with the current one; see [`CheckpointWatch`].
@@ -432,8 +450,10 @@ impl LogClient {
         proof: v1::InclusionProof,
         tree_size: Option<TreeSize>,
     ) -> Result<VerifiedReceipt, ClientError> {
-        let checkpoint =
-            verify_proto_checkpoint(&self.key, required("checkpoint", proof.checkpoint)?)?;
+        let checkpoint = self.witnessed(verify_proto_checkpoint(
+            &self.key,
+            required("checkpoint", proof.checkpoint)?,
+        )?)?;
         let size = checkpoint.checkpoint.size.0;
         if let Some(asked) = tree_size {
             check_equal("tree_size", asked.0, proof.tree_size)?;
@@ -462,6 +482,7 @@ impl LogClient {
         let old = reverify(&self.key, old)?;
         let rpc = self.rpc();
         let (new, proof) = get_consistency(&rpc, &self.key, old.checkpoint.size, new_size).await?;
+        let new = self.witnessed(new)?;
         if let Err(e) = check_extends(tree_of(&old.checkpoint), tree_of(&new.checkpoint), &proof) {
             return Err(explain(&rpc, &self.key, tree_of(&old.checkpoint), e).await);
         }
@@ -478,7 +499,8 @@ impl LogClient {
         old_size: TreeSize,
         new_size: Option<TreeSize>,
     ) -> Result<VerifiedConsistency, ClientError> {
-        let old = self.checkpoint_at(old_size).await?;
+        // The old checkpoint is only the reference point: the witness policy applies to the new one.
+        let old = checkpoint_at(&self.rpc(), &self.key, old_size).await?;
         self.consistency(&old, new_size).await
     }
 

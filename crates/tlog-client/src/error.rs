@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use tlog_core::tiles::TileError;
 use tlog_core::{Hash, TreeSize, VerifyError};
 use tlog_proto::ProtoError;
 
@@ -103,6 +104,46 @@ pub enum ClientError {
         /// The other key.
         found: String,
     },
+    /// A tile or entry bundle breaks the C2SP tlog-tiles format: a hash tile whose body is not 32 bytes per hash
+    /// of its width, a bundle that does not hold exactly its width of length-prefixed entries.
+    #[error("tile {path}: {source}")]
+    BadTile {
+        /// The tile's path below the log's prefix.
+        path: String,
+        /// What is wrong with its body.
+        #[source]
+        source: TileError,
+    },
+    /// An entry from a bundle does not hash to the leaf hash the (verified) level-0 tile holds for its index.
+    #[error("entry {index} hashes to {entry_hash}, but the log's tree holds leaf hash {tile_hash}")]
+    EntryMismatch {
+        /// The entry's index in the log.
+        index: u64,
+        /// `SHA-256(0x00 || entry)`.
+        entry_hash: Hash,
+        /// The leaf hash in the level-0 tile.
+        tile_hash: Hash,
+    },
+    /// A tile, bundle or checkpoint the source does not have (HTTP 404). Missing data proves nothing either way.
+    #[error("{path}: not found")]
+    TileNotFound {
+        /// The path below the log's prefix.
+        path: String,
+    },
+    /// A response body larger than the resource can be.
+    #[error("{path}: response larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The path below the log's prefix.
+        path: String,
+        /// The most the resource can hold.
+        limit: usize,
+    },
+    /// A witness policy that cannot be applied (a quorum above the number of witnesses, a witness twice).
+    #[error("witness policy: {0}")]
+    BadPolicy(String),
+    /// A proof asked for sizes or an index it cannot have (a leaf outside the tree, a shrinking tree).
+    #[error("invalid proof request: {0}")]
+    InvalidProofRequest(#[source] VerifyError),
     /// A request the API cannot express, e.g. tree size 0 where the wire uses 0 for "unset".
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
@@ -126,6 +167,19 @@ pub enum ClientError {
     #[cfg(feature = "http")]
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
+    /// An HTTP server answered with a status other than success or 404.
+    #[cfg(feature = "http")]
+    #[error("{url}: HTTP status {status}")]
+    HttpStatus {
+        /// The URL fetched.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// A base URL that cannot be joined with tile paths.
+    #[cfg(feature = "http")]
+    #[error("invalid base URL {0:?}")]
+    InvalidUrl(String),
     /// Reading or writing the state file failed.
     #[error("state file {path}: {source}")]
     StateFileIo {

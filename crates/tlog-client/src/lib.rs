@@ -13,6 +13,12 @@
 //!   consistency proof, detecting forks (two roots for one size, which C2SP tlog-checkpoint "Signatures"
 //!   forbids a log to sign) and refusing rollbacks. The client below fetches the proof and calls it.
 //! - [`verify_entries`]: a monitor's check that downloaded entries rebuild a checkpoint's root.
+//! - [`WitnessPolicy`]: the witnesses a client knows and the quorum of their cosignatures (C2SP tlog-witness,
+//!   tlog-cosignature) a checkpoint needs to be trusted; used by [`TrustedLog`], `LogClient`, [`TileClient`] and
+//!   [`verify_receipt_with`].
+//! - [`TileClient`] over a [`TileSource`] ([`tiles`]): the same verification from a C2SP tlog-tiles log's static
+//!   checkpoint, hash tiles and entry bundles, with proofs and roots built locally (`http::HttpTiles` reads them
+//!   over HTTP with the `http` feature; [`MemoryTiles`] serves them from memory).
 //! - `LogClient` (feature `grpc`): the async gRPC client (tonic), optionally sending a bearer token, whose
 //!   every answer is verified as above: submissions (single, batch, and the `SubmitStream` pipeline),
 //!   checkpoints (latest, by exact size, or watched as a stream with `CheckpointWatch`), inclusion and
@@ -25,6 +31,8 @@
 //!   it (`default-features = false`) the crate verifies receipts, proofs and checkpoints and keeps the trusted
 //!   state with no tonic, tokio or hyper in its dependency tree; `tests/no_transport.rs` checks that with
 //!   `cargo tree`.
+//! - `http` (default): `http::HttpTiles` and the shared reqwest client. The tile client itself needs no runtime
+//!   and stays available without it.
 //!
 //! Every failure is a precise [`ClientError`] variant; nothing panics on what a server or a file contains.
 
@@ -34,7 +42,9 @@ mod client;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
+mod policy;
 mod receipt;
+pub mod tiles;
 mod trusted;
 
 #[cfg(test)]
@@ -44,5 +54,7 @@ pub use checkpoint::verify_entries;
 #[cfg(feature = "grpc")]
 pub use client::{BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency};
 pub use error::ClientError;
-pub use receipt::{Receipt, VerifiedReceipt, verify_receipt};
+pub use policy::WitnessPolicy;
+pub use receipt::{Receipt, VerifiedReceipt, verify_receipt, verify_receipt_with};
+pub use tiles::{MemoryTiles, TileClient, TileSource};
 pub use trusted::TrustedLog;

@@ -6,8 +6,8 @@ use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_core::{Hash, LeafIndex, leaf_hash, verify_inclusion};
 use tlog_proto::{hash_from_bytes, hashes_from_bytes, required, string_from_bytes, v1};
 
-use crate::ClientError;
 use crate::checkpoint::verify_signed_note;
+use crate::{ClientError, WitnessPolicy};
 
 /// Proof that the entry with `leaf_hash` sits at `index` in the tree of the signed `checkpoint`.
 ///
@@ -145,6 +145,18 @@ pub fn verify_receipt(
     entry: Option<&[u8]>,
 ) -> Result<VerifiedReceipt, ClientError> {
     let checkpoint = verify_signed_note(log_key, receipt.checkpoint.as_bytes())?;
+    verify_receipt_against(checkpoint, receipt, entry)
+}
+
+/// [`verify_receipt`] under a witness policy: the receipt's checkpoint must also carry the cosignatures the
+/// policy asks for (a receipt straight from the log usually carries none: upgrade it with a witnessed checkpoint).
+pub fn verify_receipt_with(
+    log_key: &VerifierKey,
+    policy: &WitnessPolicy,
+    receipt: &Receipt,
+    entry: Option<&[u8]>,
+) -> Result<VerifiedReceipt, ClientError> {
+    let checkpoint = policy.verify(log_key, receipt.checkpoint.as_bytes())?;
     verify_receipt_against(checkpoint, receipt, entry)
 }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_core::{Hash, TreeSize, empty_root};
 
-use crate::ClientError;
 use crate::checkpoint::{check_forward, reverify, tree_of, verify_signed_note};
+use crate::{ClientError, WitnessPolicy};
 
 /// A log key and the latest checkpoint trusted for it.
 ///
@@ -25,6 +25,7 @@ use crate::checkpoint::{check_forward, reverify, tree_of, verify_signed_note};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedLog {
     key: VerifierKey,
+    policy: WitnessPolicy,
     latest: Option<SignedCheckpoint>,
 }
 
@@ -38,7 +39,24 @@ struct StateFile {
 impl TrustedLog {
     /// No checkpoint trusted yet.
     pub fn new(key: VerifierKey) -> Self {
-        TrustedLog { key, latest: None }
+        TrustedLog {
+            key,
+            policy: WitnessPolicy::none(),
+            latest: None,
+        }
+    }
+
+    /// Requires every checkpoint trust moves to to carry the cosignatures `policy` asks for. The checkpoint
+    /// already trusted (pinned, or loaded from a state file) is not re-checked against it: it was trusted under
+    /// the policy of its day, and a stricter policy applies from the next checkpoint on.
+    pub fn with_policy(mut self, policy: WitnessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The witness policy new checkpoints are verified with.
+    pub fn policy(&self) -> &WitnessPolicy {
+        &self.policy
     }
 
     /// Starts from a checkpoint obtained out of band (a pinned note), verified with `key`.
@@ -46,6 +64,7 @@ impl TrustedLog {
         let latest = verify_signed_note(&key, note.as_bytes())?;
         Ok(TrustedLog {
             key,
+            policy: WitnessPolicy::none(),
             latest: Some(latest),
         })
     }
@@ -74,15 +93,17 @@ impl TrustedLog {
             .map_or_else(empty_root, |sc| sc.checkpoint.root)
     }
 
-    /// Verifies a signed checkpoint note with the log key, without changing the trusted state.
+    /// Verifies a signed checkpoint note with the log key and the witness policy, without changing the trusted
+    /// state.
     pub fn verify_checkpoint(&self, note: &[u8]) -> Result<SignedCheckpoint, ClientError> {
-        verify_signed_note(&self.key, note)
+        self.policy.verify(&self.key, note)
     }
 
     /// Moves trust to `new` if `consistency_proof` (RFC 9162 §2.1.4, from the trusted size to `new`'s size)
     /// proves it extends the trusted checkpoint.
     ///
-    /// `new` is re-verified from its note, so a hand-built [`SignedCheckpoint`] cannot slip in. Then:
+    /// `new` is re-verified from its note, so a hand-built [`SignedCheckpoint`] cannot slip in, and must carry the
+    /// cosignatures the witness policy asks for. Then:
     /// - smaller than the trusted tree: [`ClientError::CheckpointOlderThanTrusted`];
     /// - same size, different root: [`ClientError::Fork`] naming both roots;
     /// - same size and root: the proof must be empty; the later-timestamped note is kept;
@@ -96,6 +117,7 @@ impl TrustedLog {
         consistency_proof: &[Hash],
     ) -> Result<(), ClientError> {
         reverify(&self.key, &new)?;
+        self.policy.verify(&self.key, new.note.as_bytes())?;
         // Before the first checkpoint, trust is in the empty tree, which every tree extends without a proof.
         check_forward(
             (self.size(), self.root()),

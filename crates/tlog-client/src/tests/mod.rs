@@ -4,6 +4,7 @@
 #[cfg(feature = "grpc")]
 mod grpc;
 mod offline;
+mod tiles;
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, VerifierKey, sign_checkpoint};
 use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, empty_root, leaf_hash, node_hash};
