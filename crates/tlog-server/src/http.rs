@@ -40,8 +40,10 @@ use tokio::sync::{Semaphore, watch};
 use crate::error::{Error, Result};
 use crate::log::LogReader;
 
-/// Blocking store reads the HTTP listener runs at once by default.
-pub const DEFAULT_MAX_CONCURRENT_READS: usize = 64;
+/// Blocking store reads the HTTP listener runs at once by default. Each holds at most one tile or bundle: a
+/// bundle is at most 256 entries of up to 65,535 bytes (~16 MiB, plus its gzip encoding), so this also bounds
+/// the memory the listener's reads take.
+pub const DEFAULT_MAX_CONCURRENT_READS: usize = 16;
 
 /// `/checkpoint` changes with every batch: the spec asks for no caching beyond a few seconds.
 const CHECKPOINT_CACHE_CONTROL: &str = "max-age=2";
@@ -53,7 +55,7 @@ const TILE_CONTENT_TYPE: &str = "application/octet-stream";
 /// Limits of the HTTP listener.
 #[derive(Clone, Debug)]
 pub struct HttpLimits {
-    /// Blocking store reads (tiles and bundles) in flight at once; further requests wait.
+    /// Blocking store reads (tiles and bundles) in flight at once; further requests wait their turn.
     pub max_concurrent_reads: usize,
 }
 
@@ -145,10 +147,11 @@ async fn checkpoint<S: LogStore>(State(state): State<Arc<HttpState<S>>>) -> Resp
         .into_response()
 }
 
-/// A tile or bundle as sent: the body (gzip-compressed for bundles) and its entity tag.
+/// A tile or bundle as answered: its entity tag, and its body (gzip-compressed for bundles) unless the client's
+/// copy is current.
 struct TileBody {
-    body: Vec<u8>,
     etag: String,
+    body: Option<Vec<u8>>,
     gzip: bool,
 }
 
@@ -164,6 +167,7 @@ async fn tile<S: LogStore>(
         Ok(tile) => tile,
         Err(e) => return error_response(Error::TilePath(e)),
     };
+    let cached = cached_tags(&headers);
     let result = state
         .read(move |reader| {
             let body = reader.tile(&tile)?;
@@ -175,25 +179,33 @@ async fn tile<S: LogStore>(
                 hex(&digest[..16]),
                 if gzip { "-gzip" } else { "" }
             );
-            let body = if gzip { gzip_bytes(&body)? } else { body };
-            Ok(TileBody { body, etag, gzip })
+            // A current copy needs no body: nothing to compress.
+            let body = if cached.iter().any(|tag| tag == "*" || *tag == etag) {
+                None
+            } else if gzip {
+                Some(gzip_bytes(&body)?)
+            } else {
+                Some(body)
+            };
+            Ok(TileBody { etag, body, gzip })
         })
         .await;
-    let TileBody { body, etag, gzip } = match result {
+    let TileBody { etag, body, gzip } = match result {
         Ok(found) => found,
         Err(e) => return error_response(e),
     };
-    let mut response = if if_none_match(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut response = body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(TILE_CONTENT_TYPE));
-        if gzip {
-            // C2SP tlog-tiles: bundles MAY be sent gzip-encoded without negotiation.
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    let mut response = match body {
+        None => StatusCode::NOT_MODIFIED.into_response(),
+        Some(body) => {
+            let mut response = body.into_response();
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(TILE_CONTENT_TYPE));
+            if gzip {
+                // C2SP tlog-tiles: bundles MAY be sent gzip-encoded without negotiation.
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
         }
-        response
     };
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
@@ -203,15 +215,16 @@ async fn tile<S: LogStore>(
     response
 }
 
-/// Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current.
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+/// The entity tags `If-None-Match` lists (`*` included), compared weakly as RFC 9110 asks: a `W/` prefix is
+/// dropped.
+fn cached_tags(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == etag)
+        .map(|tag| tag.trim().trim_start_matches("W/").to_owned())
+        .collect()
 }
 
 fn gzip_bytes(body: &[u8]) -> Result<Vec<u8>> {

@@ -35,6 +35,11 @@ struct Log {
 
 impl Log {
     async fn start() -> Log {
+        Self::start_with(|_| ()).await
+    }
+
+    /// Starts a log on the default configuration as `adjust` changes it.
+    async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Log {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             data_dir: dir.path().to_path_buf(),
@@ -42,6 +47,7 @@ impl Log {
             ..ServerConfig::default()
         };
         config.rocks.sync = false;
+        adjust(&mut config);
         let server = Running::start(config).await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
@@ -477,5 +483,37 @@ async fn other_methods_get_405() {
             );
         }
     }
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_read_limit_wait_their_turn() {
+    let mut log = Log::start_with(|c| c.http.max_concurrent_reads = 1).await;
+    log.grow_to(70_000).await;
+    let rows = rows(&log.entries);
+    let mut fetches = tokio::task::JoinSet::new();
+    for tile in hash_tiles(log.size()).into_iter().take(64) {
+        let (http, url) = (log.http.clone(), log.url(&tile.path()));
+        fetches.spawn(async move {
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{}", tile.path());
+            (tile, response.bytes().await.unwrap())
+        });
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(60), fetches.join_all())
+        .await
+        .expect("every request answered");
+    assert_eq!(answered.len(), 64);
+    for (tile, body) in answered {
+        assert_eq!(body, expected_tile(&rows, &tile), "{}", tile.path());
+    }
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_off_opens_no_listener_and_grpc_serves() {
+    let mut log = Log::start_with(|c| c.http_listen = None).await;
+    assert_eq!(log.server.http_addr, None);
+    log.grow_to(3).await;
     log.stop().await;
 }
