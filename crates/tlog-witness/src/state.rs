@@ -41,6 +41,10 @@ impl StateStore {
     pub fn open(data_dir: &Path) -> Result<StateStore> {
         let dir = data_dir.join(STATE_DIR);
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        // The folder's own entry must be durable too, or a power loss could take every state file with it.
+        fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(format!("syncing {}", data_dir.display())))?;
         Ok(StateStore { dir })
     }
 

@@ -181,15 +181,8 @@ impl Witness {
     /// Opens a witness and serves it on a background task on `config.listen` (port 0 picks a free port): for
     /// tests and embedders that run witnesses in-process.
     pub async fn start(config: WitnessConfig) -> Result<Running> {
-        let listen = config.listen;
         let prefix = config.prefix.clone();
-        let witness = Witness::open(config)?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(io(format!("listening on {listen}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(io("reading the bound address"))?;
+        let (witness, listener, addr) = bind(config).await?;
         let started = witness.started(addr);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(witness.run(listener, async {
@@ -211,6 +204,13 @@ pub async fn serve(
     on_start: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let (witness, listener, addr) = bind(config).await?;
+    on_start(&witness.started(addr));
+    witness.run(listener, shutdown).await
+}
+
+/// Opens the witness, then binds its listener.
+async fn bind(config: WitnessConfig) -> Result<(Witness, TcpListener, SocketAddr)> {
     let listen = config.listen;
     let witness = Witness::open(config)?;
     let listener = TcpListener::bind(listen)
@@ -219,8 +219,7 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(io("reading the bound address"))?;
-    on_start(&witness.started(addr));
-    witness.run(listener, shutdown).await
+    Ok((witness, listener, addr))
 }
 
 /// POSIX seconds now. A clock before 1970 signs time 0 rather than failing: the timestamp is informational.
