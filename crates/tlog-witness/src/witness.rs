@@ -1,6 +1,7 @@
 //! The witness: its key, the logs it witnesses, one lock-guarded latest checkpoint per origin, and the state
 //! store behind them. [`Witness::add_checkpoint`] is the whole protocol step; [`Witness::run`] serves it over
-//! HTTP. Tests and embedders run a witness in-process with [`Witness::open`] and `run` on a port-0 listener.
+//! HTTP. Tests and embedders run a witness in-process with [`Witness::start`] (or [`Witness::open`] and `run` on
+//! a listener of their own).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -56,8 +57,9 @@ impl Witness {
         let trusted = config.trusted_logs()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
-        let (key, created_key) = keyfile::load_or_create(&config.data_dir, config.name.as_deref())?;
+        // Lock the folder before anything else in it is read or created.
         let store = StateStore::open(&config.data_dir)?;
+        let (key, created_key) = keyfile::load_or_create(&config.data_dir, config.name.as_deref())?;
         let mut logs = BTreeMap::new();
         for (origin, keys) in trusted {
             let latest = store.load(&origin, &keys)?.map(|c| c.checkpoint);

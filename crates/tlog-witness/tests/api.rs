@@ -457,3 +457,15 @@ async fn a_stalled_request_times_out() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
     witness.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_witness_on_one_data_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = start(config(dir.path())).await;
+    assert!(matches!(
+        tlog_witness::Witness::open(config(dir.path())),
+        Err(tlog_witness::Error::Locked(_))
+    ));
+    witness.stop().await;
+    tlog_witness::Witness::open(config(dir.path())).unwrap();
+}
