@@ -64,6 +64,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another witness holds the data folder: two processes on one state could roll it back.
+    #[error("data folder {} is in use by another witness", .0.display())]
+    Locked(PathBuf),
     /// A stored state file is unreadable or damaged. The witness refuses to start rather than forget what it
     /// cosigned: starting over from size 0 would let it cosign a fork.
     #[error("corrupt state file {}: {reason}", path.display())]

@@ -98,6 +98,8 @@ fn refusal(e: Error) -> Response {
                 .into_response();
         }
         Error::BadProof(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        // A plain-text 409, not the size body: a client that resends from the size a 409 names would otherwise
+        // resend this same checkpoint forever. It is a fork of what the witness cosigned.
         Error::RootConflict { .. } => StatusCode::CONFLICT,
         _ => {
             tracing::error!(error = %e, "add-checkpoint failed");

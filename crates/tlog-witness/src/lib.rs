@@ -12,6 +12,26 @@
 //! - [`Witness`]: the key, the configured logs and a lock per origin held from the check to the answer.
 //! - [`http`]: the axum route, body and time limits, status codes.
 //! - `main.rs`: the `tlog-witness` binary's flags and config file.
+//!
+//! In-process, e.g. in end-to-end tests:
+//!
+//! ```no_run
+//! # async fn example(log_vkey: tlog_checkpoint::VerifierKey) -> tlog_witness::Result<()> {
+//! use tlog_witness::{LogConfig, Witness, WitnessConfig};
+//!
+//! let running = Witness::start(WitnessConfig {
+//!     data_dir: "witness-1".into(),
+//!     name: Some("witness.example/w1".into()),
+//!     logs: vec![LogConfig::from_key(log_vkey)],
+//!     listen: "127.0.0.1:0".parse().unwrap(),
+//!     ..WitnessConfig::default()
+//! })
+//! .await?;
+//! // Give the log `running.url` and trust `running.started.cosigner_key`.
+//! running.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod check;
 pub mod config;

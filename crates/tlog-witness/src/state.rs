@@ -30,18 +30,37 @@ pub struct Cosigned {
     pub note: String,
 }
 
-/// The state files of one data folder.
+/// File in the data folder that a running witness holds an exclusive `flock` on.
+pub const LOCK_FILE: &str = "witness.lock";
+
+/// The state files of one data folder, owned by one witness at a time.
 #[derive(Debug)]
 pub struct StateStore {
     dir: PathBuf,
+    /// Holds the folder's lock; the kernel releases it when the process ends, SIGKILL included.
+    _lock: fs::File,
 }
 
 impl StateStore {
-    /// Opens (creating if needed) `<data>/state`.
+    /// Locks the data folder and opens (creating if needed) `<data>/state`. A folder another witness holds is
+    /// [`Error::Locked`].
     pub fn open(data_dir: &Path) -> Result<StateStore> {
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(format!("opening {}", lock_path.display())))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| Error::Locked(data_dir.to_owned()))?;
         let dir = data_dir.join(STATE_DIR);
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        Ok(StateStore { dir })
+        // The folder's own entry must be durable too, or a power loss could take every state file with it.
+        fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(format!("syncing {}", data_dir.display())))?;
+        Ok(StateStore { dir, _lock: lock })
     }
 
     fn path(&self, origin: &str, extension: &str) -> PathBuf {
@@ -127,6 +146,7 @@ mod tests {
         assert_eq!(store.load(ORIGIN, &[key().verifier()]).unwrap(), None);
         store.persist(ORIGIN, &note(3)).unwrap();
         store.persist(ORIGIN, &note(5)).unwrap();
+        drop(store);
         let loaded = StateStore::open(dir.path())
             .unwrap()
             .load(ORIGIN, &[key().verifier()])
@@ -134,6 +154,18 @@ mod tests {
             .unwrap();
         assert_eq!(loaded.checkpoint.size, TreeSize(5));
         assert_eq!(loaded.note, note(5));
+    }
+
+    #[test]
+    fn one_store_at_a_time_holds_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            StateStore::open(dir.path()),
+            Err(Error::Locked(_))
+        ));
+        drop(store);
+        StateStore::open(dir.path()).unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The witness: its key, the logs it witnesses, one lock-guarded latest checkpoint per origin, and the state
 //! store behind them. [`Witness::add_checkpoint`] is the whole protocol step; [`Witness::run`] serves it over
-//! HTTP. Tests and embedders run a witness in-process with [`Witness::open`] and `run` on a port-0 listener.
+//! HTTP. Tests and embedders run a witness in-process with [`Witness::start`] (or [`Witness::open`] and `run` on
+//! a listener of their own).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -56,8 +57,9 @@ impl Witness {
         let trusted = config.trusted_logs()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
-        let (key, created_key) = keyfile::load_or_create(&config.data_dir, config.name.as_deref())?;
+        // Lock the folder before anything else in it is read or created.
         let store = StateStore::open(&config.data_dir)?;
+        let (key, created_key) = keyfile::load_or_create(&config.data_dir, config.name.as_deref())?;
         let mut logs = BTreeMap::new();
         for (origin, keys) in trusted {
             let latest = store.load(&origin, &keys)?.map(|c| c.checkpoint);
@@ -181,15 +183,8 @@ impl Witness {
     /// Opens a witness and serves it on a background task on `config.listen` (port 0 picks a free port): for
     /// tests and embedders that run witnesses in-process.
     pub async fn start(config: WitnessConfig) -> Result<Running> {
-        let listen = config.listen;
         let prefix = config.prefix.clone();
-        let witness = Witness::open(config)?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(io(format!("listening on {listen}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(io("reading the bound address"))?;
+        let (witness, listener, addr) = bind(config).await?;
         let started = witness.started(addr);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(witness.run(listener, async {
@@ -211,6 +206,13 @@ pub async fn serve(
     on_start: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let (witness, listener, addr) = bind(config).await?;
+    on_start(&witness.started(addr));
+    witness.run(listener, shutdown).await
+}
+
+/// Opens the witness, then binds its listener.
+async fn bind(config: WitnessConfig) -> Result<(Witness, TcpListener, SocketAddr)> {
     let listen = config.listen;
     let witness = Witness::open(config)?;
     let listener = TcpListener::bind(listen)
@@ -219,8 +221,7 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(io("reading the bound address"))?;
-    on_start(&witness.started(addr));
-    witness.run(listener, shutdown).await
+    Ok((witness, listener, addr))
 }
 
 /// POSIX seconds now. A clock before 1970 signs time 0 rather than failing: the timestamp is informational.

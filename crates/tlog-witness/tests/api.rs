@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use support::{Answer, ORIGIN, TestLog, client, config, log_key, post, start};
 use tlog_checkpoint::witness::{AddCheckpoint, SIZE_CONTENT_TYPE, add_cosignatures};
-use tlog_checkpoint::{SignerKey, verify_witnessed};
-use tlog_core::Hash;
+use tlog_checkpoint::{Checkpoint, SignerKey, sign_checkpoint, verify_witnessed};
+use tlog_core::{Hash, TreeSize};
 use tlog_witness::config::DEFAULT_MAX_BODY_BYTES;
 
 const LEAVES: u64 = 3000;
@@ -85,25 +85,11 @@ async fn consistent_growth_is_cosigned_and_a_repeat_is_idempotent() {
 async fn an_unknown_origin_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let witness = start(config(dir.path())).await;
-    let other = TestLog::new(
-        SignerKey::from_seed("other.example/log", [2; 32]).unwrap(),
-        10,
-        None,
-    );
-    // The test log signs with its own origin; give the other key's log its own origin too.
-    let checkpoint = tlog_checkpoint::Checkpoint::new(
-        "other.example/log",
-        tlog_core::TreeSize(10),
-        other.root(10),
-    )
-    .unwrap();
-    let note = tlog_checkpoint::sign_checkpoint(
-        &SignerKey::from_seed("other.example/log", [2; 32]).unwrap(),
-        &checkpoint,
-        1,
-    )
-    .unwrap()
-    .note;
+    // A log the witness does not know, signing with its own key and origin.
+    let other = "other.example/log";
+    let checkpoint = Checkpoint::new(other, TreeSize(10), log().root(10)).unwrap();
+    let key = SignerKey::from_seed(other, [2; 32]).unwrap();
+    let note = sign_checkpoint(&key, &checkpoint, 1).unwrap().note;
     let body = AddCheckpoint {
         old_size: 0,
         proof: vec![],
@@ -456,4 +442,16 @@ async fn a_stalled_request_times_out() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
     witness.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_witness_on_one_data_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = start(config(dir.path())).await;
+    assert!(matches!(
+        tlog_witness::Witness::open(config(dir.path())),
+        Err(tlog_witness::Error::Locked(_))
+    ));
+    witness.stop().await;
+    tlog_witness::Witness::open(config(dir.path())).unwrap();
 }
