@@ -133,6 +133,15 @@ pub enum Command {
         #[arg(long, value_name = "D")]
         entry: Option<String>,
     },
+    /// Upgrade a saved receipt: add the log's latest checkpoint (with the --witness cosignatures) and the
+    /// consistency proof from the receipt's tree to it, so verify-receipt accepts it under a witness policy.
+    UpgradeReceipt {
+        /// The receipt JSON, rewritten in place.
+        #[arg(value_name = "RECEIPT_FILE")]
+        receipt: PathBuf,
+        #[command(flatten)]
+        tiles: TilesArg,
+    },
     /// Follow the log: verify every new checkpoint's signature and its consistency with the last trusted one.
     Monitor(MonitorArgs),
     /// Prove an entry is in the log, with a checkpoint proven consistent with the trusted one (which advances).

@@ -92,6 +92,11 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         )),
         Command::Inclusion(args) => block_on(commands::inclusion(&ctx, args)),
         Command::Consistency { old, new } => block_on(commands::consistency(&ctx, old, new)),
+        Command::UpgradeReceipt { receipt, tiles } => block_on(commands::upgrade_receipt(
+            &ctx,
+            &receipt,
+            tiles.url.as_deref(),
+        )),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),
         Command::Audit(args) => block_on(commands::audit(&ctx, args)),
     }

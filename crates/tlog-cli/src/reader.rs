@@ -85,6 +85,32 @@ impl Reader {
         }
     }
 
+    /// The consistency proof from `old` to `new` (verified checkpoints), verified: from the log (whose checkpoint
+    /// of `new`'s size must have `new`'s root) or built from `new`'s tiles.
+    pub async fn prove_consistency(
+        &self,
+        old: &SignedCheckpoint,
+        new: &SignedCheckpoint,
+    ) -> Result<Vec<Hash>, ClientError> {
+        match self {
+            Reader::Grpc(client) => {
+                if old.checkpoint.size >= new.checkpoint.size {
+                    return Ok(Vec::new());
+                }
+                let c = client.consistency(old, Some(new.checkpoint.size)).await?;
+                if c.new.checkpoint.root != new.checkpoint.root {
+                    return Err(ClientError::Fork {
+                        size: new.checkpoint.size,
+                        trusted_root: new.checkpoint.root,
+                        new_root: c.new.checkpoint.root,
+                    });
+                }
+                Ok(c.proof)
+            }
+            Reader::Tiles { client, .. } => client.prove_consistency(old, new).await,
+        }
+    }
+
     /// Downloads the entries past `frontier` and checks they rebuild `checkpoint`'s root.
     pub async fn audit_entries(
         &self,
