@@ -246,6 +246,10 @@ pub struct MonitorArgs {
     pub download_entries: bool,
     #[command(flatten)]
     pub tiles: TilesArg,
+    /// With --tiles: also ask the gRPC --server for its latest checkpoint and check it against the tiles (a
+    /// tree size both have must have one root; a larger gRPC tree must extend the tiles' tree).
+    #[arg(long, requires = "url")]
+    pub cross_check: bool,
 }
 
 /// `tlog audit`: the entry (exactly one way of naming it) and the auditor's state.
