@@ -3,7 +3,9 @@
 //! Covers key generation, every way of submitting (text, file, stdin, audit-event flags), offline receipt
 //! verification and the rejection of tampered receipts, inclusion and consistency proofs, the monitor and the
 //! auditor advancing their trusted state, and the detection of a fork: a second server holding a copy of the
-//! first one's key signs a different history under the same origin.
+//! first one's key signs a different history under the same origin; and a monitor cross-checking the gRPC API
+//! against a tile mirror (`--tiles URL --cross-check`). The tile reads themselves are tested against a static
+//! server in `crates/tlog-cli/tests/tiles.rs`.
 
 use std::io::Write;
 use std::path::Path;
