@@ -835,3 +835,33 @@ fn a_monitor_cross_checks_the_grpc_api_against_the_tiles() {
         "{err}"
     );
 }
+
+#[test]
+fn a_witness_policy_refuses_the_logs_own_checkpoints_but_not_its_acks() {
+    use tlog_checkpoint::{CosignerKey, SignerKey};
+    let dir = tempfile::tempdir().unwrap();
+    let log = start(&dir.path().join("data"), "example.com/witnessed");
+    let witness = SignerKey::from_seed("w1.example", [9; 32]).unwrap();
+    let w = CosignerKey::of(&witness).to_string();
+    // Submissions are acknowledged by the log alone: the policy does not apply to their receipts.
+    ok(tlog(&log, &["submit", "a", "--witness", &w]));
+    ok(tlog(&log, &["submit", "b"]));
+    // Nothing has cosigned this log's checkpoints.
+    for args in [
+        &["checkpoint", "--witness", &w][..],
+        &["inclusion", "--index", "0", "--witness", &w],
+        &["consistency", "--old", "1", "--witness", &w],
+    ] {
+        fails(
+            tlog(&log, args),
+            3,
+            "NOT WITNESSED: the checkpoint has valid cosignatures from 0 of the --witness keys, 1 required \
+             (--quorum); missing: w1.example",
+        );
+    }
+    // A quorum of 0 asks for nothing.
+    ok(tlog(
+        &log,
+        &["checkpoint", "--witness", &w, "--quorum", "0"],
+    ));
+}
