@@ -460,3 +460,64 @@ fn receipts_are_upgraded_with_a_witnessed_checkpoint_and_a_proof() {
     std::fs::write(&receipt, tampered.to_string()).unwrap();
     fails(tlog(&verify), 3, "consistency proof invalid");
 }
+
+#[test]
+fn a_partial_tile_gone_is_cut_from_the_full_one_over_http() {
+    let f = Fixture::new();
+    let url = f.server.url.as_str();
+    let log = entries(600, "event");
+    let old = publish(&f.tiles(), &log, 300, &[]);
+    // The log grew past the full tile and dropped the partial ones while a reader still holds the checkpoint of
+    // 300 (here: still served as the latest), whose tiles it then reads.
+    publish(&f.tiles(), &log, 600, &[]);
+    write(&f.tiles(), "checkpoint", old.as_bytes());
+    std::fs::remove_file(f.tiles().join("tile/0/001.p/44")).unwrap();
+    std::fs::remove_file(f.tiles().join("tile/entries/001.p/44")).unwrap();
+    let out = ok(tlog(&[
+        "audit",
+        "--tiles",
+        url,
+        "--state",
+        &f.file("a"),
+        "--data",
+        "event 299",
+    ]));
+    assert!(
+        out.contains("leaf 299") && out.contains("tree size 300"),
+        "{out}"
+    );
+    let monitor = [
+        "monitor",
+        "--tiles",
+        url,
+        "--state",
+        &f.file("m"),
+        "--once",
+        "--download-entries",
+    ];
+    assert!(ok(tlog(&monitor)).contains("entries [0, 300) downloaded"));
+}
+
+#[test]
+fn an_oversized_tile_is_not_read_past_its_size() {
+    let f = Fixture::new();
+    let url = f.server.url.as_str();
+    publish(&f.tiles(), &entries(1_000, "event"), 1_000, &[]);
+    let tile = f.tiles().join("tile/0/001");
+    let mut body = std::fs::read(&tile).unwrap();
+    body.extend_from_slice(&[0; 1 << 20]);
+    std::fs::write(&tile, &body).unwrap();
+    fails(
+        tlog(&[
+            "audit",
+            "--tiles",
+            url,
+            "--state",
+            &f.file("a"),
+            "--data",
+            "event 300",
+        ]),
+        3,
+        "tile/0/001: response larger than 8192 bytes",
+    );
+}
