@@ -126,7 +126,7 @@ impl Reader {
     }
 
     /// Proves the leaf with `hash` is in the log's latest tree: by the log's hash index over gRPC, by scanning the
-    /// level-0 tiles of `checkpoint` with tiles (a tiled log has no index by hash).
+    /// level-0 tiles of the latest checkpoint with tiles (a tiled log has no index by hash).
     pub async fn prove_hash(&mut self, hash: &Hash) -> Result<VerifiedReceipt, CliError> {
         match self {
             Reader::Grpc(client) => Ok(client.inclusion_by_hash(hash, None).await?),
