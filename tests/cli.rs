@@ -3,7 +3,9 @@
 //! Covers key generation, every way of submitting (text, file, stdin, audit-event flags), offline receipt
 //! verification and the rejection of tampered receipts, inclusion and consistency proofs, the monitor and the
 //! auditor advancing their trusted state, and the detection of a fork: a second server holding a copy of the
-//! first one's key signs a different history under the same origin.
+//! first one's key signs a different history under the same origin; and a monitor cross-checking the gRPC API
+//! against a tile mirror (`--tiles URL --cross-check`). The tile reads themselves are tested against a static
+//! server in `crates/tlog-cli/tests/tiles.rs`.
 
 use std::io::Write;
 use std::path::Path;
@@ -706,4 +708,160 @@ fn a_fork_signed_with_the_same_key_is_detected() {
 
     // The honest log is still fine.
     ok(monitor(&honest));
+}
+
+/// A static HTTP/1.1 server of `files` (path below `/` → body), standing in for a log's tile mirror: one request
+/// per connection. Stops with the returned runtime.
+fn serve_files(files: Vec<(String, Vec<u8>)>) -> (String, tokio::runtime::Runtime) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let files = std::sync::Arc::new(files);
+    runtime.spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request);
+                let path = line.split(' ').nth(1).unwrap_or("").trim_start_matches('/');
+                let response = match files.iter().find(|(p, _)| p == path) {
+                    Some((_, body)) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = conn.write_all(&response).await;
+            });
+        }
+    });
+    (url, runtime)
+}
+
+/// The tiles of a log of fewer than 256 `entries` (one partial level-0 tile and bundle) and its checkpoint,
+/// signed with the private key in `data/log.key`.
+fn tiles_of(data: &Path, origin: &str, entries: &[&str]) -> Vec<(String, Vec<u8>)> {
+    use tlog_checkpoint::{Checkpoint, SignerKey, sign_checkpoint};
+    use tlog_core::tiles::encode_bundle;
+    use tlog_core::{CompactRange, TreeSize};
+    let key =
+        SignerKey::parse_private(&std::fs::read_to_string(data.join("log.key")).unwrap()).unwrap();
+    let leaves: Vec<_> = entries.iter().map(|e| leaf_hash(e.as_bytes())).collect();
+    let mut tree = CompactRange::new();
+    tree.extend(leaves.iter().copied(), |_, _| {}).unwrap();
+    let n = entries.len();
+    let cp = Checkpoint::new(origin, TreeSize(n as u64), tree.root()).unwrap();
+    let note = sign_checkpoint(&key, &cp, 1_714_564_800).unwrap().note;
+    vec![
+        ("checkpoint".into(), note.into_bytes()),
+        (
+            format!("tile/0/000.p/{n}"),
+            leaves.iter().flat_map(|h| h.0).collect(),
+        ),
+        (
+            format!("tile/entries/000.p/{n}"),
+            encode_bundle(entries).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn a_monitor_cross_checks_the_grpc_api_against_the_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "example.com/mirrored";
+    let data = dir.path().join("data");
+    let log = start(&data, origin);
+    let history = ["a", "b", "c", "d", "e"];
+    for e in history {
+        ok(tlog(&log, &["submit", e]));
+    }
+    let state = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let monitor = |url: &str, state: &str| {
+        tlog(
+            &log,
+            &[
+                "monitor",
+                "--tiles",
+                url,
+                "--cross-check",
+                "--state",
+                state,
+                "--once",
+            ],
+        )
+    };
+
+    // A mirror of the same history, at the same size and behind.
+    for size in [5, 3] {
+        let (url, _server) = serve_files(tiles_of(&data, origin, &history[..size]));
+        let out = ok(monitor(&url, &state(&format!("same{size}"))));
+        assert!(
+            out.contains("cross-checked: the gRPC API's example.com/mirrored tree size 5"),
+            "{out}"
+        );
+    }
+
+    // Tiles of another history under the same key: the two views disagree at size 5.
+    let (url, _server) = serve_files(tiles_of(&data, origin, &["a", "b", "X", "d", "e"]));
+    let err = fails(
+        monitor(&url, &state("forked")),
+        3,
+        "FORK: trusted checkpoint size 5",
+    );
+    assert!(
+        err.contains("--- trusted_note ---") && err.contains("--- log_note ---"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_witness_policy_refuses_the_logs_own_checkpoints_but_not_its_acks() {
+    use tlog_checkpoint::{CosignerKey, SignerKey};
+    let dir = tempfile::tempdir().unwrap();
+    let log = start(&dir.path().join("data"), "example.com/witnessed");
+    let witness = SignerKey::from_seed("w1.example", [9; 32]).unwrap();
+    let w = CosignerKey::of(&witness).to_string();
+    // Submissions are acknowledged by the log alone: the policy does not apply to their receipts.
+    ok(tlog(&log, &["submit", "a", "--witness", &w]));
+    ok(tlog(&log, &["submit", "b"]));
+    // Nothing has cosigned this log's checkpoints.
+    for args in [
+        &["checkpoint", "--witness", &w][..],
+        &["inclusion", "--index", "0", "--witness", &w],
+        &["consistency", "--old", "1", "--witness", &w],
+    ] {
+        fails(
+            tlog(&log, args),
+            3,
+            "NOT WITNESSED: the checkpoint has valid cosignatures from 0 of the --witness keys, 1 required \
+             (--quorum); missing: w1.example",
+        );
+    }
+    // A quorum of 0 asks for nothing.
+    ok(tlog(
+        &log,
+        &["checkpoint", "--witness", &w, "--quorum", "0"],
+    ));
 }

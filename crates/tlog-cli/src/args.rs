@@ -133,6 +133,15 @@ pub enum Command {
         #[arg(long, value_name = "D")]
         entry: Option<String>,
     },
+    /// Upgrade a saved receipt: add the log's latest checkpoint (with the --witness cosignatures) and the
+    /// consistency proof from the receipt's tree to it, so verify-receipt accepts it under a witness policy.
+    UpgradeReceipt {
+        /// The receipt JSON, rewritten in place.
+        #[arg(value_name = "RECEIPT_FILE")]
+        receipt: PathBuf,
+        #[command(flatten)]
+        tiles: TilesArg,
+    },
     /// Follow the log: verify every new checkpoint's signature and its consistency with the last trusted one.
     Monitor(MonitorArgs),
     /// Prove an entry is in the log, with a checkpoint proven consistent with the trusted one (which advances).
@@ -237,6 +246,10 @@ pub struct MonitorArgs {
     pub download_entries: bool,
     #[command(flatten)]
     pub tiles: TilesArg,
+    /// With --tiles: also ask the gRPC --server for its latest checkpoint and check it against the tiles (a
+    /// tree size both have must have one root; a larger gRPC tree must extend the tiles' tree).
+    #[arg(long, requires = "url")]
+    pub cross_check: bool,
 }
 
 /// `tlog audit`: the entry (exactly one way of naming it) and the auditor's state.

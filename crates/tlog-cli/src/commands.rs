@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use tlog_checkpoint::VerifierKey;
 use tlog_client::{
-    BearerToken, ClientError, LogClient, Receipt, VerifiedReceipt, WitnessPolicy,
-    verify_receipt_with,
+    BearerToken, ClientError, LogClient, Receipt, ReceiptFile, ReceiptUpgrade, VerifiedReceipt,
+    WitnessPolicy, verify_receipt,
 };
 use tlog_core::{LeafIndex, TreeSize};
 
@@ -278,20 +278,15 @@ pub fn verify_receipt_file(
     entry: Option<Vec<u8>>,
 ) -> Result<(), CliError> {
     let key = ctx.verifier_key()?;
-    let text = read_file("receipt file", path)?;
-    let receipt: Receipt = serde_json::from_slice(&text).map_err(|e| CliError::FileFormat {
-        what: "receipt file",
-        path: path.to_owned(),
-        why: format!("not a receipt: {e}"),
-    })?;
+    let file = read_receipt_file(path)?;
     let policy = ctx.policy()?;
-    let verified =
-        verify_receipt_with(&key, &policy, &receipt, entry.as_deref()).map_err(|source| {
-            CliError::Rejected {
+    let (verified, witnessed) =
+        tlog_client::verify_receipt_file(&key, &policy, &file, entry.as_deref()).map_err(
+            |source| CliError::Rejected {
                 what: "receipt",
                 source,
-            }
-        })?;
+            },
+        )?;
     let json = json!({
         "ok": true,
         "index": verified.index().0,
@@ -299,6 +294,7 @@ pub fn verify_receipt_file(
         "duplicate": verified.duplicate(),
         "entry_checked": entry.is_some(),
         "checkpoint": checkpoint_json(verified.checkpoint()),
+        "witnessed": witnessed.as_ref().map(checkpoint_json),
     });
     let mut human = format!(
         "receipt VALID: entry at index {} (leaf hash {}) is in {}",
@@ -306,12 +302,72 @@ pub fn verify_receipt_file(
         verified.leaf_hash(),
         checkpoint_line(verified.checkpoint())
     );
+    if let Some(w) = &witnessed {
+        human.push_str(&format!(
+            "
+consistent with the witnessed checkpoint {}",
+            checkpoint_line(w)
+        ));
+    }
     if entry.is_none() {
         human.push_str(
             "\nno entry given (--entry/--entry-file): this proves only that some entry with this leaf hash is in \
              the log",
         );
     }
+    ctx.printer.emit(&json, &human)
+}
+
+/// A saved receipt, upgraded or not.
+fn read_receipt_file(path: &Path) -> Result<ReceiptFile, CliError> {
+    let text = read_file("receipt file", path)?;
+    serde_json::from_slice(&text).map_err(|e| CliError::FileFormat {
+        what: "receipt file",
+        path: path.to_owned(),
+        why: format!("not a receipt: {e}"),
+    })
+}
+
+/// `tlog upgrade-receipt`: the receipt's own checkpoint is verified first (the log's signature), then the log's
+/// latest (with the witness policy) and the consistency proof between them; the file is rewritten atomically.
+pub async fn upgrade_receipt(
+    ctx: &Context,
+    path: &Path,
+    tiles: Option<&str>,
+) -> Result<(), CliError> {
+    let key = ctx.verifier_key()?;
+    let mut file = read_receipt_file(path)?;
+    let verified =
+        verify_receipt(&key, &file.receipt, None).map_err(|source| CliError::Rejected {
+            what: "receipt",
+            source,
+        })?;
+    let mut reader = Reader::open(ctx, tiles).await?;
+    let latest = reader.checkpoint().await?;
+    let proof = reader
+        .prove_consistency(verified.checkpoint(), &latest)
+        .await?;
+    file.witnessed = Some(ReceiptUpgrade {
+        checkpoint: latest.note.clone(),
+        consistency_proof: proof,
+    });
+    // Checked as verify-receipt will check it before anything is written.
+    tlog_client::verify_receipt_file(&key, &ctx.policy()?, &file, None)?;
+    let mut text = serde_json::to_vec_pretty(&file)?;
+    text.push(b'\n');
+    write_atomic("receipt file", path, &text)?;
+    let json = json!({
+        "ok": true,
+        "index": verified.index().0,
+        "checkpoint": checkpoint_json(verified.checkpoint()),
+        "witnessed": checkpoint_json(&latest),
+    });
+    let human = format!(
+        "receipt upgraded: tree size {} is proven consistent with {}\nreceipt saved to {}",
+        verified.checkpoint().checkpoint.size,
+        checkpoint_line(&latest),
+        path.display()
+    );
     ctx.printer.emit(&json, &human)
 }
 

@@ -10,6 +10,11 @@
 //! - `checkpoint`, `inclusion`, `consistency`: verified reads (RFC 9162 §2.1.3.2 and §2.1.4.2).
 //! - `monitor` and `audit`: keep a trusted checkpoint in a state file and move it only along consistency proofs,
 //!   so a log that forks, rolls back or rewrites its entries is caught (RFC 9162 §8.2–8.3).
+//! - `--tiles URL` (`checkpoint`, `monitor`, `audit`, `upgrade-receipt`): the same checks from a C2SP tlog-tiles
+//!   log's static resources instead of the gRPC API ([`reader`]); `monitor --cross-check` compares the two.
+//! - `--witness` / `--quorum` on every verifying command: a checkpoint needs that many witness cosignatures (C2SP
+//!   tlog-witness); `upgrade-receipt` stores a witnessed checkpoint and a consistency proof with a receipt so
+//!   `verify-receipt` accepts it offline under such a policy.
 //!
 //! Human output by default, `--json` for machines. Exit codes: 0 verified, 1 usage/IO/network, 2 invalid
 //! command line (clap), 3 verification failed. Nothing panics on any input.
@@ -92,6 +97,11 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         )),
         Command::Inclusion(args) => block_on(commands::inclusion(&ctx, args)),
         Command::Consistency { old, new } => block_on(commands::consistency(&ctx, old, new)),
+        Command::UpgradeReceipt { receipt, tiles } => block_on(commands::upgrade_receipt(
+            &ctx,
+            &receipt,
+            tiles.url.as_deref(),
+        )),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),
         Command::Audit(args) => block_on(commands::audit(&ctx, args)),
     }

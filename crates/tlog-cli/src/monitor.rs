@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_client::TrustedLog;
+use tlog_client::{ClientError, LogClient, TrustedLog};
 use tlog_core::{CompactRange, Hash, TreeSize};
 
 use crate::args::MonitorArgs;
@@ -108,10 +108,60 @@ struct Round {
     current: SignedCheckpoint,
     /// Entries `[from, to)` downloaded and hashed into the root.
     entries: Option<(TreeSize, TreeSize)>,
+    /// The gRPC API's checkpoint, found to agree with the tiles.
+    cross_checked: Option<SignedCheckpoint>,
+}
+
+/// Checks the gRPC API's latest checkpoint against `tiles`, the tiles' verified checkpoint: a tree the tiles hold
+/// must have the root they give it, and a larger one must extend the tiles' tree by the log's consistency proof.
+/// A disagreement is a fork, reported with both signed notes.
+async fn cross_check(
+    reader: &Reader,
+    grpc: &mut LogClient,
+    tiles: &SignedCheckpoint,
+) -> Result<SignedCheckpoint, CliError> {
+    let Reader::Tiles { client, .. } = reader else {
+        return Err(CliError::Usage("--cross-check needs --tiles".into()));
+    };
+    let theirs = grpc.checkpoint().await?;
+    let checked = if theirs.checkpoint.size <= tiles.checkpoint.size {
+        client.cross_check(&theirs, tiles).await
+    } else {
+        grpc.consistency(tiles, Some(theirs.checkpoint.size))
+            .await
+            .and_then(|c| {
+                // The proof was checked against the checkpoint the log returned for that size.
+                if c.new.checkpoint.root == theirs.checkpoint.root {
+                    Ok(())
+                } else {
+                    Err(ClientError::Fork {
+                        size: theirs.checkpoint.size,
+                        trusted_root: c.new.checkpoint.root,
+                        new_root: theirs.checkpoint.root,
+                    })
+                }
+            })
+    };
+    match checked {
+        Ok(()) => Ok(theirs),
+        Err(ClientError::Fork {
+            size,
+            trusted_root,
+            new_root,
+        }) => Err(CliError::Fork {
+            size,
+            trusted_root,
+            new_root,
+            trusted_note: Some(tiles.note.clone()),
+            log_note: Some(theirs.note),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn round(
     client: &mut Reader,
+    grpc: Option<&mut LogClient>,
     policy: &tlog_client::WitnessPolicy,
     state: &Path,
     download: bool,
@@ -135,6 +185,10 @@ async fn round(
         }
         None => None,
     };
+    let cross_checked = match grpc {
+        Some(grpc) => Some(cross_check(client, grpc, &current).await?),
+        None => None,
+    };
     // The state first: a crash before the frontier is saved only means entries are downloaded again.
     trust.save()?;
     if let Some((_, frontier)) = &audited {
@@ -144,6 +198,7 @@ async fn round(
         previous: trust.previous().cloned(),
         entries: audited.map(|(from, f)| (from, f.size())),
         current,
+        cross_checked,
     })
 }
 
@@ -152,6 +207,7 @@ fn report(round: &Round) -> (serde_json::Value, String) {
         previous,
         current,
         entries,
+        cross_checked,
     } = round;
     let mut human = match previous {
         None => format!(
@@ -172,12 +228,19 @@ fn report(round: &Round) -> (serde_json::Value, String) {
             "\nentries [{from}, {to}) downloaded; the root recomputed from all entries matches"
         ));
     }
+    if let Some(grpc) = cross_checked {
+        human.push_str(&format!(
+            "\ncross-checked: the gRPC API's {} agrees with the tiles",
+            checkpoint_line(grpc)
+        ));
+    }
     let json = json!({
         "ok": true,
         "first_use": previous.is_none(),
         "previous_size": previous.as_ref().map(|p| p.checkpoint.size.0),
         "checkpoint": checkpoint_json(current),
         "entries_verified": entries.map(|(from, to)| json!({ "from": from.0, "to": to.0 })),
+        "cross_checked": cross_checked.as_ref().map(checkpoint_json),
     });
     (json, human)
 }
@@ -186,10 +249,22 @@ fn report(round: &Round) -> (serde_json::Value, String) {
 /// server that is down, say) are reported and retried next round.
 pub async fn monitor(ctx: &Context, args: MonitorArgs) -> Result<(), CliError> {
     let mut client = Reader::open(ctx, args.tiles.url.as_deref()).await?;
+    let mut grpc = match args.cross_check {
+        true => Some(ctx.connect().await?),
+        false => None,
+    };
     let policy = ctx.policy()?;
     let interval = Duration::from_secs(args.interval.unwrap_or(DEFAULT_INTERVAL));
     loop {
-        match round(&mut client, &policy, &args.state, args.download_entries).await {
+        match round(
+            &mut client,
+            grpc.as_mut(),
+            &policy,
+            &args.state,
+            args.download_entries,
+        )
+        .await
+        {
             Ok(round) => {
                 let (json, human) = report(&round);
                 ctx.printer.emit(&json, &human)?;

@@ -85,6 +85,32 @@ impl Reader {
         }
     }
 
+    /// The consistency proof from `old` to `new` (verified checkpoints), verified: from the log (whose checkpoint
+    /// of `new`'s size must have `new`'s root) or built from `new`'s tiles.
+    pub async fn prove_consistency(
+        &self,
+        old: &SignedCheckpoint,
+        new: &SignedCheckpoint,
+    ) -> Result<Vec<Hash>, ClientError> {
+        match self {
+            Reader::Grpc(client) => {
+                if old.checkpoint.size >= new.checkpoint.size {
+                    return Ok(Vec::new());
+                }
+                let c = client.consistency(old, Some(new.checkpoint.size)).await?;
+                if c.new.checkpoint.root != new.checkpoint.root {
+                    return Err(ClientError::Fork {
+                        size: new.checkpoint.size,
+                        trusted_root: new.checkpoint.root,
+                        new_root: c.new.checkpoint.root,
+                    });
+                }
+                Ok(c.proof)
+            }
+            Reader::Tiles { client, .. } => client.prove_consistency(old, new).await,
+        }
+    }
+
     /// Downloads the entries past `frontier` and checks they rebuild `checkpoint`'s root.
     pub async fn audit_entries(
         &self,
@@ -100,7 +126,7 @@ impl Reader {
     }
 
     /// Proves the leaf with `hash` is in the log's latest tree: by the log's hash index over gRPC, by scanning the
-    /// level-0 tiles of `checkpoint` with tiles (a tiled log has no index by hash).
+    /// level-0 tiles of the latest checkpoint with tiles (a tiled log has no index by hash).
     pub async fn prove_hash(&mut self, hash: &Hash) -> Result<VerifiedReceipt, CliError> {
         match self {
             Reader::Grpc(client) => Ok(client.inclusion_by_hash(hash, None).await?),

@@ -403,3 +403,121 @@ fn witness_flags_are_checked() {
         "--tiles \"ftp://example.com/log\" is not an http:// or https:// URL",
     );
 }
+
+#[test]
+fn receipts_are_upgraded_with_a_witnessed_checkpoint_and_a_proof() {
+    let f = Fixture::new();
+    let url = f.server.url.as_str();
+    let log = entries(1_000, "event");
+    // The receipt of entry 0 in the tree of size 1 (its inclusion proof is empty), as the log acknowledged it.
+    let note = publish(&f.tiles(), &log, 1, &[]);
+    let receipt = f.file("r.json");
+    let plain = serde_json::json!({
+        "index": 0,
+        "leaf_hash": leaf_hash(&log[0]).to_hex(),
+        "checkpoint": note,
+        "inclusion_proof": [],
+        "duplicate": false,
+    });
+    std::fs::write(&receipt, plain.to_string()).unwrap();
+    publish(&f.tiles(), &log, 1_000, &[1]);
+    let w1 = witness_arg(1);
+    let verify = [
+        "verify-receipt",
+        &receipt,
+        "--entry",
+        "event 0",
+        "--witness",
+        &w1,
+    ];
+    fails(tlog(&verify), 3, "NOT WITNESSED");
+
+    let out = ok(tlog(&[
+        "upgrade-receipt",
+        &receipt,
+        "--tiles",
+        url,
+        "--witness",
+        &w1,
+    ]));
+    assert!(
+        out.starts_with("receipt upgraded: tree size 1 is proven consistent with"),
+        "{out}"
+    );
+    let out = ok(tlog(&verify));
+    assert!(
+        out.contains("consistent with the witnessed checkpoint example.com/tiled tree size 1000"),
+        "{out}"
+    );
+    // Still a plain receipt to a reader that knows nothing of upgrades.
+    let upgraded: Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    let as_plain: tlog_client::Receipt = serde_json::from_value(upgraded.clone()).unwrap();
+    assert_eq!(as_plain.index, tlog_core::LeafIndex(0));
+
+    // A changed proof hash no longer links the two checkpoints.
+    let mut tampered = upgraded;
+    tampered["witnessed"]["consistency_proof"][0] = Value::from("00".repeat(32));
+    std::fs::write(&receipt, tampered.to_string()).unwrap();
+    fails(tlog(&verify), 3, "consistency proof invalid");
+}
+
+#[test]
+fn a_partial_tile_gone_is_cut_from_the_full_one_over_http() {
+    let f = Fixture::new();
+    let url = f.server.url.as_str();
+    let log = entries(600, "event");
+    let old = publish(&f.tiles(), &log, 300, &[]);
+    // The log grew past the full tile and dropped the partial ones while a reader still holds the checkpoint of
+    // 300 (here: still served as the latest), whose tiles it then reads.
+    publish(&f.tiles(), &log, 600, &[]);
+    write(&f.tiles(), "checkpoint", old.as_bytes());
+    std::fs::remove_file(f.tiles().join("tile/0/001.p/44")).unwrap();
+    std::fs::remove_file(f.tiles().join("tile/entries/001.p/44")).unwrap();
+    let out = ok(tlog(&[
+        "audit",
+        "--tiles",
+        url,
+        "--state",
+        &f.file("a"),
+        "--data",
+        "event 299",
+    ]));
+    assert!(
+        out.contains("leaf 299") && out.contains("tree size 300"),
+        "{out}"
+    );
+    let monitor = [
+        "monitor",
+        "--tiles",
+        url,
+        "--state",
+        &f.file("m"),
+        "--once",
+        "--download-entries",
+    ];
+    assert!(ok(tlog(&monitor)).contains("entries [0, 300) downloaded"));
+}
+
+#[test]
+fn an_oversized_tile_is_not_read_past_its_size() {
+    let f = Fixture::new();
+    let url = f.server.url.as_str();
+    publish(&f.tiles(), &entries(1_000, "event"), 1_000, &[]);
+    let tile = f.tiles().join("tile/0/001");
+    let mut body = std::fs::read(&tile).unwrap();
+    body.extend_from_slice(&[0; 1 << 20]);
+    std::fs::write(&tile, &body).unwrap();
+    fails(
+        tlog(&[
+            "audit",
+            "--tiles",
+            url,
+            "--state",
+            &f.file("a"),
+            "--data",
+            "event 300",
+        ]),
+        3,
+        "tile/0/001: response larger than 8192 bytes",
+    );
+}

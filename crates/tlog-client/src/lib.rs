@@ -55,6 +55,9 @@ pub use checkpoint::verify_entries;
 pub use client::{BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency};
 pub use error::ClientError;
 pub use policy::WitnessPolicy;
-pub use receipt::{Receipt, VerifiedReceipt, verify_receipt, verify_receipt_with};
+pub use receipt::{
+    Receipt, ReceiptFile, ReceiptUpgrade, VerifiedReceipt, verify_receipt, verify_receipt_file,
+    verify_receipt_with,
+};
 pub use tiles::{MemoryTiles, TileClient, TileSource};
 pub use trusted::TrustedLog;

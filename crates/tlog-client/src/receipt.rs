@@ -6,7 +6,7 @@ use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_core::{Hash, LeafIndex, leaf_hash, verify_inclusion};
 use tlog_proto::{hash_from_bytes, hashes_from_bytes, required, string_from_bytes, v1};
 
-use crate::checkpoint::verify_signed_note;
+use crate::checkpoint::{check_forward, tree_of, verify_signed_note};
 use crate::{ClientError, WitnessPolicy};
 
 /// Proof that the entry with `leaf_hash` sits at `index` in the tree of the signed `checkpoint`.
@@ -187,4 +187,93 @@ pub(crate) fn verify_receipt_against(
         receipt: receipt.clone(),
         checkpoint,
     })
+}
+
+/// A receipt as saved, optionally upgraded: a later checkpoint (witnessed, as the reader's policy wants) and the
+/// RFC 9162 consistency proof from the receipt's tree to it, so the receipt verifies offline under a witness
+/// policy although the log acknowledged it before any witness cosigned.
+///
+/// The JSON is the receipt's, plus `"witnessed": {"checkpoint": "<note>", "consistency_proof": ["<64 hex>",
+/// ...]}` when upgraded; readers of plain receipts ignore the extra member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptFile {
+    /// The receipt.
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    /// The upgrade, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<ReceiptUpgrade>,
+}
+
+/// A later checkpoint and the consistency proof that links a receipt's checkpoint to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UpgradeJson", into = "UpgradeJson")]
+pub struct ReceiptUpgrade {
+    /// The later signed note (with witness cosignatures).
+    pub checkpoint: String,
+    /// RFC 9162 §2.1.4 proof from the receipt's tree size to this checkpoint's.
+    pub consistency_proof: Vec<Hash>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UpgradeJson {
+    checkpoint: String,
+    consistency_proof: Vec<String>,
+}
+
+impl From<ReceiptUpgrade> for UpgradeJson {
+    fn from(u: ReceiptUpgrade) -> Self {
+        UpgradeJson {
+            checkpoint: u.checkpoint,
+            consistency_proof: u.consistency_proof.iter().map(Hash::to_hex).collect(),
+        }
+    }
+}
+
+impl TryFrom<UpgradeJson> for ReceiptUpgrade {
+    type Error = String;
+
+    fn try_from(j: UpgradeJson) -> Result<Self, String> {
+        let consistency_proof = j
+            .consistency_proof
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Hash::from_hex(s)
+                    .ok_or_else(|| format!("consistency_proof[{i}]: expected 64 hex digits"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ReceiptUpgrade {
+            checkpoint: j.checkpoint,
+            consistency_proof,
+        })
+    }
+}
+
+/// Verifies a saved receipt offline under a witness policy. Without an upgrade this is
+/// [`verify_receipt_with`]. With one: the receipt as [`verify_receipt`] checks it (the log's signature), the
+/// upgrade's checkpoint with the log key and the policy, and the consistency proof from the receipt's tree to the
+/// upgrade's (RFC 9162 §2.1.4.2; a smaller tree is [`ClientError::CheckpointOlderThanTrusted`], the same size with
+/// another root a [`ClientError::Fork`]). Returns the verified receipt and, when upgraded, the witnessed checkpoint
+/// that now vouches for it.
+pub fn verify_receipt_file(
+    log_key: &VerifierKey,
+    policy: &WitnessPolicy,
+    file: &ReceiptFile,
+    entry: Option<&[u8]>,
+) -> Result<(VerifiedReceipt, Option<SignedCheckpoint>), ClientError> {
+    let Some(upgrade) = &file.witnessed else {
+        return Ok((
+            verify_receipt_with(log_key, policy, &file.receipt, entry)?,
+            None,
+        ));
+    };
+    let verified = verify_receipt(log_key, &file.receipt, entry)?;
+    let witnessed = policy.verify(log_key, upgrade.checkpoint.as_bytes())?;
+    check_forward(
+        tree_of(&verified.checkpoint().checkpoint),
+        tree_of(&witnessed.checkpoint),
+        &upgrade.consistency_proof,
+    )?;
+    Ok((verified, Some(witnessed)))
 }

@@ -1,7 +1,7 @@
 //! A verifying reader of C2SP `tlog-tiles` logs: checkpoint, proofs, roots and entries built locally from hash
 //! tiles and entry bundles, and checked against signed checkpoints before anything is returned.
 //!
-//! The transport is a [`TileSource`]: [`HttpTiles`](crate::http::HttpTiles) (feature `http`) reads
+//! The transport is a [`TileSource`]: `http::HttpTiles` (feature `http`) reads
 //! `<prefix>/checkpoint` and `<prefix>/tile/...` over HTTP, [`MemoryTiles`] serves a map (tests, mirrors).
 //! [`TileClient`] does the rest with tlog-core's plans: `inclusion_plan` / `consistency_plan` / `root_plan` name
 //! the nodes, [`node_in_tile`] says which tile slice holds each, the tiles a proof needs are fetched in parallel
