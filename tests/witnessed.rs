@@ -211,6 +211,22 @@ async fn a_witnessed_log_is_read_and_verified_from_tiles_alone() {
         &grpc.note,
     )
     .unwrap();
+    // The gRPC client under the same policy reads the witnessed checkpoint and proves against it.
+    let policy = WitnessPolicy::new(cosigners(&ws), Some(2)).unwrap();
+    let mut client = tlog_client::LogClient::connect(&server.url(), log_key().verifier())
+        .await
+        .unwrap()
+        .with_policy(policy);
+    assert_eq!(client.checkpoint().await.unwrap().note, witnessed.note);
+    let receipt = client
+        .inclusion_by_index(LeafIndex(12_345), None)
+        .await
+        .unwrap();
+    assert_eq!(receipt.receipt().checkpoint, witnessed.note);
+    client
+        .consistency_from_size(TreeSize(published[3]), None)
+        .await
+        .unwrap();
     // And by the independent reference: every line (log, its timestamp, the witnesses that answered) verifies.
     let lines = tlog_checkpoint::Note::parse(witnessed.note.as_bytes()).unwrap();
     let cosigned: Vec<CosignerKey> = cosigners(&ws)

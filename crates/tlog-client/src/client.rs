@@ -337,12 +337,16 @@ impl LogClient {
         &mut self,
         min_size: TreeSize,
     ) -> Result<SignedCheckpoint, ClientError> {
-        let request = v1::GetCheckpointRequest {
-            min_size: min_size.0,
-            size: 0,
-            witnessed: false,
+        let wire = if self.policy.requires_witnesses() {
+            self.witnessed_checkpoint(min_size).await?
+        } else {
+            let request = v1::GetCheckpointRequest {
+                min_size: min_size.0,
+                size: 0,
+                witnessed: false,
+            };
+            self.rpc().get_checkpoint(request).await?.into_inner()
         };
-        let wire = self.rpc().get_checkpoint(request).await?.into_inner();
         let new = self.witnessed(verify_proto_checkpoint(&self.key, wire)?)?;
         if new.checkpoint.size < min_size {
             return Err(ClientError::UnexpectedResponse {
@@ -356,6 +360,37 @@ impl LogClient {
             advance(&rpc, &self.key, trusted, new.clone()).await?;
         }
         Ok(new)
+    }
+
+    /// Under a witness policy: the log's newest witnessed checkpoint (`GetCheckpoint{witnessed}`). A log without
+    /// witnesses (`FAILED_PRECONDITION`) or without a witnessed checkpoint yet (`UNAVAILABLE`) gets the plain
+    /// latest one instead, which the policy then refuses, naming the missing witnesses. `min_size` is not waited
+    /// for: the witnessed checkpoint is what it is.
+    async fn witnessed_checkpoint(
+        &self,
+        min_size: TreeSize,
+    ) -> Result<v1::SignedCheckpoint, ClientError> {
+        let request = v1::GetCheckpointRequest {
+            witnessed: true,
+            ..Default::default()
+        };
+        match self.rpc().get_checkpoint(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::Unavailable
+                ) =>
+            {
+                let request = v1::GetCheckpointRequest {
+                    min_size: min_size.0,
+                    size: 0,
+                    witnessed: false,
+                };
+                Ok(self.rpc().get_checkpoint(request).await?.into_inner())
+            }
+            Err(status) => Err(status.into()),
+        }
     }
 
     /// The checkpoint the log published for exactly `size` entries, verified. The attached [`TrustedLog`], if
@@ -400,9 +435,10 @@ impl LogClient {
         index: LeafIndex,
         tree_size: Option<TreeSize>,
     ) -> Result<VerifiedReceipt, ClientError> {
+        let (witnessed, tree_size) = self.policy_tree(tree_size).await?;
         let proof = self.get_inclusion(Leaf::Index(index.0), tree_size).await?;
         check_equal("index", index.0, proof.index)?;
-        self.verify_wire_inclusion(proof, tree_size)
+        self.verify_wire_inclusion(proof, tree_size, witnessed)
     }
 
     /// Like [`inclusion_by_index`](Self::inclusion_by_index), for the leaf with RFC 9162 leaf hash `hash`.
@@ -411,6 +447,7 @@ impl LogClient {
         hash: &Hash,
         tree_size: Option<TreeSize>,
     ) -> Result<VerifiedReceipt, ClientError> {
+        let (witnessed, tree_size) = self.policy_tree(tree_size).await?;
         let proof = self
             .get_inclusion(Leaf::LeafHash(hash_to_bytes(hash)), tree_size)
             .await?;
@@ -421,7 +458,7 @@ impl LogClient {
                 receipt_hash: got,
             });
         }
-        self.verify_wire_inclusion(proof, tree_size)
+        self.verify_wire_inclusion(proof, tree_size, witnessed)
     }
 
     /// Proves `entry` is in the tree of `tree_size` (`None`: the latest checkpoint).
@@ -445,15 +482,58 @@ impl LogClient {
         Ok(self.rpc().get_inclusion_proof(request).await?.into_inner())
     }
 
+    /// Under a witness policy, a proof asked of the latest tree is asked of the newest witnessed one instead:
+    /// returns that checkpoint (verified against the policy) and its size. Otherwise nothing changes.
+    async fn policy_tree(
+        &self,
+        tree_size: Option<TreeSize>,
+    ) -> Result<(Option<SignedCheckpoint>, Option<TreeSize>), ClientError> {
+        if tree_size.is_some() || !self.policy.requires_witnesses() {
+            return Ok((None, tree_size));
+        }
+        let wire = self.witnessed_checkpoint(TreeSize(0)).await?;
+        let witnessed = self.witnessed(verify_proto_checkpoint(&self.key, wire)?)?;
+        let size = witnessed.checkpoint.size;
+        Ok((Some(witnessed), Some(size)))
+    }
+
+    /// The checkpoint a proof is verified against: the log's, which must meet the policy; or, when
+    /// [`policy_tree`](Self::policy_tree) chose a witnessed one, that one, which the log's must match.
+    fn proof_checkpoint(
+        &self,
+        signed: SignedCheckpoint,
+        witnessed: Option<SignedCheckpoint>,
+    ) -> Result<SignedCheckpoint, ClientError> {
+        match witnessed {
+            None => self.witnessed(signed),
+            Some(w) => {
+                check_equal(
+                    "checkpoint.size",
+                    w.checkpoint.size.0,
+                    signed.checkpoint.size.0,
+                )?;
+                if w.checkpoint.root != signed.checkpoint.root {
+                    return Err(ClientError::Fork {
+                        size: w.checkpoint.size,
+                        trusted_root: w.checkpoint.root,
+                        new_root: signed.checkpoint.root,
+                    });
+                }
+                Ok(w)
+            }
+        }
+    }
+
     fn verify_wire_inclusion(
         &self,
         proof: v1::InclusionProof,
         tree_size: Option<TreeSize>,
+        witnessed: Option<SignedCheckpoint>,
     ) -> Result<VerifiedReceipt, ClientError> {
-        let checkpoint = self.witnessed(verify_proto_checkpoint(
-            &self.key,
-            required("checkpoint", proof.checkpoint)?,
-        )?)?;
+        let checkpoint = self.proof_checkpoint(
+            verify_proto_checkpoint(&self.key, required("checkpoint", proof.checkpoint)?)?,
+            witnessed,
+        )?;
         let size = checkpoint.checkpoint.size.0;
         if let Some(asked) = tree_size {
             check_equal("tree_size", asked.0, proof.tree_size)?;
@@ -481,8 +561,9 @@ impl LogClient {
     ) -> Result<VerifiedConsistency, ClientError> {
         let old = reverify(&self.key, old)?;
         let rpc = self.rpc();
+        let (witnessed, new_size) = self.policy_tree(new_size).await?;
         let (new, proof) = get_consistency(&rpc, &self.key, old.checkpoint.size, new_size).await?;
-        let new = self.witnessed(new)?;
+        let new = self.proof_checkpoint(new, witnessed)?;
         if let Err(e) = check_extends(tree_of(&old.checkpoint), tree_of(&new.checkpoint), &proof) {
             return Err(explain(&rpc, &self.key, tree_of(&old.checkpoint), e).await);
         }
