@@ -352,7 +352,13 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 if let Some(m) = decode::<v1::GetCheckpointRequest>(bytes) {
-                    let expected = if m.size != 0 {
+                    // The fuzzed service has no witnesses: a witnessed checkpoint is refused, and asking for
+                    // one together with a size is malformed first.
+                    let expected = if m.witnessed && (m.size != 0 || m.min_size != 0) {
+                        Err(Code::InvalidArgument)
+                    } else if m.witnessed {
+                        Err(Code::FailedPrecondition)
+                    } else if m.size != 0 {
                         published_size(&model, m.size)
                     } else if m.min_size <= model.size() {
                         Ok(model.size())
