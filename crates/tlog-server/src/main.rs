@@ -168,6 +168,7 @@ struct FileConfig {
     witnesses: Option<Vec<String>>,
     witness_quorum: Option<usize>,
     witness_timeout_ms: Option<u64>,
+    witness_interval_ms: Option<u64>,
     origin: Option<String>,
     key: Option<PathBuf>,
     write_tokens: Option<Vec<String>>,
@@ -232,6 +233,9 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         let mut witnessing = WitnessingConfig::new(witnesses, quorum);
         if let Some(ms) = file.witness_timeout_ms {
             witnessing.timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.witness_interval_ms {
+            witnessing.min_interval = Duration::from_millis(ms);
         }
         witnessing.validate()?;
         c.witnessing = Some(witnessing);

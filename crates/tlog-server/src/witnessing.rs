@@ -37,6 +37,8 @@ pub const DEFAULT_WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between attempts at a failing witness.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Shortest time from the start of one witnessing round to the start of the next.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How many times one round resends to a witness that answers `409` with its size.
 const MAX_RESENDS: usize = 2;
 
@@ -56,6 +58,8 @@ pub struct WitnessingConfig {
     /// Cosignatures needed (1..=witnesses.len()).
     pub quorum: usize,
     pub timeout: Duration,
+    /// Shortest time between the starts of two rounds.
+    pub min_interval: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -108,6 +112,7 @@ impl WitnessingConfig {
             witnesses,
             quorum,
             timeout: DEFAULT_WITNESS_TIMEOUT,
+            min_interval: DEFAULT_MIN_INTERVAL,
             min_backoff: DEFAULT_MIN_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
         }
@@ -217,7 +222,15 @@ impl<S: LogStore> Runner<S> {
                 .as_ref()
                 .is_some_and(|w| w.checkpoint.size >= cp.checkpoint.size);
             if cp.checkpoint.size.0 > 0 && !done {
+                let started = tokio::time::Instant::now();
                 self.round(cp).await;
+                // Rounds are spaced: a busy log signs a checkpoint per batch (hundreds a second), and each round
+                // costs every witness a signature check and a durable write. The newest checkpoint after the
+                // pause covers the ones in between.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(started + self.config.min_interval) => {}
+                    _ = stop.changed() => return,
+                }
             }
             // Wait for a newer checkpoint, or for the earliest backoff to expire when a round fell short.
             let retry = self.states.iter().filter_map(|s| s.retry_at).min();

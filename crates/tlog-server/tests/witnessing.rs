@@ -375,3 +375,34 @@ async fn the_witnessed_checkpoint_survives_a_restart() {
     assert_eq!(w.subscribe().borrow().clone(), Some(before));
     stop(log, w).await;
 }
+
+#[tokio::test]
+async fn rounds_are_spaced_and_ask_for_the_newest_checkpoint() {
+    let ws = [Witness::start(1, &[]).await];
+    let log = open_log(memory());
+    let mut c = config(&[&ws[0]], 1);
+    c.min_interval = Duration::from_millis(200);
+    let w = Witnessing::spawn(
+        log.reader.clone(),
+        log.store.clone(),
+        log_key().verifier(),
+        c,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut size = 0;
+    for i in 0..40 {
+        size = submit(&log, 1, &format!("e{i}")).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    witnessed(&w, size).await;
+    let rounds = ws[0].requests().len() as u128;
+    // One round per interval at most (plus the first), far fewer than the 40 checkpoints.
+    let most = started.elapsed().as_millis() / 200 + 2;
+    assert!(rounds <= most, "{rounds} rounds in {:?}", started.elapsed());
+    assert_eq!(
+        ws[0].requests().last().unwrap().checkpoint,
+        log.reader.latest().note.clone().into_bytes()
+    );
+    stop(log, w).await;
+}
