@@ -313,8 +313,11 @@ async fn reads(args: &Args) -> Res<()> {
     let mut prefill = args.clone();
     prefill.clients = 4;
     prefill.batch = 4000;
+    // Each call writes new entries (its own tag): the log de-duplicates, so repeats would not grow it.
+    let mut tag = 1 << 40;
     while latest_size(&tlogd.addr).await? < args.prefill {
-        write_load(&tlogd.addr, &prefill, 1 << 40, 5.0).await?;
+        write_load(&tlogd.addr, &prefill, tag, 5.0).await?;
+        tag += 1;
     }
     let mut rpc = connect(&tlogd.addr).await?;
     let cp = rpc
