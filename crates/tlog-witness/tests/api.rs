@@ -18,6 +18,25 @@ fn log() -> TestLog {
     TestLog::new(log_key(), LEAVES, None)
 }
 
+/// A witness in a fresh folder that has cosigned the test log at size 700, with the log and an HTTP client.
+async fn cosigned_at_700() -> (
+    tempfile::TempDir,
+    support::Running,
+    TestLog,
+    reqwest::Client,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = start(config(dir.path())).await;
+    let (log, client) = (log(), client());
+    assert_status(
+        &post(&client, &witness.url, log.request(0, 700))
+            .await
+            .unwrap(),
+        200,
+    );
+    (dir, witness, log, client)
+}
+
 fn assert_status(answer: &Answer, status: u16) {
     assert_eq!(answer.status, status, "{answer:?}");
 }
@@ -178,15 +197,7 @@ async fn a_malformed_body_is_a_bad_request_saying_why() {
 
 #[tokio::test]
 async fn a_wrong_old_size_conflicts_with_the_cosigned_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let witness = start(config(dir.path())).await;
-    let (log, client) = (log(), client());
-    assert_status(
-        &post(&client, &witness.url, log.request(0, 700))
-            .await
-            .unwrap(),
-        200,
-    );
+    let (_dir, witness, log, client) = cosigned_at_700().await;
     for old in [0, 699, 701] {
         let answer = post(&client, &witness.url, log.request(old, 900))
             .await
@@ -205,15 +216,7 @@ async fn a_wrong_old_size_conflicts_with_the_cosigned_size() {
 
 #[tokio::test]
 async fn a_proof_that_does_not_verify_is_unprocessable() {
-    let dir = tempfile::tempdir().unwrap();
-    let witness = start(config(dir.path())).await;
-    let (log, client) = (log(), client());
-    assert_status(
-        &post(&client, &witness.url, log.request(0, 700))
-            .await
-            .unwrap(),
-        200,
-    );
+    let (_dir, witness, log, client) = cosigned_at_700().await;
     let mut proof = log.proof(700, 900);
     proof[1] = Hash([7; 32]);
     let body = AddCheckpoint {
@@ -236,16 +239,8 @@ async fn a_proof_that_does_not_verify_is_unprocessable() {
 
 #[tokio::test]
 async fn a_fork_at_the_cosigned_size_conflicts() {
-    let dir = tempfile::tempdir().unwrap();
-    let witness = start(config(dir.path())).await;
-    let (log, client) = (log(), client());
+    let (_dir, witness, _log, client) = cosigned_at_700().await;
     let fork = TestLog::new(log_key(), LEAVES, Some(500));
-    assert_status(
-        &post(&client, &witness.url, log.request(0, 700))
-            .await
-            .unwrap(),
-        200,
-    );
     let answer = post(&client, &witness.url, fork.request(700, 700))
         .await
         .unwrap();
