@@ -79,6 +79,12 @@ impl TrustedLog {
         self.latest.as_ref()
     }
 
+    /// Whether trusting a tree of `new_size` needs a consistency proof: none exists from the empty tree, none is
+    /// needed between equal sizes, and a smaller size is refused by [`advance`](Self::advance) without one.
+    pub fn needs_proof(&self, new_size: TreeSize) -> bool {
+        self.size().0 != 0 && new_size > self.size()
+    }
+
     /// Size of the trusted tree (0 before the first checkpoint).
     pub fn size(&self) -> TreeSize {
         self.latest
