@@ -5,83 +5,26 @@
 //! auditor advancing their trusted state, and the detection of a fork: a second server holding a copy of the
 //! first one's key signs a different history under the same origin; and a monitor cross-checking the gRPC API
 //! against a tile mirror (`--tiles URL --cross-check`). The tile reads themselves are tested against a static
-//! server in `crates/tlog-cli/tests/tiles.rs`.
+//! server in `tests/cli_tiles.rs`; the offline commands in `tests/cli_offline.rs`.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use tlog_core::leaf_hash;
-use tlog_suite::{Tlogd, bin};
+use tlog_suite::Tlogd;
+use tlog_suite::cli::{self, StaticServer, fails, ok, ok_json, stdout};
 
-/// Runs `tlog` against `server` with its verifier key, isolated from the caller's `TLOG_*` environment.
+/// Runs `tlog` against `server` with its verifier key.
 fn tlog_with(server: &str, vkey: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(bin("tlog"));
-    cmd.args(["--server", server, "--key", vkey])
-        .args(args)
-        .env_remove("TLOG_SERVER")
-        .env_remove("TLOG_VERIFIER_KEY")
-        .env_remove("TLOG_TOKEN")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn tlog");
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(data).unwrap();
-    }
-    child.wait_with_output().expect("wait for tlog")
+    cli::tlog(
+        &[&["--server", server, "--key", vkey], args].concat(),
+        stdin,
+    )
 }
 
 fn tlog(log: &Tlogd, args: &[&str]) -> Output {
     tlog_with(&log.addr, &log.vkey, args, None)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts success and returns standard output.
-#[track_caller]
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "tlog failed ({:?})\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
-/// Asserts success and parses the single JSON value on standard output.
-#[track_caller]
-fn ok_json(out: Output) -> Value {
-    let text = ok(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Asserts failure with `code` and a message containing `needle`; returns standard error.
-#[track_caller]
-fn fails(out: Output, code: i32, needle: &str) -> String {
-    let err = stderr(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "expected exit {code}\nstdout: {}\nstderr: {err}",
-        stdout(&out)
-    );
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    err
 }
 
 fn hex(entry: &[u8]) -> String {
@@ -531,13 +474,8 @@ fn inclusion_and_consistency_proofs_verify() {
     );
 
     // Usage errors say what to fix.
-    let out = Command::new(bin("tlog"))
-        .args(["--server", &log.addr, "checkpoint"])
-        .env_remove("TLOG_VERIFIER_KEY")
-        .output()
-        .unwrap();
     fails(
-        out,
+        cli::tlog(&["--server", &log.addr, "checkpoint"], None),
         1,
         "--key is required: pass the log's verifier key (data/log.vkey)",
     );
@@ -710,56 +648,6 @@ fn a_fork_signed_with_the_same_key_is_detected() {
     ok(monitor(&honest));
 }
 
-/// A static HTTP/1.1 server of `files` (path below `/` → body), standing in for a log's tile mirror: one request
-/// per connection. Stops with the returned runtime.
-fn serve_files(files: Vec<(String, Vec<u8>)>) -> (String, tokio::runtime::Runtime) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let files = std::sync::Arc::new(files);
-    runtime.spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let files = files.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&request);
-                let path = line.split(' ').nth(1).unwrap_or("").trim_start_matches('/');
-                let response = match files.iter().find(|(p, _)| p == path) {
-                    Some((_, body)) => {
-                        let mut r = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        r.extend_from_slice(body);
-                        r
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = conn.write_all(&response).await;
-            });
-        }
-    });
-    (url, runtime)
-}
-
 /// The tiles of a log of fewer than 256 `entries` (one partial level-0 tile and bundle) and its checkpoint,
 /// signed with the private key in `data/log.key`.
 fn tiles_of(data: &Path, origin: &str, entries: &[&str]) -> Vec<(String, Vec<u8>)> {
@@ -815,8 +703,8 @@ fn a_monitor_cross_checks_the_grpc_api_against_the_tiles() {
 
     // A mirror of the same history, at the same size and behind.
     for size in [5, 3] {
-        let (url, _server) = serve_files(tiles_of(&data, origin, &history[..size]));
-        let out = ok(monitor(&url, &state(&format!("same{size}"))));
+        let mirror = StaticServer::files(&tiles_of(&data, origin, &history[..size]));
+        let out = ok(monitor(&mirror.url, &state(&format!("same{size}"))));
         assert!(
             out.contains("cross-checked: the gRPC API's example.com/mirrored tree size 5"),
             "{out}"
@@ -824,9 +712,9 @@ fn a_monitor_cross_checks_the_grpc_api_against_the_tiles() {
     }
 
     // Tiles of another history under the same key: the two views disagree at size 5.
-    let (url, _server) = serve_files(tiles_of(&data, origin, &["a", "b", "X", "d", "e"]));
+    let mirror = StaticServer::files(&tiles_of(&data, origin, &["a", "b", "X", "d", "e"]));
     let err = fails(
-        monitor(&url, &state("forked")),
+        monitor(&mirror.url, &state("forked")),
         3,
         "FORK: trusted checkpoint size 5",
     );

@@ -1,5 +1,8 @@
 //! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries, running a real `tlogd`
-//! on port 0 with RocksDB in a temporary folder, and the entries and request helpers every gRPC test uses.
+//! on port 0 with RocksDB in a temporary folder, the entries and request helpers every gRPC test uses, and
+//! ([`cli`]) running the `tlog` binary.
+
+pub mod cli;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};

@@ -310,25 +310,6 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     Ok((c, args.log_json))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or(());
-    tracing::info!("shutting down: finishing the batch in flight");
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -383,12 +364,6 @@ fn print_info(data: &Path) -> Result<(), Box<dyn std::error::Error>> {
         None => println!("tree size:    0 (no checkpoint yet)"),
     }
     Ok(())
-}
-
-/// Colour in log lines only where a person reads them: a terminal, unless NO_COLOR is set (no-color.org: set
-/// and not empty). Redirected to a file or a pipe, escape sequences would be noise in every line.
-fn log_colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// `tlogd verify`: exit 0 intact, 1 integrity failure, 2 could not check.
@@ -525,17 +500,7 @@ async fn server(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colour());
-    if json {
-        logs.json().init()
-    } else {
-        logs.init()
-    }
+    tlog_daemon::init_logging(json);
 
     let data = config.data_dir.clone();
     let witnessing = config.witnessing.clone();
@@ -569,7 +534,10 @@ async fn server(args: Args) -> ExitCode {
             }
             println!("tlogd: listening on {}", s.addr);
         },
-        shutdown_signal(),
+        async {
+            tlog_daemon::shutdown_signal().await;
+            tracing::info!("shutting down: finishing the batch in flight");
+        },
     )
     .await;
     match result {

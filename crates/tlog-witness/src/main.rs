@@ -5,7 +5,6 @@
 //! witness key (`witness.key`, mode 0600) and writes `witness.vkey`, the cosigner key logs and clients trust.
 //! The first line on stdout is `listening on ADDR`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,24 +89,6 @@ fn config(args: Args) -> tlog_witness::Result<WitnessConfig> {
     })
 }
 
-/// Colour in log lines only where a person reads them: a terminal, unless NO_COLOR is set (as tlogd does).
-fn log_colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(_) => return ctrl_c.await.unwrap_or(()),
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
-    tracing::info!("shutting down");
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -119,17 +100,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colour());
-    if json {
-        logs.json().init()
-    } else {
-        logs.init()
-    }
+    tlog_daemon::init_logging(json);
     let data = config.data_dir.clone();
     let result = serve(
         config,
@@ -148,7 +119,10 @@ async fn main() -> ExitCode {
             }
             tracing::info!(addr = %s.addr, key = %s.cosigner_key, "serving");
         },
-        shutdown_signal(),
+        async {
+            tlog_daemon::shutdown_signal().await;
+            tracing::info!("shutting down");
+        },
     )
     .await;
     match result {

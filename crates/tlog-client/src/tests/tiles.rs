@@ -5,67 +5,19 @@ use std::sync::Arc;
 
 use tlog_checkpoint::witness::add_cosignatures;
 use tlog_checkpoint::{CosignerKey, SignedCheckpoint, SignerKey, cosign};
+use tlog_core::testing::tiles::tree_tiles;
 use tlog_core::tiles::{TileError, encode_bundle};
-use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, leaf_hash, node_hash};
+use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, leaf_hash};
 
 use super::*;
 use crate::{ClientError, MemoryTiles, TileClient, TrustedLog, WitnessPolicy};
 
-/// The tree level-`8L` rows of the first `size` leaves: row `L` has `size >> 8L` hashes.
-fn tile_rows(leaves: &[Hash]) -> Vec<Vec<Hash>> {
-    let mut rows = vec![leaves.to_vec()];
-    loop {
-        let mut row = rows.last().unwrap().clone();
-        for _ in 0..8 {
-            row = row
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
-        }
-        if row.is_empty() {
-            return rows;
-        }
-        rows.push(row);
-    }
-}
-
-/// Index `n` as the spec writes it: 3-digit groups, all but the last prefixed with `x`.
-fn index_path(n: u64) -> String {
-    let mut groups = vec![format!("{:03}", n % 1000)];
-    let mut rest = n / 1000;
-    while rest > 0 {
-        groups.push(format!("x{:03}", rest % 1000));
-        rest /= 1000;
-    }
-    groups.reverse();
-    groups.join("/")
-}
-
-fn path(kind: &str, n: u64, width: usize) -> String {
-    let suffix = if width == 256 {
-        String::new()
-    } else {
-        format!(".p/{width}")
-    };
-    format!("tile/{kind}/{}{suffix}", index_path(n))
-}
-
 /// Publishes the tiles and bundles of the tree of the first `size` entries, and its checkpoint.
 fn publish(source: &MemoryTiles, entries: &[Vec<u8>], size: usize) -> SignedCheckpoint {
-    let leaves = leaves(&entries[..size]);
-    for (level, row) in tile_rows(&leaves).iter().enumerate() {
-        for (n, chunk) in row.chunks(256).enumerate() {
-            let body: Vec<u8> = chunk.iter().flat_map(|h| h.0).collect();
-            source.insert(path(&level.to_string(), n as u64, chunk.len()), body);
-        }
+    for (path, body) in tree_tiles(&entries[..size]) {
+        source.insert(path, body);
     }
-    for (n, chunk) in entries[..size].chunks(256).enumerate() {
-        source.insert(
-            path("entries", n as u64, chunk.len()),
-            encode_bundle(chunk).unwrap(),
-        );
-    }
-    let signed = checkpoint(&leaves, size, 1_700_000_000 + size as u64);
+    let signed = checkpoint(&leaves(&entries[..size]), size, 1_700_000_000 + size as u64);
     source.set_checkpoint(signed.note.clone());
     signed
 }
@@ -81,14 +33,19 @@ fn client(source: &Arc<MemoryTiles>) -> TileClient<Arc<MemoryTiles>> {
     TileClient::new(source.clone(), verifier())
 }
 
+/// A client of a published log of `size` entries, with the log's leaves (what its answers are checked against)
+/// and checkpoint.
+fn reference_log(size: usize) -> (TileClient<Arc<MemoryTiles>>, Vec<Hash>, SignedCheckpoint) {
+    let (source, entries, signed) = log(size);
+    (client(&source), leaves(&entries), signed)
+}
+
 const SIZES: [usize; 8] = [1, 2, 255, 256, 257, 513, 65_536, 70_000];
 
 #[tokio::test]
 async fn inclusion_proofs_from_tiles_are_the_rfc_proofs() {
     for size in SIZES {
-        let (source, entries, signed) = log(size);
-        let l = leaves(&entries);
-        let client = client(&source);
+        let (client, l, signed) = reference_log(size);
         for index in [0, size / 3, size / 2, size - 1] {
             let got = client
                 .prove_inclusion(LeafIndex(index as u64), &signed)
@@ -106,9 +63,7 @@ async fn inclusion_proofs_from_tiles_are_the_rfc_proofs() {
 
 #[tokio::test]
 async fn consistency_proofs_from_tiles_are_the_rfc_proofs() {
-    let (source, entries, _) = log(70_000);
-    let l = leaves(&entries);
-    let client = client(&source);
+    let (client, l, _) = reference_log(70_000);
     for (old, new) in [
         (1, 70_000),
         (255, 256),
@@ -131,9 +86,7 @@ async fn consistency_proofs_from_tiles_are_the_rfc_proofs() {
 
 #[tokio::test]
 async fn roots_rebuilt_from_tiles_are_the_tree_roots() {
-    let (source, entries, signed) = log(70_000);
-    let l = leaves(&entries);
-    let client = client(&source);
+    let (client, l, signed) = reference_log(70_000);
     for size in [0, 1, 255, 256, 257, 65_536, 69_999, 70_000] {
         let root = client.root_at(TreeSize(size), &signed).await.unwrap();
         assert_eq!(root, mth(&l[..size as usize]), "size {size}");

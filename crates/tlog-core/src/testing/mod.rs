@@ -2,10 +2,12 @@
 //! sequencer tests, the fuzz targets) check tlog-core against, defined once.
 //!
 //! - [`reference`]: an independent, deliberately naive RFC 9162 §2.1 implementation written from the RFC text.
+//! - [`tiles`]: C2SP tiles and entry bundles cut from a naive reference, and non-canonical tile paths.
 //! - [`Tree`]: a tree built by [`CompactRange`](crate::CompactRange) that keeps every node and the root of every
 //!   size, to build valid proofs through the proof plans.
 
 pub mod reference;
+pub mod tiles;
 
 use std::collections::HashMap;
 use std::vec::Vec;

@@ -1,29 +1,19 @@
 //! The `tlog` binary's offline commands, exit codes and error output, without a server.
-//! (The online commands are tested end to end against `tlogd` in the workspace's `tests/cli.rs`.)
+//! (The online commands are tested end to end against `tlogd` in `tests/cli.rs`, tile reads in `tests/cli_tiles.rs`.)
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use tlog_checkpoint::{Checkpoint, SignerKey, sign_checkpoint};
 use tlog_client::Receipt;
 use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash, node_hash};
+use tlog_suite::cli::{self, stderr, stdout};
 
 const ORIGIN: &str = "example.com/offline";
 
 fn tlog(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlog"))
-        .args(args)
-        .env_remove("TLOG_SERVER")
-        .env_remove("TLOG_VERIFIER_KEY")
-        .env_remove("TLOG_TOKEN")
-        .env_remove("TLOG_CA_CERT")
-        .output()
-        .expect("run tlog")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    cli::tlog(args, None)
 }
 
 /// A receipt for entry 1 of the two-entry log `["e0", "e1"]`, signed by `key`.
@@ -55,7 +45,7 @@ fn keygen_then_verify_receipts_offline() {
         key_path.to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let made: Value = serde_json::from_slice(&out.stdout).unwrap();
     let vkey = made["verifier_key"].as_str().unwrap();
     let signer = SignerKey::parse_private(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
@@ -73,8 +63,8 @@ fn keygen_then_verify_receipts_offline() {
         "--entry",
         "e1",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = stdout(&out);
     assert!(
         stdout.starts_with(&format!(
             "receipt VALID: entry at index 1 (leaf hash {}) is in {ORIGIN} tree size 2",
@@ -87,9 +77,9 @@ fn keygen_then_verify_receipts_offline() {
     let out = tlog(&["verify-receipt", good_arg, "--key", vkey, "--entry", "e0"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        text(&out.stderr).contains("receipt REJECTED: entry has leaf hash"),
+        stderr(&out).contains("receipt REJECTED: entry has leaf hash"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 
     // A tampered proof, reported as JSON too.
@@ -125,9 +115,9 @@ fn keygen_then_verify_receipts_offline() {
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        text(&out.stderr).contains("no signature from a known key (is --key the verifier key"),
+        stderr(&out).contains("no signature from a known key (is --key the verifier key"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 }
 
@@ -142,10 +132,9 @@ fn usage_errors_exit_1_or_2_and_say_what_to_fix() {
     let out = tlog(&["verify-receipt", receipt_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr)
-            .contains("--key is required: pass the log's verifier key (data/log.vkey)"),
+        stderr(&out).contains("--key is required: pass the log's verifier key (data/log.vkey)"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 
     let missing = dir.path().join("missing.json");
@@ -155,12 +144,12 @@ fn usage_errors_exit_1_or_2_and_say_what_to_fix() {
         .to_string();
     let out = tlog(&["verify-receipt", missing.to_str().unwrap(), "--key", &key]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("receipt file"));
+    assert!(stderr(&out).contains("receipt file"));
 
     std::fs::write(&missing, "{}").unwrap();
     let out = tlog(&["verify-receipt", missing.to_str().unwrap(), "--key", &key]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not a receipt"));
+    assert!(stderr(&out).contains("not a receipt"));
 
     for args in [
         &["submit"][..],
@@ -193,10 +182,10 @@ fn receipts_need_the_witness_quorum_when_one_is_given() {
     let out = tlog(&args);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        text(&out.stderr).contains("receipt REJECTED: NOT WITNESSED")
-            && text(&out.stderr).contains("missing: w1.example"),
+        stderr(&out).contains("receipt REJECTED: NOT WITNESSED")
+            && stderr(&out).contains("missing: w1.example"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 
     let body = tlog_checkpoint::verify_checkpoint(&signer.verifier(), r.checkpoint.as_bytes())
@@ -207,5 +196,5 @@ fn receipts_need_the_witness_quorum_when_one_is_given() {
     r.checkpoint = tlog_checkpoint::witness::add_cosignatures(&r.checkpoint, &line).unwrap();
     write_receipt(&path, &r);
     let out = tlog(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
 }
