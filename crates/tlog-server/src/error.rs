@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tlog_core::Hash;
 use tlog_core::tiles::TileError;
-use tlog_storage::StoreError;
+use tlog_storage::{BackendErrorKind, StoreError};
 
 use crate::validate::RequestError;
 
@@ -178,20 +178,55 @@ pub enum ConfigError {
 }
 
 impl Error {
-    /// Whether the error is storage failing (I/O, disk full): the request may succeed later, nothing was written.
-    /// The one place that decides which storage errors are transient.
+    /// Whether the error is storage failing (I/O, disk full, a busy backend): the request may succeed later,
+    /// nothing was written.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Closed | Error::Unavailable(_) => true,
-            Error::Store(e) => store_unavailable(e),
+            Error::Store(e) => store_failure(e) == StoreFailure::Transient,
+            _ => false,
+        }
+    }
+
+    /// Whether the error is stored data found damaged or missing (a failed checksum, a row that contradicts the
+    /// tree, a checkpoint that no longer verifies): retrying will not help, an operator must look.
+    pub fn is_data_loss(&self) -> bool {
+        match self {
+            Error::Store(e) => store_failure(e) == StoreFailure::DataLoss,
+            Error::Unavailable(e) => store_failure(e) == StoreFailure::DataLoss,
+            Error::BatchFailed(e) => e.is_data_loss(),
+            Error::StoredCheckpoint { .. } | Error::TileNotStored { .. } => true,
             _ => false,
         }
     }
 }
 
-/// Storage errors that are the backend failing rather than the data being wrong.
-pub(crate) fn store_unavailable(e: &StoreError) -> bool {
-    matches!(e, StoreError::Backend(_))
+/// What a storage error means for the caller: the one place that decides which storage errors are transient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StoreFailure {
+    /// The backend failing (I/O, disk full, busy, shutting down): the same call may succeed later.
+    Transient,
+    /// Stored data damaged or missing.
+    DataLoss,
+    /// A bug or misconfiguration (an invalid request to the backend, a write that does not continue the log, an
+    /// unsupported format).
+    Internal,
+}
+
+pub(crate) fn store_failure(e: &StoreError) -> StoreFailure {
+    match e {
+        StoreError::Backend(b) => match b.kind {
+            BackendErrorKind::Io | BackendErrorKind::Busy | BackendErrorKind::Other => {
+                StoreFailure::Transient
+            }
+            BackendErrorKind::Corruption => StoreFailure::DataLoss,
+            BackendErrorKind::Invalid => StoreFailure::Internal,
+        },
+        StoreError::Corrupt(_) | StoreError::MissingNode(_) => StoreFailure::DataLoss,
+        StoreError::Conflict(_)
+        | StoreError::OutOfRange(_)
+        | StoreError::UnsupportedFormat { .. } => StoreFailure::Internal,
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -27,7 +27,7 @@ use tlog_storage::{AppendBatch, LogStore};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
-use crate::error::{Error, Result, store_unavailable};
+use crate::error::{Error, Result, StoreFailure, store_failure};
 use crate::log::Recovered;
 use crate::validate::{self, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES};
 
@@ -370,9 +370,11 @@ impl<S: LogStore> Sequencer<S> {
                 (assigned.into_iter(), nodes)
             }
             Err(e) => {
-                // Every submitter of the batch gets the same answer; storage failures are retryable.
+                // Every submitter of the batch gets the same answer; storage failing is retryable.
                 let shared = match e {
-                    Error::Store(e) if store_unavailable(&e) => Ok(Arc::new(e)),
+                    Error::Store(e) if store_failure(&e) == StoreFailure::Transient => {
+                        Ok(Arc::new(e))
+                    }
                     other => Err(Arc::new(other)),
                 };
                 for (reply, _) in replies {

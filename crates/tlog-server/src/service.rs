@@ -69,6 +69,7 @@ pub fn status(e: Error) -> Status {
         Error::CheckpointWait { .. } => Code::DeadlineExceeded,
         Error::QueueFull(_) => Code::ResourceExhausted,
         e if e.is_unavailable() => Code::Unavailable,
+        e if e.is_data_loss() => Code::DataLoss,
         _ => Code::Internal,
     };
     Status::new(code, e.to_string())
@@ -414,25 +415,50 @@ mod tests {
     use super::*;
     use crate::validate::RequestError;
 
+    fn backend(kind: BackendErrorKind) -> StoreError {
+        StoreError::Backend(BackendError::new(kind, "the backend's message"))
+    }
+
     #[test]
-    fn storage_failures_are_unavailable() {
-        let failing = || {
-            StoreError::Backend(BackendError::new(
-                BackendErrorKind::Io,
-                "No space left on device",
-            ))
-        };
-        for e in [
-            Error::Store(failing()),
-            Error::Unavailable(Arc::new(failing())),
-            Error::Closed,
+    fn storage_failing_is_unavailable() {
+        for kind in [
+            BackendErrorKind::Io,
+            BackendErrorKind::Busy,
+            BackendErrorKind::Other,
         ] {
-            assert_eq!(status(e).code(), Code::Unavailable);
+            for e in [
+                Error::Store(backend(kind)),
+                Error::Unavailable(Arc::new(backend(kind))),
+            ] {
+                assert_eq!(status(e).code(), Code::Unavailable, "{kind:?}");
+            }
         }
-        let corrupt = status(Error::Store(StoreError::Corrupt(
-            Corruption::MissingEntry { index: 1, size: 2 },
-        )));
-        assert_eq!(corrupt.code(), Code::Internal);
+        assert_eq!(status(Error::Closed).code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn damaged_stored_data_is_data_loss() {
+        let corrupt = || StoreError::Corrupt(Corruption::MissingEntry { index: 1, size: 2 });
+        for e in [
+            Error::Store(backend(BackendErrorKind::Corruption)),
+            Error::Store(corrupt()),
+            Error::Store(StoreError::MissingNode(tlog_core::NodeId::new(0, 1))),
+            Error::BatchFailed(Arc::new(Error::Store(corrupt()))),
+        ] {
+            let s = status(e);
+            assert_eq!(s.code(), Code::DataLoss, "{}", s.message());
+        }
+    }
+
+    #[test]
+    fn a_backend_refusing_the_request_is_internal() {
+        let s = status(Error::Store(backend(BackendErrorKind::Invalid)));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(
+            s.message().contains("the backend's message"),
+            "{}",
+            s.message()
+        );
     }
 
     #[test]
