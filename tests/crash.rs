@@ -12,6 +12,10 @@
 //!
 //! After the last cycle, `tlogd verify` must pass on the data folder as the last kill left it.
 //!
+//! The test cannot pass having checked nothing: each cycle must acknowledge at least [`MIN_ACKS_PER_CYCLE`]
+//! entries before its kill, a client that cannot connect fails it, and only the server going away or pushing
+//! back counts as "not acknowledged": a receipt or checkpoint that fails verification fails the run.
+//!
 //! `TLOG_CRASH_CYCLES` sets the cycle count (default 3, for CI); `TLOG_CRASH_SEED` replays a run (the seed is
 //! printed). `scripts/crash-test.sh` runs 50 cycles.
 
@@ -22,9 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_client::LogClient;
+use tlog_client::{ClientError, LogClient};
 use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, empty_root, leaf_hash};
 use tlog_suite::{Tlogd, tlogd_verify};
+use tonic::Code;
 
 /// splitmix64: a tiny seeded generator, so a failing run can be replayed from its printed seed.
 struct Rng(u64);
@@ -83,6 +88,24 @@ impl Seen {
     }
 }
 
+/// Entries that must be acknowledged in each cycle before its kill: a cycle that acknowledged nothing would check
+/// nothing.
+const MIN_ACKS_PER_CYCLE: usize = 50;
+
+/// Whether a failed call is the server going away or pushing back: then nothing was acknowledged and nothing is
+/// promised. Anything else, above all an answer that fails verification (a bad proof or signature in a receipt,
+/// a checkpoint of another key), is a broken promise and fails the test.
+fn not_acknowledged(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport(_) => true,
+        ClientError::Rpc(s) => matches!(
+            s.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::ResourceExhausted
+        ),
+        _ => false,
+    }
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -96,9 +119,9 @@ async fn submitter(
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
 ) {
-    let Ok(client) = LogClient::connect(&addr, key).await else {
-        return;
-    };
+    let client = LogClient::connect(&addr, key)
+        .await
+        .unwrap_or_else(|e| panic!("submitter {name} could not connect to {addr}: {e}"));
     let mut rng = Rng(seed);
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -125,21 +148,22 @@ async fn submitter(
                     seen.checkpoint(receipt.checkpoint());
                 }
             }
-            // The server is gone (killed) or pushing back: not acknowledged, so nothing is promised.
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) if not_acknowledged(&e) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => panic!("submitter {name}: a bad answer from the log: {e}"),
         }
     }
 }
 
 /// Reads the latest checkpoint (GetCheckpoint) until `stop`, recording each one handed out.
 async fn reader(addr: String, key: VerifierKey, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
-    let Ok(mut client) = LogClient::connect(&addr, key).await else {
-        return;
-    };
+    let mut client = LogClient::connect(&addr, key)
+        .await
+        .unwrap_or_else(|e| panic!("reader could not connect to {addr}: {e}"));
     while !stop.load(Ordering::Relaxed) {
         match client.checkpoint().await {
             Ok(cp) => seen.lock().unwrap().checkpoint(&cp),
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) if not_acknowledged(&e) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => panic!("reader: a bad checkpoint from the log: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
@@ -267,6 +291,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut server = start(&data, true);
     let key = VerifierKey::parse(&server.vkey).unwrap();
     for cycle in 0..cycles {
+        let cycle_start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for s in 0..3 {
@@ -285,8 +310,20 @@ async fn acknowledged_writes_survive_sigkill() {
             stop.clone(),
             seen.clone(),
         )));
+        let acked_before = seen.lock().unwrap().acked.len();
         let run = Duration::from_millis(rng.range(50, 1500));
         tokio::time::sleep(run).await;
+        // Not before the cycle has acknowledged its minimum (a slow machine may need longer than the draw).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.lock().unwrap().acked.len() < acked_before + MIN_ACKS_PER_CYCLE {
+            assert!(
+                Instant::now() < deadline,
+                "cycle {}: fewer than {MIN_ACKS_PER_CYCLE} entries acknowledged in 60 s",
+                cycle + 1
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let killed_after = cycle_start.elapsed();
         let pid = server.pid();
         server.kill();
         stop.store(true, Ordering::Relaxed);
@@ -306,7 +343,7 @@ async fn acknowledged_writes_survive_sigkill() {
             "cycle {}/{cycles}: killed pid {pid} after {} ms; restarted at size {size}; {} acknowledged entries, {} \
              checkpoints handed out so far: all present and consistent",
             cycle + 1,
-            run.as_millis(),
+            killed_after.as_millis(),
             before,
             record.checkpoints.len()
         );
