@@ -55,9 +55,10 @@ pub enum Error {
     /// The sequencer stopped (shutdown).
     #[error("the log is shutting down")]
     Closed,
-    /// A batch could not be written because storage is failing; nothing of it was stored or signed. Retry later.
+    /// A batch could not be written because storage is failing or full; nothing of it was stored or signed.
+    /// Retry later.
     /// Every submitter of the batch shares the one error.
-    #[error("log unavailable, nothing was written: {0}")]
+    #[error("nothing was written, retry later: {0}")]
     Unavailable(#[source] Arc<StoreError>),
     /// A batch failed for a reason that is not storage's (tree arithmetic, signing); nothing was written.
     #[error("the batch failed, nothing was written: {0}")]
@@ -182,8 +183,19 @@ impl Error {
     /// nothing was written.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Closed | Error::Unavailable(_) => true,
+            Error::Closed => true,
+            Error::Unavailable(e) => store_failure(e) == StoreFailure::Transient,
             Error::Store(e) => store_failure(e) == StoreFailure::Transient,
+            _ => false,
+        }
+    }
+
+    /// Whether the error is the data folder's disk full (or below its free-space reserve): nothing was written,
+    /// and writes resume by themselves once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Unavailable(e) => store_failure(e) == StoreFailure::Full,
+            Error::Store(e) => store_failure(e) == StoreFailure::Full,
             _ => false,
         }
     }
@@ -204,8 +216,10 @@ impl Error {
 /// What a storage error means for the caller: the one place that decides which storage errors are transient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StoreFailure {
-    /// The backend failing (I/O, disk full, busy, shutting down): the same call may succeed later.
+    /// The backend failing (I/O, busy, shutting down): the same call may succeed later.
     Transient,
+    /// The disk full, or below the free-space reserve: the same call succeeds once space is freed.
+    Full,
     /// Stored data damaged or missing.
     DataLoss,
     /// A bug or misconfiguration (an invalid request to the backend, a write that does not continue the log, an
@@ -219,6 +233,7 @@ pub(crate) fn store_failure(e: &StoreError) -> StoreFailure {
             BackendErrorKind::Io | BackendErrorKind::Busy | BackendErrorKind::Other => {
                 StoreFailure::Transient
             }
+            BackendErrorKind::NoSpace => StoreFailure::Full,
             BackendErrorKind::Corruption => StoreFailure::DataLoss,
             BackendErrorKind::Invalid => StoreFailure::Internal,
         },

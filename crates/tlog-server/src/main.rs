@@ -139,6 +139,10 @@ struct Args {
     /// Do not fsync the write-ahead log (unsafe: acknowledged entries can be lost on power failure).
     #[arg(long)]
     no_sync: bool,
+    /// Free bytes the data folder's filesystem must keep: writes that would leave less are refused with
+    /// RESOURCE_EXHAUSTED ("disk full") and resume by themselves once space is freed; 0 = off [default: 256 MiB]
+    #[arg(long)]
+    min_free_bytes: Option<u64>,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -186,6 +190,7 @@ struct FileConfig {
     sync: Option<bool>,
     block_cache_bytes: Option<usize>,
     direct_io: Option<bool>,
+    min_free_bytes: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     scrub_interval_secs: Option<u64>,
@@ -284,6 +289,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
     c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
+    c.rocks.min_free_bytes = args
+        .min_free_bytes
+        .or(file.min_free_bytes)
+        .unwrap_or(c.rocks.min_free_bytes);
     c.tls = match (
         args.tls_cert.or(file.tls_cert),
         args.tls_key.or(file.tls_key),

@@ -253,6 +253,9 @@ pub(crate) struct Sequencer<S> {
     latest: Arc<SignedCheckpoint>,
     config: SequencerConfig,
     hashing: LeafHashing,
+    /// Whether the last batch was refused for a full disk: the log says so once when it happens and once when
+    /// writes resume, not at every refused batch.
+    disk_full: bool,
 }
 
 impl<S: LogStore> Sequencer<S> {
@@ -276,6 +279,7 @@ impl<S: LogStore> Sequencer<S> {
             latest,
             config,
             hashing: LeafHashing::new(),
+            disk_full: false,
         };
         sequencer.start(limits)
     }
@@ -363,6 +367,9 @@ impl<S: LogStore> Sequencer<S> {
         let outcome = self.sequence(entries);
         let (mut assigned, nodes) = match outcome {
             Ok((assigned, checkpoint, nodes)) => {
+                if std::mem::take(&mut self.disk_full) {
+                    tracing::info!("disk space available again: writes resumed");
+                }
                 if !Arc::ptr_eq(&checkpoint, &self.latest) {
                     self.latest = checkpoint;
                     latest_tx.send_replace(self.latest.clone());
@@ -370,9 +377,19 @@ impl<S: LogStore> Sequencer<S> {
                 (assigned.into_iter(), nodes)
             }
             Err(e) => {
+                let full = matches!(&e, Error::Store(s) if store_failure(s) == StoreFailure::Full);
+                if full && !self.disk_full {
+                    tracing::warn!(error = %e, "disk full: writes refused until space is freed; reads go on");
+                }
+                self.disk_full = full;
                 // Every submitter of the batch gets the same answer; storage failing is retryable.
                 let shared = match e {
-                    Error::Store(e) if store_failure(&e) == StoreFailure::Transient => {
+                    Error::Store(e)
+                        if matches!(
+                            store_failure(&e),
+                            StoreFailure::Transient | StoreFailure::Full
+                        ) =>
+                    {
                         Ok(Arc::new(e))
                     }
                     other => Err(Arc::new(other)),

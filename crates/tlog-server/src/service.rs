@@ -67,7 +67,9 @@ pub fn status(e: Error) -> Status {
             Code::NotFound
         }
         Error::CheckpointWait { .. } => Code::DeadlineExceeded,
+        // gRPC's code for "the entire file system is out of space" as much as for a full queue.
         Error::QueueFull(_) => Code::ResourceExhausted,
+        e if e.is_disk_full() => Code::ResourceExhausted,
         e if e.is_unavailable() => Code::Unavailable,
         e if e.is_data_loss() => Code::DataLoss,
         _ => Code::Internal,

@@ -66,8 +66,12 @@ pub enum BackendErrorKind {
     /// The backend found its own files damaged (a checksum mismatch, a truncated table): stored data is lost or
     /// altered, and retrying will not help.
     Corruption,
-    /// The operating system failed a read or write (disk full, permissions, a missing file).
+    /// The operating system failed a read or write (permissions, a missing file, a failing disk; a disk that
+    /// RocksDB itself found full).
     Io,
+    /// The data folder's filesystem is full, or a write would take it below the configured free-space reserve:
+    /// nothing was written, and the same write succeeds once space is freed.
+    NoSpace,
     /// The backend is busy (a lock held, a timed-out wait, "try again"): the same call may succeed later.
     Busy,
     /// The backend refused the request as given (invalid argument, unsupported option, a missing column family):

@@ -15,6 +15,9 @@ use crate::{BackendError, BackendErrorKind, StoreError};
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
 /// Default [`RocksOptions::write_buffer_bytes`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 32 << 20;
+/// Default [`RocksOptions::min_free_bytes`]: above RocksDB's own need after a full disk (it recovers by itself
+/// only once the memtable budget, 96 MiB by default, is free again), with room for flushes and compactions.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 
 /// Background flush and compaction threads.
 const BACKGROUND_THREADS: i32 = 2;
@@ -52,6 +55,12 @@ pub struct RocksOptions {
     /// filesystem allows it (checked at open; tmpfs, for one, may not). On by default: copying every file through
     /// the page cache costs kernel CPU the sequencer needs (see BENCHMARKS.md).
     pub direct_io: bool,
+    /// Free space the data folder's filesystem must keep: a write that would leave less is refused (kind
+    /// [`BackendErrorKind::NoSpace`], nothing written) before RocksDB runs out of space, so that flushes,
+    /// compactions and recovery always have room and writes resume by themselves once space is freed. 0 turns
+    /// the check off (RocksDB then meets the full disk itself; it recovers once
+    /// `3 × write_buffer_bytes` is free again, polling every 5 s).
+    pub min_free_bytes: u64,
 }
 
 impl Default for RocksOptions {
@@ -61,6 +70,7 @@ impl Default for RocksOptions {
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             direct_io: true,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -70,6 +80,7 @@ pub struct RocksBackend {
     db: DB,
     write_options: WriteOptions,
     path: PathBuf,
+    min_free_bytes: u64,
 }
 
 /// RocksDB's status codes, grouped by what a caller does about them.
@@ -182,6 +193,7 @@ impl RocksBackend {
             db,
             write_options,
             path,
+            min_free_bytes: options.min_free_bytes,
         })
     }
 
@@ -198,7 +210,28 @@ impl RocksBackend {
             db,
             write_options: WriteOptions::default(),
             path,
+            min_free_bytes: 0,
         })
+    }
+
+    /// Refuses a write of about `bytes` that would leave less than [`RocksOptions::min_free_bytes`] free.
+    fn check_free_space(&self, bytes: u64) -> Result<(), StoreError> {
+        if self.min_free_bytes == 0 {
+            return Ok(());
+        }
+        let free = free_bytes(&self.path)?;
+        if free < self.min_free_bytes.saturating_add(bytes) {
+            return Err(StoreError::Backend(BackendError::new(
+                BackendErrorKind::NoSpace,
+                format!(
+                    "disk full: {free} bytes free on the filesystem of {}, below the {} bytes writes keep free \
+                     (min_free_bytes); writes resume by themselves once space is freed",
+                    self.path.display(),
+                    self.min_free_bytes
+                ),
+            )));
+        }
+        Ok(())
     }
 
     /// The database folder.
@@ -235,6 +268,18 @@ impl RocksBackend {
     }
 }
 
+/// Bytes an unprivileged process may still write on the filesystem holding `dir` (`statvfs`: available blocks
+/// times the fragment size). One system call, cheap beside a batch's fsync.
+fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
+    let stat = rustix::fs::statvfs(dir).map_err(|e| {
+        StoreError::Backend(BackendError::new(
+            BackendErrorKind::Io,
+            format!("reading the free space of {}: {e}", dir.display()),
+        ))
+    })?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// Whether files in `dir` (created if missing) can be opened with O_DIRECT. RocksDB would otherwise find out at its
 /// first flush and stop taking writes.
 fn supports_direct_io(dir: &Path) -> Result<bool, StoreError> {
@@ -267,6 +312,7 @@ impl Backend for RocksBackend {
         // Sized up front: a batch of thousands of rows otherwise grows (and copies) its buffer a dozen times.
         // Per row: tag, column id and two lengths, at most 16 bytes; 12 bytes of batch header.
         let bytes: usize = puts.iter().map(|(_, k, v)| k.len() + v.len() + 16).sum();
+        self.check_free_space(bytes as u64)?;
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 12);
         for &(column, key, value) in puts {
             batch.put_cf(self.cf(column)?, key, value);
