@@ -14,7 +14,7 @@ use tlog_core::tiles::{TILE_WIDTH, Tile, TileKind, encode_bundle};
 use tlog_core::{
     HASH_SIZE, Hash, LeafIndex, NodeId, ProofPlan, TreeSize, consistency_plan, inclusion_plan,
 };
-use tlog_storage::{LogStore, StoreError};
+use tlog_storage::{LogStore, ReadTier, StoreError};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -107,9 +107,18 @@ impl<S: LogStore> LogReader<S> {
 
     /// The signed checkpoint published for exactly `size`; 0 means the latest.
     pub fn checkpoint(&self, size: TreeSize) -> Result<Arc<SignedCheckpoint>> {
+        self.checkpoint_in(size, ReadTier::Any).map(answered)
+    }
+
+    /// [`LogReader::checkpoint`] within `tier`: the latest and recently read ones come from memory.
+    fn checkpoint_in(
+        &self,
+        size: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<Arc<SignedCheckpoint>>> {
         let latest = self.latest();
         if size.0 == 0 || size == latest.checkpoint.size {
-            return Ok(latest);
+            return Ok(Some(latest));
         }
         if size > latest.checkpoint.size {
             return Err(Error::SizeBeyondLog {
@@ -119,9 +128,12 @@ impl<S: LogStore> LogReader<S> {
         }
         let mut cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cp) = cache.get(&size.0) {
-            return Ok(cp.clone());
+            return Ok(Some(cp.clone()));
         }
         drop(cache);
+        if tier == ReadTier::Memory {
+            return Ok(None);
+        }
         let note = self
             .store
             .checkpoint(size)?
@@ -138,15 +150,21 @@ impl<S: LogStore> LogReader<S> {
             cache.clear();
         }
         cache.insert(size.0, cp.clone());
-        Ok(cp)
+        Ok(Some(cp))
     }
 
-    /// The hashes of `ids`, in one batched read.
-    fn nodes(&self, mut ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>> {
+    /// The hashes of `ids`, in one batched read within `tier`.
+    fn nodes_in(
+        &self,
+        mut ids: Vec<NodeId>,
+        tier: ReadTier,
+    ) -> Result<Option<HashMap<NodeId, Hash>>> {
         ids.sort_unstable();
         ids.dedup();
-        let hashes = self.store.nodes(&ids)?;
-        Ok(ids.into_iter().zip(hashes).collect())
+        let Some(hashes) = self.store.nodes_in(&ids, tier)? else {
+            return Ok(None);
+        };
+        Ok(Some(ids.into_iter().zip(hashes).collect()))
     }
 
     fn node(nodes: &HashMap<NodeId, Hash>, id: NodeId) -> Result<Hash> {
@@ -168,25 +186,35 @@ impl<S: LogStore> LogReader<S> {
     /// Inclusion proof of a leaf (by index or by leaf hash) in the published tree `size` (0 = latest), with the
     /// leaf hash stored for it; the proof's nodes and the leaf come from one batched read.
     pub fn inclusion(&self, leaf: LeafRef, size: TreeSize) -> Result<InclusionAnswer> {
+        self.inclusion_in(leaf, size, ReadTier::Any).map(answered)
+    }
+
+    /// [`LogReader::inclusion`] within `tier`: `None` when the answer is not all in memory and `tier` is
+    /// [`ReadTier::Memory`].
+    pub fn inclusion_in(
+        &self,
+        leaf: LeafRef,
+        size: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<InclusionAnswer>> {
         let index = match leaf {
             LeafRef::Index(index) => index,
-            LeafRef::Hash(hash) => self
-                .store
-                .leaf_indices(std::slice::from_ref(&hash))?
-                .pop()
-                .flatten()
-                .ok_or(Error::UnknownLeaf(hash))?,
-        };
-        let checkpoint = self.checkpoint(size).and_then(|cp| {
-            let tree = cp.checkpoint.size.0;
-            if index.0 < tree {
-                Ok(cp)
-            } else {
-                Err(Error::LeafBeyondSize {
-                    index: index.0,
-                    size: tree,
-                })
+            LeafRef::Hash(hash) => {
+                let Some(mut found) = self
+                    .store
+                    .leaf_indices_in(std::slice::from_ref(&hash), tier)?
+                else {
+                    return Ok(None);
+                };
+                found.pop().flatten().ok_or(Error::UnknownLeaf(hash))?
             }
+        };
+        let checkpoint = self.checkpoint_in(size, tier).and_then(|cp| match cp {
+            Some(cp) if index.0 >= cp.checkpoint.size.0 => Err(Error::LeafBeyondSize {
+                index: index.0,
+                size: cp.checkpoint.size.0,
+            }),
+            cp => Ok(cp),
         });
         let checkpoint = match (leaf, checkpoint) {
             // A leaf the log holds, asked about in a tree it is not in (or a size the log never reached).
@@ -200,18 +228,24 @@ impl<S: LogStore> LogReader<S> {
                     size: size.0,
                 });
             }
-            (_, checkpoint) => checkpoint?,
+            (_, checkpoint) => match checkpoint? {
+                Some(cp) => cp,
+                None => return Ok(None),
+            },
         };
         let tree = checkpoint.checkpoint.size;
         let plan = inclusion_plan(index, tree)?;
         let leaf_id = NodeId::leaf(index.0);
-        let nodes = self.nodes(plan.node_ids().iter().copied().chain([leaf_id]).collect())?;
-        Ok(InclusionAnswer {
+        let ids = plan.node_ids().iter().copied().chain([leaf_id]).collect();
+        let Some(nodes) = self.nodes_in(ids, tier)? else {
+            return Ok(None);
+        };
+        Ok(Some(InclusionAnswer {
             index,
             leaf_hash: Self::node(&nodes, leaf_id)?,
             proof: Self::prove(&plan, &nodes)?,
             checkpoint,
-        })
+        }))
     }
 
     /// Consistency proof between published sizes `old` and `new` (new 0 = latest).
@@ -220,7 +254,20 @@ impl<S: LogStore> LogReader<S> {
         old: TreeSize,
         new: TreeSize,
     ) -> Result<(Vec<Hash>, Arc<SignedCheckpoint>)> {
-        let cp = self.checkpoint(new)?;
+        self.consistency_in(old, new, ReadTier::Any).map(answered)
+    }
+
+    /// [`LogReader::consistency`] within `tier`: `None` when the answer is not all in memory and `tier` is
+    /// [`ReadTier::Memory`].
+    pub fn consistency_in(
+        &self,
+        old: TreeSize,
+        new: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<(Vec<Hash>, Arc<SignedCheckpoint>)>> {
+        let Some(cp) = self.checkpoint_in(new, tier)? else {
+            return Ok(None);
+        };
         let new = cp.checkpoint.size;
         if old.0 == 0 || old > new {
             return Err(Error::ConsistencySizes {
@@ -228,13 +275,15 @@ impl<S: LogStore> LogReader<S> {
                 new: new.0,
             });
         }
-        if old != new {
-            // The old size must be one the log signed, so the proof links two published checkpoints.
-            self.checkpoint(old)?;
+        // The old size must be one the log signed, so the proof links two published checkpoints.
+        if old != new && self.checkpoint_in(old, tier)?.is_none() {
+            return Ok(None);
         }
         let plan = consistency_plan(old, new)?;
-        let nodes = self.nodes(plan.node_ids().to_vec())?;
-        Ok((Self::prove(&plan, &nodes)?, cp))
+        let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
+            return Ok(None);
+        };
+        Ok(Some((Self::prove(&plan, &nodes)?, cp)))
     }
 
     /// Entries `[start, end)`: a range already checked against the log's size and the read limit.
@@ -295,12 +344,16 @@ impl<S: LogStore> LogReader<S> {
             .iter()
             .map(|a| inclusion_plan(a.index, size))
             .collect::<Result<Vec<_>, _>>()?;
-        let nodes = self.nodes(
-            plans
-                .iter()
-                .flat_map(|p| p.node_ids().iter().copied())
-                .collect(),
-        )?;
+        let ids = plans
+            .iter()
+            .flat_map(|p| p.node_ids().iter().copied())
+            .collect();
+        let nodes = answered(self.nodes_in(ids, ReadTier::Any)?);
         plans.iter().map(|plan| Self::prove(plan, &nodes)).collect()
     }
+}
+
+/// The answer of a read within [`ReadTier::Any`], which always answers (only [`ReadTier::Memory`] declines).
+pub(crate) fn answered<T>(answer: Option<T>) -> T {
+    answer.expect("a read within ReadTier::Any always answers")
 }

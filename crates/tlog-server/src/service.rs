@@ -1,6 +1,7 @@
 //! The `tlog.v1.Log` gRPC service: thin. It checks what only the request can tell ([`crate::validate`]: tokens,
-//! ranges, the leaf), hands the work to its owner (the [`Appender`] for writes, the [`LogReader`] on the blocking
-//! pool for reads) and maps every error to a gRPC status in one function, [`status`].
+//! ranges, the leaf), hands the work to its owner (the [`Appender`] for writes; the [`LogReader`] for reads, from
+//! memory on the async worker or, when a read would wait for the disk, on the blocking pool) and maps every error
+//! to a gRPC status in one function, [`status`].
 
 // gRPC handlers and their helpers answer with tonic's `Status`, whatever its size.
 #![allow(clippy::result_large_err)]
@@ -17,7 +18,7 @@ use tlog_proto::v1::{
     SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, WatchCheckpointsRequest,
 };
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
-use tlog_storage::LogStore;
+use tlog_storage::{LogStore, ReadTier};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -25,6 +26,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
+use crate::reader::answered;
 use crate::validate::{self, WriteTokens};
 
 /// Most entries one `GetEntries` call may ask for by default (served in pages).
@@ -182,6 +184,20 @@ impl<S: LogStore> LogService<S> {
         self.tokens.check(request)?;
         let pending = self.appender.enqueue(entries)?;
         Self::receipts(&self.reader, pending).await
+    }
+
+    /// A proof read: answered on the async worker when all it needs is in memory (the latest checkpoint, nodes in
+    /// RocksDB's block cache or memtables: no I/O, no waiting), otherwise on the blocking pool. Handing every read
+    /// to the pool cost a thread hand-off each way per request, more than the read itself when it hits the cache.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl Fn(&LogReader<S>, ReadTier) -> Result<Option<T>> + Send + 'static,
+    ) -> Result<T> {
+        if let Some(answer) = work(&self.reader, ReadTier::Memory)? {
+            return Ok(answer);
+        }
+        let reader = self.reader.clone();
+        blocking(move || work(&reader, ReadTier::Any).map(answered)).await
     }
 
     async fn checkpoint_at_least(&self, min_size: u64) -> Result<std::sync::Arc<Signed>> {
@@ -355,8 +371,8 @@ impl<S: LogStore> Log for LogService<S> {
         let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
         let proof = match validate::inclusion_leaf(leaf.as_ref()) {
             Ok(leaf) => {
-                let reader = self.reader.clone();
-                blocking(move || reader.inclusion(leaf, TreeSize(tree_size))).await
+                self.read(move |r, tier| r.inclusion_in(leaf, TreeSize(tree_size), tier))
+                    .await
             }
             Err(e) => Err(e.into()),
         };
@@ -374,9 +390,9 @@ impl<S: LogStore> Log for LogService<S> {
         request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<ConsistencyProof>, Status> {
         let GetConsistencyProofRequest { old_size, new_size } = request.into_inner();
-        let reader = self.reader.clone();
-        let proof =
-            blocking(move || reader.consistency(TreeSize(old_size), TreeSize(new_size))).await;
+        let proof = self
+            .read(move |r, tier| r.consistency_in(TreeSize(old_size), TreeSize(new_size), tier))
+            .await;
         answer(proof.map(|(hashes, cp): (Vec<Hash>, _)| ConsistencyProof {
             old_size,
             new_size: cp.checkpoint.size.0,

@@ -60,6 +60,17 @@ pub struct AppendBatch {
     pub checkpoint: Vec<u8>,
 }
 
+/// Whether a read may wait for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadTier {
+    /// From memory or from disk: the read may block on I/O.
+    Any,
+    /// Only from memory (memtables, block cache; all of the in-memory store): never waits for the disk. A read
+    /// that would have to is not done, and answers `None`, so that a caller on an async worker can answer from
+    /// memory at once and hand only the rest to a blocking thread.
+    Memory,
+}
+
 /// A log's persistent state. Implementations are shared between the sequencer (the one writer) and readers.
 pub trait LogStore: Send + Sync + 'static {
     /// Number of entries in the stored tree (the size of the latest stored checkpoint).
@@ -72,6 +83,22 @@ pub trait LogStore: Send + Sync + 'static {
     fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
     /// The index of each leaf hash, if the log holds it.
     fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError>;
+    /// [`LogStore::nodes`] within `tier`: `None` when some node is not in memory and `tier` is
+    /// [`ReadTier::Memory`].
+    fn nodes_in(&self, ids: &[NodeId], tier: ReadTier) -> Result<Option<Vec<Hash>>, StoreError> {
+        let _ = tier;
+        self.nodes(ids).map(Some)
+    }
+    /// [`LogStore::leaf_indices`] within `tier`: `None` when some answer is not in memory and `tier` is
+    /// [`ReadTier::Memory`].
+    fn leaf_indices_in(
+        &self,
+        leaf_hashes: &[Hash],
+        tier: ReadTier,
+    ) -> Result<Option<Vec<Option<LeafIndex>>>, StoreError> {
+        let _ = tier;
+        self.leaf_indices(leaf_hashes).map(Some)
+    }
     /// The signed checkpoint stored for exactly `size`.
     fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError>;
     /// The newest signed checkpoint and its size.

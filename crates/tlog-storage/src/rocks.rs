@@ -9,7 +9,7 @@ use rocksdb::{
 };
 
 use crate::tiled::{Backend, Column, Put, Row};
-use crate::{BackendError, BackendErrorKind, StoreError};
+use crate::{BackendError, BackendErrorKind, ReadTier, StoreError};
 
 /// Default [`RocksOptions::block_cache_bytes`].
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -333,6 +333,32 @@ impl Backend for RocksBackend {
             .into_iter()
             .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(backend_error))
             .collect()
+    }
+
+    fn get_many_in<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        tier: ReadTier,
+    ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
+        if tier == ReadTier::Any {
+            return self.get_many(column, keys).map(Some);
+        }
+        // Memtables and the block cache only: a key whose block is not cached answers Incomplete, with no I/O.
+        // One Get per key: RocksDB's MultiGet read such blocks from the table files all the same (the test
+        // `memory_reads_decline_what_is_only_on_disk` caught it); proofs ask for a few dozen keys.
+        let mut memory = rocksdb::ReadOptions::default();
+        memory.set_read_tier(rocksdb::ReadTier::BlockCache);
+        let cf = self.cf(column)?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.db.get_pinned_cf_opt(cf, key, &memory) {
+                Ok(v) => values.push(v.map(|v| v.to_vec())),
+                Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => return Ok(None),
+                Err(e) => return Err(backend_error(e)),
+            }
+        }
+        Ok(Some(values))
     }
 
     fn last(&self, column: Column) -> Result<Option<Row>, StoreError> {

@@ -9,7 +9,9 @@ use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 use crate::error::hex;
 use crate::filter::LeafFilter;
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
-use crate::{AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, StoreError};
+use crate::{
+    AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, ReadTier, StoreError,
+};
 
 /// The key spaces of a log (RocksDB column families).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,6 +64,17 @@ pub trait Backend: Send + Sync + 'static {
         column: Column,
         keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+    /// [`Backend::get_many`] within `tier`: `None` when a key's answer is not in memory and `tier` is
+    /// [`ReadTier::Memory`]. A backend that holds everything in memory answers every read.
+    fn get_many_in<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        tier: ReadTier,
+    ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
+        let _ = tier;
+        self.get_many(column, keys).map(Some)
+    }
     /// The entry with the greatest key.
     fn last(&self, column: Column) -> Result<Option<Row>, StoreError>;
     /// Entries with key >= `from`, ascending, at most `limit`.
@@ -268,34 +281,59 @@ impl<B: Backend> TiledStore<B> {
         &self,
         tiles: impl IntoIterator<Item = TileId>,
     ) -> Result<HashMap<TileId, Vec<u8>>, StoreError> {
+        self.stored_tiles_in(tiles, ReadTier::Any)
+            .map(|found| found.unwrap_or_default())
+    }
+
+    fn stored_tiles_in(
+        &self,
+        tiles: impl IntoIterator<Item = TileId>,
+        tier: ReadTier,
+    ) -> Result<Option<HashMap<TileId, Vec<u8>>>, StoreError> {
         let mut tiles: Vec<TileId> = tiles.into_iter().collect();
         tiles.sort_unstable();
         tiles.dedup();
         let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
-        let values = self.backend.get_many(Column::Tiles, &keys)?;
-        Ok(tiles
-            .into_iter()
-            .zip(values)
-            .filter_map(|(t, v)| Some((t, v?)))
-            .collect())
+        let Some(values) = self.backend.get_many_in(Column::Tiles, &keys, tier)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            tiles
+                .into_iter()
+                .zip(values)
+                .filter_map(|(t, v)| Some((t, v?)))
+                .collect(),
+        ))
     }
 
     /// The leaf-index rows of `hashes`, read from the backend (the leaf filter is not asked), each decoded on its
     /// own.
     pub(crate) fn leaf_rows(&self, hashes: &[&Hash]) -> Result<Vec<LeafRow>, StoreError> {
+        self.leaf_rows_in(hashes, ReadTier::Any)
+            .map(|rows| rows.unwrap_or_default())
+    }
+
+    fn leaf_rows_in(
+        &self,
+        hashes: &[&Hash],
+        tier: ReadTier,
+    ) -> Result<Option<Vec<LeafRow>>, StoreError> {
         let keys: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
-        Ok(self
-            .backend
-            .get_many(Column::Leaves, &keys)?
-            .into_iter()
-            .map(|value| match value {
-                None => LeafRow::Absent,
-                Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
-                    Ok(b) => LeafRow::At(LeafIndex(u64::from_be_bytes(b))),
-                    Err(_) => LeafRow::Malformed(v.len()),
-                },
-            })
-            .collect())
+        let Some(values) = self.backend.get_many_in(Column::Leaves, &keys, tier)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            values
+                .into_iter()
+                .map(|value| match value {
+                    None => LeafRow::Absent,
+                    Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
+                        Ok(b) => LeafRow::At(LeafIndex(u64::from_be_bytes(b))),
+                        Err(_) => LeafRow::Malformed(v.len()),
+                    },
+                })
+                .collect(),
+        ))
     }
 
     fn check_batch(&self, batch: &AppendBatch, size: u64) -> Result<u64, StoreError> {
@@ -428,9 +466,16 @@ impl<B: Backend> LogStore for TiledStore<B> {
     }
 
     fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        self.nodes_in(ids, ReadTier::Any)
+            .map(|nodes| nodes.unwrap_or_default())
+    }
+
+    fn nodes_in(&self, ids: &[NodeId], tier: ReadTier) -> Result<Option<Vec<Hash>>, StoreError> {
         let size = self.size.load(Ordering::SeqCst);
         let slots: Vec<NodeSlot> = ids.iter().map(|&id| NodeSlot::of(id)).collect();
-        let found = self.stored_tiles(slots.iter().map(|s| s.tile))?;
+        let Some(found) = self.stored_tiles_in(slots.iter().map(|s| s.tile), tier)? else {
+            return Ok(None);
+        };
         ids.iter()
             .zip(&slots)
             .map(|(&id, slot)| {
@@ -447,10 +492,20 @@ impl<B: Backend> LogStore for TiledStore<B> {
                     None => Err(StoreError::MissingNode(id)),
                 }
             })
-            .collect()
+            .collect::<Result<Vec<Hash>, StoreError>>()
+            .map(Some)
     }
 
     fn leaf_indices(&self, leaf_hashes: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
+        self.leaf_indices_in(leaf_hashes, ReadTier::Any)
+            .map(|found| found.unwrap_or_default())
+    }
+
+    fn leaf_indices_in(
+        &self,
+        leaf_hashes: &[Hash],
+        tier: ReadTier,
+    ) -> Result<Option<Vec<Option<LeafIndex>>>, StoreError> {
         // Only hashes the filter may hold are looked up in the backend.
         let maybe: Vec<usize> = match &*self.leaves.read().unwrap_or_else(|p| p.into_inner()) {
             FilterState::Ready(filter) => filter
@@ -463,10 +518,13 @@ impl<B: Backend> LogStore for TiledStore<B> {
         };
         let mut found = vec![None; leaf_hashes.len()];
         if maybe.is_empty() {
-            return Ok(found);
+            return Ok(Some(found));
         }
         let hashes: Vec<&Hash> = maybe.iter().map(|&i| &leaf_hashes[i]).collect();
-        for (i, row) in maybe.into_iter().zip(self.leaf_rows(&hashes)?) {
+        let Some(rows) = self.leaf_rows_in(&hashes, tier)? else {
+            return Ok(None);
+        };
+        for (i, row) in maybe.into_iter().zip(rows) {
             match row {
                 LeafRow::Absent => {}
                 LeafRow::At(index) => found[i] = Some(index),
@@ -478,7 +536,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 }
             }
         }
-        Ok(found)
+        Ok(Some(found))
     }
 
     fn checkpoint(&self, size: TreeSize) -> Result<Option<Vec<u8>>, StoreError> {

@@ -14,7 +14,9 @@ mod rocks {
         CompactRange, LeafIndex, TreeSize, inclusion_plan, leaf_hash, root_plan, verify_inclusion,
     };
     use tlog_storage::conformance::{append_entries, entry, run_all};
-    use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore, StoreError};
+    use tlog_storage::{
+        Column, LogStore, ReadTier, RocksBackend, RocksOptions, RocksStore, StoreError,
+    };
 
     #[test]
     fn rocks_store_conforms() {
@@ -27,6 +29,50 @@ mod rocks {
             dirs.borrow_mut().push(dir);
             store
         });
+    }
+
+    /// [`ReadTier::Memory`] never waits for the disk: it declines what is only in table files until a read from
+    /// disk has brought those blocks into the cache, and then answers the same as any read.
+    #[test]
+    fn memory_reads_decline_what_is_only_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
+                .unwrap()
+        };
+        let mut frontier = CompactRange::new();
+        let store = open();
+        // Enough tiles that the first ones do not share a table block with the edge tiles an open reads.
+        append_entries(&store, &mut frontier, 0..20_000);
+        let db = store.backend().db();
+        for column in Column::ALL {
+            db.flush_cf(db.cf_handle(column.name()).unwrap()).unwrap();
+        }
+        drop(store);
+
+        let store = open();
+        let plan = inclusion_plan(LeafIndex(300), TreeSize(20_000)).unwrap();
+        let hashes = [leaf_hash(&entry(300))];
+        assert_eq!(
+            store.nodes_in(plan.node_ids(), ReadTier::Memory).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.leaf_indices_in(&hashes, ReadTier::Memory).unwrap(),
+            None
+        );
+
+        let from_disk = store.nodes(plan.node_ids()).unwrap();
+        let found = store.leaf_indices(&hashes).unwrap();
+        assert_eq!(found, vec![Some(LeafIndex(300))]);
+        assert_eq!(
+            store.nodes_in(plan.node_ids(), ReadTier::Memory).unwrap(),
+            Some(from_disk)
+        );
+        assert_eq!(
+            store.leaf_indices_in(&hashes, ReadTier::Memory).unwrap(),
+            Some(found)
+        );
     }
 
     #[test]
