@@ -444,6 +444,25 @@ async fn lookup_by_leaf_hash_finds_and_verifies_the_entry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_log_does_not_hold_is_not_found_rather_than_unverified() {
+    let _one = BROWSER.lock().await;
+    let log = Log::start(300).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", log.server.http_url())).await;
+    browser.verdict().await;
+
+    browser.lookup("5000").await;
+    let (state, text) = browser
+        .settled("entry-state", |t| t.starts_with("entry 5000"))
+        .await;
+    assert_eq!(state, "info", "{text}");
+    assert!(text.contains("not found"), "{text}");
+    assert_eq!(browser.verdict().await, ("ok".into(), "verified".into()));
+    browser.close().await;
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistency_with_the_checkpoint_seen_before_is_verified() {
     let _one = BROWSER.lock().await;
     // From a power of two, where RFC 9162's verifier starts from the old root itself (the tampered test below

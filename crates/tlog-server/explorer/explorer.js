@@ -236,7 +236,9 @@ async function getJson(path) {
   const response = await fetch(path, { cache: "no-store" });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new Error(body?.error ? `${body.error} (HTTP ${response.status})` : `HTTP ${response.status} for ${path}`);
+    const message = body?.error ? `${body.error} (HTTP ${response.status})` : `HTTP ${response.status} for ${path}`;
+    // A 4xx is the log saying no (no such entry, a bad query): nothing was shown, so nothing failed to verify.
+    throw Object.assign(new Error(message), { refused: response.status >= 400 && response.status < 500 });
   }
   if (body === null) throw new Error(`${path} did not answer JSON`);
   return body;
@@ -271,7 +273,8 @@ function setState(element, state, text) {
   element.textContent = text;
 }
 
-// One check's state, and the banner: red naming every failed check, else grey while any is pending, else green.
+// One check's state, and the banner: red naming every failed check, else grey while any is pending, else green
+// ("info": nothing to verify, e.g. a lookup the log answered with not found).
 function check(name, elementId, state, text) {
   checks[name] = [state, text];
   setState($(elementId), state, text);
@@ -314,6 +317,12 @@ async function checkConsistency(cp) {
   }
   const size = BigInt(seen.size);
   const root = fromHex(seen.root);
+  if (size === 0n || cp.size === 0n) {
+    // No consistency proof involves the empty tree: every tree extends it, and no tree shrinks back to it.
+    if (cp.size === 0n && size !== 0n) throw new Error(`the log shows an empty tree, but this browser saw size ${size}`);
+    remember(cp);
+    return `the tree seen on ${seen.seen} was empty; this browser now remembers tree size ${cp.size}`;
+  }
   if (size === cp.size) {
     await verifyConsistency(size, size, root, cp.root, []);
     return `same tree as seen on ${seen.seen} (size ${size})`;
@@ -467,7 +476,7 @@ async function lookup(query) {
     } else if (/^(0|[1-9][0-9]*)$/.test(query)) {
       proof = await getJson(`v1/proof/inclusion?index=${query}&size=${cp.size}`);
     } else {
-      throw new Error("give an entry index or a 64-hex-digit leaf hash");
+      throw Object.assign(new Error("give an entry index or a 64-hex-digit leaf hash"), { refused: true });
     }
     const index = BigInt(proof.index);
     const entry = await getJson(`v1/entry/${index}`);
@@ -495,7 +504,11 @@ async function lookup(query) {
     check("inclusion", "entry-state", "ok", `entry ${index} is included in the checkpoint of size ${cp.size}: proof verified`);
   } catch (e) {
     if (stale()) return;
-    check("inclusion", "entry-state", "bad", `entry ${query}: ${e.message}`);
+    if (e.refused) {
+      check("inclusion", "entry-state", "info", `entry ${query}: not found: ${e.message}`);
+    } else {
+      check("inclusion", "entry-state", "bad", `entry ${query}: ${e.message}`);
+    }
   }
 }
 
