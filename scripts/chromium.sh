@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's headless browser and its WebDriver server when missing: `chromium` and `chromium-driver`
-# (the `chromedriver` binary). tests/browser.rs drives the web explorer in them. Called by scripts/deps.sh;
+# (the `chromedriver` binary). tests/browser.rs drives the web explorer in them. Called by `scripts/deps.sh --tests`;
 # prints nothing when both are there. Without apt, it names what is missing and stops.
 set -euo pipefail
 

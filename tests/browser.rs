@@ -4,8 +4,9 @@
 //! the consistency proof from the checkpoint it saw before) and turn red when a proxy in front of tlogd's HTTP
 //! listener tampers with one answer.
 //!
-//! Chromium and chromedriver come from `scripts/chromium.sh` (run by `scripts/deps.sh`, so by `scripts/test.sh`
-//! and CI). Without them these tests fail, naming the script: a skipped browser test would pass CI silently.
+//! Chromium and chromedriver come from `scripts/chromium.sh` (run by `scripts/deps.sh --tests`, so by
+//! `scripts/test.sh` and CI). Without them these tests fail, naming the script: a skipped browser test would pass
+//! CI silently.
 //!
 //! `TLOG_UPDATE_SCREENSHOTS=1` writes the screenshots taken here to `docs/explorer/` (committed, shown in
 //! `docs/explorer/README.md`); otherwise they go to a temporary folder and are only checked to be PNG images.
