@@ -319,7 +319,9 @@ async function checkConsistency(cp) {
   const root = fromHex(seen.root);
   if (size === 0n || cp.size === 0n) {
     // No consistency proof involves the empty tree: every tree extends it, and no tree shrinks back to it.
-    if (cp.size === 0n && size !== 0n) throw new Error(`the log shows an empty tree, but this browser saw size ${size}`);
+    if (cp.size === 0n && size !== 0n) {
+      throw new Error(`the log shows an empty tree, but this browser saw size ${size}`);
+    }
     remember(cp);
     return `the tree seen on ${seen.seen} was empty; this browser now remembers tree size ${cp.size}`;
   }
@@ -328,7 +330,8 @@ async function checkConsistency(cp) {
     return `same tree as seen on ${seen.seen} (size ${size})`;
   }
   // The checkpoint served may be older than the one seen (a witnessed checkpoint lags the log's newest).
-  const [old, oldRoot, neu, newRoot] = size < cp.size ? [size, root, cp.size, cp.root] : [cp.size, cp.root, size, root];
+  const [old, oldRoot, neu, newRoot] =
+    size < cp.size ? [size, root, cp.size, cp.root] : [cp.size, cp.root, size, root];
   const answer = await getJson(`v1/proof/consistency?old=${old}&new=${neu}`);
   await verifyConsistency(old, neu, oldRoot, newRoot, hashes(answer.proof));
   if (size < cp.size) remember(cp);
@@ -498,10 +501,13 @@ async function lookup(query) {
     if (/^[0-9a-fA-F]{64}$/.test(query) && hex(leaf) !== query.toLowerCase()) {
       throw new Error(`entry ${index} does not hash to the leaf hash looked up`);
     }
-    if (BigInt(proof.tree_size) !== cp.size) throw new Error(`proof is for tree size ${proof.tree_size}, not ${cp.size}`);
+    if (BigInt(proof.tree_size) !== cp.size) {
+      throw new Error(`proof is for tree size ${proof.tree_size}, not ${cp.size}`);
+    }
     await verifyInclusion(index, cp.size, leaf, hashes(proof.proof), cp.root);
     if (stale()) return;
-    check("inclusion", "entry-state", "ok", `entry ${index} is included in the checkpoint of size ${cp.size}: proof verified`);
+    const included = `entry ${index} is included in the checkpoint of size ${cp.size}: proof verified`;
+    check("inclusion", "entry-state", "ok", included);
   } catch (e) {
     if (stale()) return;
     if (e.refused) {
