@@ -12,6 +12,7 @@
 //! `docs/explorer/README.md`); otherwise they go to a temporary folder and are only checked to be PNG images.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -254,6 +255,8 @@ impl Browser {
             .port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            // Its own process group, with the Chromium it starts: see `Drop`.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -358,9 +361,18 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn close(mut self) {
-        self.client.quit().await.unwrap();
-        let _ = self.driver.kill();
+    /// Ends the browser session; dropping the `Browser` stops chromedriver.
+    async fn close(self) {
+        self.client.clone().quit().await.unwrap();
+    }
+}
+
+/// chromedriver and its Chromium stop with their `Browser`, also when a test fails before `close` (they would
+/// outlive the test run): the whole process group is killed, as Chromium outlives a killed chromedriver.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
