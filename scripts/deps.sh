@@ -2,6 +2,8 @@
 # The one place that checks the system packages a tlog build needs, and installs the missing ones (Debian's apt):
 #   libclang-dev  RocksDB's Rust bindings are generated at build time by bindgen, which loads libclang;
 #   g++, make     RocksDB itself is C++, compiled by librocksdb-sys's build script.
+# With --tests (scripts/test.sh), also what only the tests need: scripts/chromium.sh's Chromium and chromedriver
+# for the web explorer's browser tests (tests/browser.rs); the quick start's server does not need a browser.
 # scripts/tlogd.sh (the quick start's server) and scripts/test.sh (the tests) run it first, so either works on a
 # fresh machine; it prints nothing when everything is there. Without apt (another distribution), it names what is
 # missing and stops, before cargo fails 2 minutes into the build with a backtrace.
@@ -26,3 +28,6 @@ command -v cargo >/dev/null 2>&1 || {
   echo "scripts/deps.sh: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2
   exit 1
 }
+if [ "${1:-}" = "--tests" ]; then
+  "$(dirname "$0")/chromium.sh"
+fi

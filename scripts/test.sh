@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Tests"; CI's .ci/run calls it). Installs the system packages the build
-# needs when they are missing (scripts/deps.sh), then runs the format check, clippy, every test in the workspace
-# and a short fuzzing pass, printing how long each step took. Extra arguments go to `cargo test`
+# and the tests need when they are missing (scripts/deps.sh --tests), then runs the format check, clippy, every
+# test in the workspace and a short fuzzing pass, printing how long each step took. Extra arguments go to `cargo test`
 # (e.g. `scripts/test.sh --test api`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,8 @@ step() {
   [ -z "$step_name" ] || echo "== $step_name"
 }
 
-step "system packages (scripts/deps.sh)"
-scripts/deps.sh
+step "system packages (scripts/deps.sh --tests)"
+scripts/deps.sh --tests
 step "cargo fmt --check"
 cargo fmt --all -- --check
 # clippy and test share every dependency build (RocksDB's C++ included; see [profile.dev.build-override] in

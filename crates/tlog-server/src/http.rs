@@ -67,9 +67,9 @@ impl Default for HttpLimits {
     }
 }
 
-/// What the handlers share: the log's reader and the cap on blocking reads.
-struct HttpState<S> {
-    reader: LogReader<S>,
+/// What the handlers share (the explorer's too): the log's reader and the cap on blocking reads.
+pub(crate) struct HttpState<S> {
+    pub(crate) reader: LogReader<S>,
     /// Witnessed checkpoints, when the log has witnesses.
     witnessed: Option<Witnessed>,
     reads: Semaphore,
@@ -90,7 +90,7 @@ impl<S: LogStore> HttpState<S> {
     }
 
     /// Runs `work` on the blocking pool once a read slot is free.
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&LogReader<S>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -101,7 +101,8 @@ impl<S: LogStore> HttpState<S> {
     }
 }
 
-/// The HTTP routes over `reader`; `/checkpoint` serves from `witnessed` when the log has witnesses.
+/// The HTTP routes over `reader`, the web explorer's ([`crate::explorer`]) included; `/checkpoint` serves from
+/// `witnessed` when the log has witnesses.
 pub fn router<S: LogStore>(
     reader: LogReader<S>,
     witnessed: Option<Witnessed>,
@@ -115,6 +116,7 @@ pub fn router<S: LogStore>(
     Router::new()
         .route("/checkpoint", get(checkpoint::<S>))
         .route("/tile/{*path}", get(tile::<S>))
+        .merge(crate::explorer::routes::<S>())
         .with_state(state)
 }
 

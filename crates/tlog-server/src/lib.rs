@@ -10,6 +10,7 @@
 mod clock;
 pub mod datadir;
 pub mod error;
+pub mod explorer;
 pub mod http;
 // The key file and the scrub serve only `server` (a data folder on RocksDB).
 #[cfg(feature = "rocksdb")]

@@ -95,6 +95,11 @@ impl<S: LogStore> LogReader<S> {
         &self.limits
     }
 
+    /// The key the log's checkpoints verify with.
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+
     /// The newest signed checkpoint.
     pub fn latest(&self) -> Arc<SignedCheckpoint> {
         self.latest.borrow().clone()

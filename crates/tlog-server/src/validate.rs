@@ -43,6 +43,12 @@ pub enum RequestError {
     RangeTooLarge { len: u64, limit: u64 },
     #[error("give the leaf by `index` or by `leaf_hash`")]
     MissingLeaf,
+    /// A parameter of an HTTP query (the web explorer's JSON routes) that is missing or malformed.
+    #[error("parameter `{name}`: {reason}")]
+    BadParameter {
+        name: &'static str,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Proto(#[from] ProtoError),
     #[error("writes need `authorization: Bearer <token>` metadata")]
