@@ -7,7 +7,8 @@
 #                                     loopback ports, and waits until its S3 API answers. Prints the S3 endpoint and
 #                                     writes DIR/env (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 #                                     AWS_REGION, AWS_ALLOW_HTTP) for `source`.
-#   scripts/seaweedfs.sh stop DIR     stops the server started in DIR (by the pid it wrote there).
+#   scripts/seaweedfs.sh stop DIR     stops the server started in DIR (by the pid it wrote there); `start DIR` again
+#                                     restarts it on the same data, ports and credentials.
 #
 # Every listener binds 127.0.0.1 only. That matters: the filer's HTTP port is unauthenticated and can read, write
 # and delete any object, Object Lock or not (locks are enforced by the S3 gateway only). Tests never expose it; in
@@ -73,14 +74,19 @@ start() {
     echo "scripts/seaweedfs.sh: already running in $dir (pid $(cat "$dir/pid"))" >&2
     exit 1
   fi
+  # A second start in the same DIR (after `stop`: an outage in a test) reuses its ports and credentials.
+  [ -f "$dir/ports" ] || free_ports 8 >"$dir/ports"
   local ports
-  read -r -a ports <<<"$(free_ports 8)"
+  read -r -a ports <"$dir/ports"
   local key="tlog-test" secret
-  secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
-  cat >"$dir/s3.json" <<EOF
+  if [ ! -f "$dir/s3.json" ]; then
+    secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
+    cat >"$dir/s3.json" <<EOF
 {"identities": [{"name": "tlog", "credentials": [{"accessKey": "$key", "secretKey": "$secret"}],
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 EOF
+  fi
+  secret="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["identities"][0]["credentials"][0]["secretKey"])' "$dir/s3.json")"
   # setsid: the server gets its own process group, so `stop` ends it and nothing else.
   setsid "$weed" server -dir "$dir/data" -ip 127.0.0.1 -ip.bind 127.0.0.1 \
     -master.port "${ports[0]}" -master.port.grpc "${ports[1]}" -master.volumeSizeLimitMB 64 \
@@ -88,7 +94,7 @@ EOF
     -filer -filer.port "${ports[4]}" -filer.port.grpc "${ports[5]}" \
     -s3 -s3.port "${ports[6]}" -s3.port.grpc "${ports[7]}" -s3.config "$dir/s3.json" \
     -s3.port.iceberg 0 -s3.port.lance 0 \
-    >"$dir/weed.log" 2>&1 </dev/null &
+    >>"$dir/weed.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   local endpoint="http://127.0.0.1:${ports[6]}"
   cat >"$dir/env" <<EOF
@@ -137,7 +143,7 @@ stop() {
 
 case "${1:-}" in
 install) install ;;
-start) start "${2:?usage: scripts/seaweedfs.sh start DIR}" ;;
+start | restart) start "${2:?usage: scripts/seaweedfs.sh start DIR}" ;;
 stop) stop "${2:?usage: scripts/seaweedfs.sh stop DIR}" ;;
 *)
   echo "usage: scripts/seaweedfs.sh install | start DIR | stop DIR" >&2
