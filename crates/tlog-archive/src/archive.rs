@@ -31,6 +31,11 @@ pub struct Head {
 }
 
 impl Head {
+    /// Whether the archive holds no checkpoint at all (not even the empty tree's).
+    pub fn is_empty(&self) -> bool {
+        self.checkpoint.is_none()
+    }
+
     /// The archived tree size (0 for an empty archive).
     pub fn size(&self) -> TreeSize {
         self.checkpoint
@@ -123,9 +128,11 @@ impl Archive {
                         size.0
                     )))
                 }
-                _ if size.0 > 0 => Ok(head.clone()),
-                // An empty log: nothing to archive yet.
-                _ => Ok(head.clone()),
+                Some(_) => Ok(head.clone()),
+                // An empty archive and an empty log: the empty tree's checkpoint needs no tile. Publishing it
+                // claims the archive before any tile is written, so of several logs started on one empty
+                // archive exactly one wins (the others find a checkpoint that is not theirs).
+                None => self.put_checkpoint(head, to).await,
             };
         }
         let mut tiles = new_full_tiles(from, size);

@@ -33,6 +33,8 @@ pub mod testing;
 
 pub use archive::{Archive, Head};
 pub use error::{Error, Result};
+/// The object store crate the archive is written with (its types appear in this crate's API).
+pub use object_store;
 pub use source::ArchiveTiles;
 
 /// The object name of the checkpoint below the prefix.

@@ -278,8 +278,8 @@ fn xml_field<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     Some(xml[start..start + len].trim())
 }
 
-/// Signed bucket-level requests.
-struct Client {
+/// Signed requests object_store does not make (bucket settings; object versions, for tests).
+pub(crate) struct Client {
     http: reqwest::Client,
     endpoint: String,
     region: String,
@@ -287,7 +287,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(config: &S3Config) -> Result<Self> {
+    pub(crate) fn new(config: &S3Config) -> Result<Self> {
         install_crypto_provider();
         if config.endpoint().starts_with("http://") && !config.allow_http {
             return Err(Error::Config(
@@ -304,8 +304,9 @@ impl Client {
         })
     }
 
-    /// `method` on `<endpoint>/<bucket>[?<query>]` (path style), signed with SigV4.
-    async fn send(
+    /// `method` on `<endpoint>/<path>[?<query>]` (path style: `path` is the bucket, or `bucket/key`), signed
+    /// with SigV4.
+    pub(crate) async fn send(
         &self,
         method: http::Method,
         bucket: &str,
@@ -341,6 +342,35 @@ impl Client {
         let status = response.status();
         let text = response.text().await?;
         Ok((status, text))
+    }
+
+    /// A signed GET whose body is bytes.
+    #[cfg(feature = "test-util")]
+    pub(crate) async fn send_bytes(
+        &self,
+        method: http::Method,
+        path: &str,
+        query: &str,
+    ) -> Result<(http::StatusCode, Vec<u8>)> {
+        let url = format!("{}/{path}?{query}", self.endpoint);
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(&url)
+            .body(HttpRequestBody::from(Bytes::new()))
+            .map_err(|e| Error::Config(format!("{url}: {e}")))?;
+        AwsAuthorizer::new(&self.credential, "s3", &self.region)
+            .try_authorize(&mut request, None)
+            .map_err(|e| Error::S3 {
+                what: "sign a request",
+                detail: e.to_string(),
+            })?;
+        let response = self
+            .http
+            .request(method, &url)
+            .headers(request.headers().clone())
+            .send()
+            .await?;
+        Ok((response.status(), response.bytes().await?.to_vec()))
     }
 }
 

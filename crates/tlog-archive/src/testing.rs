@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use crate::s3::S3Config;
+use bytes::Bytes;
+
+use crate::s3::{Client, S3Config};
 
 /// A running SeaweedFS; stopped (and its data removed) on drop.
 pub struct SeaweedFs {
@@ -117,4 +119,72 @@ impl Drop for SeaweedFs {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// The versions of `key` in `bucket`, newest first (ListObjectVersions), delete markers excluded.
+pub async fn object_versions(config: &S3Config, bucket: &str, key: &str) -> Vec<String> {
+    let client = Client::new(config).expect("S3 client");
+    let (status, body) = client
+        .send(
+            http::Method::GET,
+            bucket,
+            &format!("versions=&prefix={key}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .expect("list object versions");
+    assert!(
+        status.is_success(),
+        "list object versions: {status}: {body}"
+    );
+    body.split("<Version>")
+        .skip(1)
+        .filter_map(|v| {
+            let start = v.find("<VersionId>")? + "<VersionId>".len();
+            let end = v[start..].find("</VersionId>")?;
+            let key_start = v.find("<Key>")? + "<Key>".len();
+            let key_end = v[key_start..].find("</Key>")?;
+            (&v[key_start..key_start + key_end] == key).then(|| v[start..start + end].to_owned())
+        })
+        .collect()
+}
+
+/// `DELETE` of one version of `key`: what Object Lock must refuse. Returns the status.
+pub async fn delete_version(
+    config: &S3Config,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> http::StatusCode {
+    let client = Client::new(config).expect("S3 client");
+    let (status, _) = client
+        .send(
+            http::Method::DELETE,
+            &format!("{bucket}/{key}"),
+            &format!("versionId={version}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .expect("delete a version");
+    status
+}
+
+/// The body of one version of `key`.
+pub async fn get_version(config: &S3Config, bucket: &str, key: &str, version: &str) -> Vec<u8> {
+    let client = Client::new(config).expect("S3 client");
+    let (status, body) = client
+        .send_bytes(
+            http::Method::GET,
+            &format!("{bucket}/{key}"),
+            &format!("versionId={version}"),
+        )
+        .await
+        .expect("get a version");
+    assert!(
+        status.is_success(),
+        "get version {version} of {key}: {status}"
+    );
+    body
 }

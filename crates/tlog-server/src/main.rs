@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use tlog_checkpoint::{SignerKey, VerifierKey};
+use tlog_server::archiving::ArchiveConfig;
 use tlog_server::datadir;
 use tlog_server::server::{ServerConfig, serve};
 use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
@@ -64,6 +65,34 @@ Exit status:
   0  printed
   2  usage or I/O error (no log in the folder, unreadable files)")]
     Info(InfoArgs),
+    /// Set up (or check) the S3 archive's bucket: Object Lock with a COMPLIANCE default retention.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ArchiveCommand {
+    /// Create the bucket with Object Lock enabled, or find it, and give it a COMPLIANCE default retention of
+    /// --retention-days when it has none. Fails when the bucket has no Object Lock or a weaker retention.
+    #[command(after_help = "\
+Endpoint, region and credentials come from the AWS environment: AWS_ENDPOINT_URL (an S3-compatible store),
+AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ALLOW_HTTP=true for plain HTTP.
+COMPLIANCE retention cannot be shortened or removed by anyone, the account's root included, until it expires.
+
+Exit status:
+  0  the bucket enforces the retention
+  2  it does not, or it could not be reached")]
+    Init(ArchiveInitArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ArchiveInitArgs {
+    /// The archive: s3://bucket/prefix (only the bucket matters here).
+    #[arg(long, env = "TLOGD_ARCHIVE")]
+    archive: String,
+    /// Default retention of every archived object, in days.
+    #[arg(long, default_value_t = 3650)]
+    retention_days: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,6 +181,16 @@ struct Args {
     /// logged and published as the gRPC health of service tlog.v1.Scrub (NOT_SERVING once damage is found).
     #[arg(long, value_name = "SECS")]
     scrub_interval: Option<u64>,
+    /// Archive the log to S3-compatible object storage: s3://bucket/prefix (endpoint, region and credentials
+    /// from the AWS environment; set the bucket up first with `tlogd archive init`).
+    #[arg(long, env = "TLOGD_ARCHIVE", value_name = "S3_URL")]
+    archive: Option<String>,
+    /// Most entries the log may be ahead of its archive before writes get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "ENTRIES")]
+    archive_max_lag: Option<u64>,
+    /// Shortest time between two checkpoint publications to the archive, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    archive_interval_ms: Option<u64>,
 }
 
 /// The TOML config file. Every field is optional; see README for an example.
@@ -189,6 +228,10 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     scrub_interval_secs: Option<u64>,
+    /// `s3://bucket/prefix`, as `--archive` takes it.
+    archive: Option<String>,
+    archive_max_lag: Option<u64>,
+    archive_interval_ms: Option<u64>,
 }
 
 fn config(args: Args) -> Result<(ServerConfig, bool), String> {
@@ -297,6 +340,19 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         .or(file.scrub_interval_secs)
         .filter(|&s| s > 0)
         .map(Duration::from_secs);
+    if let Some(url) = args.archive.or(file.archive) {
+        let location = tlog_archive::s3::S3Location::parse(&url).map_err(|e| e.to_string())?;
+        let s3 = tlog_archive::s3::S3Config::from_env().map_err(|e| e.to_string())?;
+        let mut archive = ArchiveConfig::new(location, s3);
+        archive.max_lag = args
+            .archive_max_lag
+            .or(file.archive_max_lag)
+            .unwrap_or(archive.max_lag);
+        if let Some(ms) = args.archive_interval_ms.or(file.archive_interval_ms) {
+            archive.interval = Duration::from_millis(ms);
+        }
+        c.archive = Some(archive);
+    }
     if c.log.max_entry_bytes == 0
         || c.log.sequencer.max_batch_entries == 0
         || c.log.max_request_entries == 0
@@ -334,7 +390,35 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Verify(args)) => verify(args),
         Some(Command::Info(args)) => info(args),
+        Some(Command::Archive(ArchiveCommand::Init(args))) => archive_init(args),
         None => server(cli.serve),
+    }
+}
+
+/// `tlogd archive init`: exit 0 the bucket enforces the retention, 2 it does not or could not be reached.
+#[tokio::main]
+async fn archive_init(args: ArchiveInitArgs) -> ExitCode {
+    use tlog_archive::s3;
+    let result = async {
+        let location = s3::S3Location::parse(&args.archive)?;
+        let config = s3::S3Config::from_env()?;
+        s3::init_bucket(&config, &location.bucket, args.retention_days)
+            .await
+            .map(|retention| (location, retention))
+    }
+    .await;
+    match result {
+        Ok((location, retention)) => {
+            println!(
+                "tlogd archive init: bucket {} has Object Lock, default retention {} for {} days",
+                location.bucket, retention.mode, retention.days
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tlogd archive init: error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -539,6 +623,7 @@ async fn server(args: Args) -> ExitCode {
 
     let data = config.data_dir.clone();
     let witnessing = config.witnessing.clone();
+    let archive = config.archive.as_ref().map(|a| a.location.to_string());
     let result = serve(
         config,
         |s| {
@@ -566,6 +651,9 @@ async fn server(args: Args) -> ExitCode {
                         .join(", "),
                     w.quorum
                 );
+            }
+            if let Some(archive) = &archive {
+                println!("tlogd: archiving to {archive}");
             }
             println!("tlogd: listening on {}", s.addr);
         },
