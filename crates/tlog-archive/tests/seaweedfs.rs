@@ -182,3 +182,29 @@ async fn a_checkpoint_signed_by_another_key_is_not_this_logs_archive() {
     let err = impostor.head().await.unwrap_err();
     assert!(matches!(err, Error::ForeignCheckpoint(_)), "{err}");
 }
+
+#[tokio::test]
+async fn of_two_logs_claiming_an_empty_archive_exactly_one_wins() {
+    let server = SeaweedFs::shared();
+    let (first, location) = fresh_archive(&server).await;
+    let other_key = SignerKey::from_seed("example.com/other-log", [9; 32]).unwrap();
+    let second = s3::open(&location, server.config(), other_key.verifier()).unwrap();
+    let other_empty = sign_checkpoint(
+        &other_key,
+        &Checkpoint::new(other_key.name(), TreeSize(0), Hash([0; 32])).unwrap(),
+        1_700_000_000,
+    )
+    .unwrap();
+    // Both saw an empty archive; the first claims it with its empty tree's checkpoint, before any tile.
+    first
+        .publish(&Head::default(), &FakeLog, &signed(0, 0))
+        .await
+        .unwrap();
+    let err = second
+        .publish(&Head::default(), &FakeLog, &other_empty)
+        .await
+        .unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert_eq!(first.head().await.unwrap().size(), TreeSize(0));
+    assert!(!first.head().await.unwrap().is_empty());
+}
