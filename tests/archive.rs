@@ -316,3 +316,73 @@ async fn writes_are_refused_while_the_archive_lags_past_the_limit() {
     let cp = checkpoint(&mut rpc).await;
     assert_eq!((cp.size, cp.archived_size), (1_000, 0));
 }
+
+#[tokio::test]
+async fn a_log_restored_from_its_archive_has_the_same_roots_and_proofs_and_goes_on() {
+    let server = SeaweedFs::start();
+    let url = init_archive(&server, "restore");
+    let (old_dir, new_dir) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let old = archiving_tlogd(old_dir.path(), &server, &url, &[]);
+    let vkey = old.vkey.clone();
+    let mut old_rpc = rpc(&old).await;
+    submit(&mut old_rpc, 0, 5_000).await.unwrap();
+    let old_cp = wait_archived(&mut old_rpc, Duration::from_secs(60)).await;
+    let proof_at = |index| v1::GetInclusionProofRequest {
+        leaf: Some(v1::get_inclusion_proof_request::Leaf::Index(index)),
+        tree_size: 5_000,
+    };
+    let old_proof = old_rpc
+        .get_inclusion_proof(proof_at(1_234))
+        .await
+        .unwrap()
+        .into_inner();
+    drop(old_rpc);
+    tokio::task::spawn_blocking(move || old.stop())
+        .await
+        .unwrap();
+
+    // Disaster: only the archive and the key are left.
+    let data = new_dir.path().join("data");
+    let out = Command::new(bin("tlogd"))
+        .arg("restore")
+        .args(["--from", &url, "--data"])
+        .arg(&data)
+        .arg("--key")
+        .arg(old_dir.path().join("log.key"))
+        .envs(server.env())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+
+    // The restored log proves what the old one proved, byte for byte, and archives on from the same archive.
+    let new = archiving_tlogd(&data, &server, &url, &[]);
+    assert_eq!(new.vkey, vkey);
+    let mut new_rpc = rpc(&new).await;
+    let new_proof = new_rpc
+        .get_inclusion_proof(proof_at(1_234))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(new_proof.hashes, old_proof.hashes);
+    assert_eq!(new_proof.leaf_hash, old_proof.leaf_hash);
+    let new_root = new_proof.checkpoint.unwrap().root_hash;
+    assert_eq!(new_root, old_cp.root_hash);
+    submit(&mut new_rpc, 5_000, 5_100).await.unwrap();
+    let extended = wait_archived(&mut new_rpc, Duration::from_secs(60)).await;
+    assert_eq!(extended.size, 5_100);
+    // The archive's new checkpoint extends the old one: a consistency proof from its tiles verifies.
+    let key = VerifierKey::parse(&vkey).unwrap();
+    let tiles = TileClient::new(archive_tiles(&server, &url), key.clone());
+    let old_signed = tlog_checkpoint::verify_checkpoint(&key, &old_cp.note).unwrap();
+    let new_signed = tiles.checkpoint().await.unwrap();
+    assert_eq!(new_signed.checkpoint.size.0, 5_100);
+    tiles
+        .prove_consistency(&old_signed, &new_signed)
+        .await
+        .unwrap();
+}
