@@ -386,3 +386,68 @@ async fn a_log_restored_from_its_archive_has_the_same_roots_and_proofs_and_goes_
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn with_witnesses_the_archive_holds_the_witnessed_checkpoints() {
+    use tlog_checkpoint::SignerKey;
+    use tlog_server::archiving::ArchiveConfig;
+    use tlog_server::server::ServerConfig;
+    use tlog_server::testing::Running;
+    use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
+    use tlog_witness::{LogConfig, Witness, WitnessConfig};
+
+    let server = SeaweedFs::start();
+    let url = init_archive(&server, "witnessed");
+    let dir = TempDir::new().unwrap();
+    let log_key = SignerKey::from_seed("example.com/archived-witnessed", [31; 32]).unwrap();
+    let key_file = dir.path().join("log.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&key_file, log_key.to_private_string()).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let witness = Witness::start(WitnessConfig {
+        data_dir: dir.path().join("witness"),
+        name: Some("witness.example".into()),
+        logs: vec![LogConfig::from_key(log_key.verifier())],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..WitnessConfig::default()
+    })
+    .await
+    .unwrap();
+    let cosigner = witness.started.cosigner_key.clone();
+    let endpoint = WitnessEndpoint {
+        key: cosigner.clone(),
+        url: witness.url.trim_end_matches("/add-checkpoint").to_owned(),
+    };
+    let mut archive = ArchiveConfig::new(S3Location::parse(&url).unwrap(), server.config().clone());
+    archive.interval = Duration::from_millis(100);
+    let log = Running::start(ServerConfig {
+        data_dir: dir.path().join("log"),
+        key_file: Some(key_file),
+        witnessing: Some(WitnessingConfig::new(vec![endpoint], 1)),
+        archive: Some(archive),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut rpc = Rpc::connect(log.url()).await.unwrap();
+    submit(&mut rpc, 0, 1_000).await.unwrap();
+
+    // A client that requires the witness's cosignature accepts the archived checkpoint.
+    let policy = tlog_client::WitnessPolicy::new(vec![cosigner], Some(1)).unwrap();
+    let tiles =
+        TileClient::new(archive_tiles(&server, &url), log_key.verifier()).with_policy(policy);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match tiles.checkpoint().await {
+            Ok(cp) if cp.checkpoint.size.0 == 1_000 => break,
+            other => {
+                assert!(Instant::now() < deadline, "archived checkpoint: {other:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(rpc);
+    log.stop().await.unwrap();
+    witness.stop().await.unwrap();
+}

@@ -2,6 +2,9 @@
 //! follows the log's checkpoints and publishes the tiles, bundles and checkpoints to the archive, never on the
 //! acknowledgement path.
 //!
+//! With witnesses, the archive follows the witnessed checkpoints (notes carrying a quorum's cosignatures), as the
+//! HTTP `/checkpoint` does, so clients that require a witness quorum can read the bucket; without, the log's own.
+//!
 //! The task knows the archive's head (its checkpoint and that object's version). It reads it on start (so a
 //! restart resumes from what the archive holds, whatever happened to the last upload), checks it is this log's
 //! (signed by the log's key, and the root this log has at that size), then, for each newer checkpoint, publishes
@@ -80,9 +83,11 @@ pub use task::{ArchiveConfig, Archiving};
 mod task {
     use std::time::Duration;
 
+    use std::sync::Arc;
     use tlog_archive::s3::{S3Config, S3Location};
     use tlog_archive::{Archive, Head};
-    use tlog_checkpoint::VerifierKey;
+
+    use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
     use tlog_client::{ClientError, TileSource};
     use tlog_core::tiles::Tile;
     use tlog_storage::LogStore;
@@ -91,6 +96,7 @@ mod task {
     use super::{
         ArchiveStatus, DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_LAG, DEFAULT_MIN_BACKOFF,
     };
+    use crate::http::Witnessed;
     use crate::log::LogReader;
 
     /// Where and how to archive.
@@ -130,17 +136,24 @@ mod task {
     }
 
     impl Archiving {
-        /// Starts archiving the checkpoints `reader` publishes.
+        /// Starts archiving the checkpoints `reader` publishes or, with `witnessed`, those a quorum of witnesses
+        /// cosigned.
         pub fn spawn<S: LogStore>(
             reader: LogReader<S>,
+            witnessed: Option<Witnessed>,
             key: VerifierKey,
             config: ArchiveConfig,
         ) -> Result<Self, tlog_archive::Error> {
             let archive = tlog_archive::s3::open(&config.location, &config.s3, key)?;
             let (status_tx, status) = watch::channel(ArchiveStatus::default());
             let (stop, stop_rx) = watch::channel(false);
+            let checkpoints = match witnessed {
+                Some(witnessed) => Checkpoints::Witnessed(witnessed),
+                None => Checkpoints::Signed(reader.subscribe()),
+            };
             let runner = Runner {
                 archive,
+                checkpoints,
                 source: LogTiles(reader.clone()),
                 reader,
                 config,
@@ -183,8 +196,33 @@ mod task {
         }
     }
 
+    /// The checkpoints to archive: the log's, or the witnessed ones.
+    enum Checkpoints {
+        Signed(watch::Receiver<Arc<SignedCheckpoint>>),
+        Witnessed(Witnessed),
+    }
+
+    impl Checkpoints {
+        /// The newest, marked seen; `None` before the first witnessed one.
+        fn newest(&mut self) -> Option<Arc<SignedCheckpoint>> {
+            match self {
+                Checkpoints::Signed(rx) => Some(rx.borrow_and_update().clone()),
+                Checkpoints::Witnessed(rx) => rx.borrow_and_update().clone(),
+            }
+        }
+
+        /// Waits for a newer one; `Err` when the log is gone.
+        async fn changed(&mut self) -> Result<(), watch::error::RecvError> {
+            match self {
+                Checkpoints::Signed(rx) => rx.changed().await,
+                Checkpoints::Witnessed(rx) => rx.changed().await,
+            }
+        }
+    }
+
     struct Runner<S> {
         archive: Archive,
+        checkpoints: Checkpoints,
         source: LogTiles<S>,
         reader: LogReader<S>,
         config: ArchiveConfig,
@@ -208,9 +246,8 @@ mod task {
     }
 
     impl<S: LogStore> Runner<S> {
-        async fn run(self, mut stop: watch::Receiver<bool>) {
+        async fn run(mut self, mut stop: watch::Receiver<bool>) {
             self.check_lock().await;
-            let mut latest = self.reader.subscribe();
             let mut head: Option<Head> = None;
             let mut failures: u32 = 0;
             loop {
@@ -219,7 +256,9 @@ mod task {
                         Some(known) => known,
                         None => self.read_head().await?,
                     };
-                    let cp = latest.borrow_and_update().clone();
+                    let Some(cp) = self.checkpoints.newest() else {
+                        return Ok((known, false));
+                    };
                     // An empty archive is claimed even by an empty log (its size-0 checkpoint needs no tile).
                     let newer = cp.checkpoint.size > known.size()
                         || (known.is_empty() && cp.checkpoint.size == known.size());
@@ -274,7 +313,7 @@ mod task {
                         _ = stop.changed() => return,
                     },
                     None => tokio::select! {
-                        changed = latest.changed() => if changed.is_err() { return },
+                        changed = self.checkpoints.changed() => if changed.is_err() { return },
                         _ = stop.changed() => return,
                     },
                 }

@@ -296,8 +296,13 @@ impl Server {
         let witnessed = witnessing.as_ref().map(Witnessing::subscribe);
         let archiving = match &config.archive {
             Some(archive) => Some((
-                Archiving::spawn(reader.clone(), verifier_key.clone(), archive.clone())
-                    .map_err(ConfigError::Archive)?,
+                Archiving::spawn(
+                    reader.clone(),
+                    witnessed.clone(),
+                    verifier_key.clone(),
+                    archive.clone(),
+                )
+                .map_err(ConfigError::Archive)?,
                 archive.max_lag,
             )),
             None => None,
