@@ -451,3 +451,30 @@ async fn with_witnesses_the_archive_holds_the_witnessed_checkpoints() {
     log.stop().await.unwrap();
     witness.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_log_that_only_claimed_its_archive_resumes_after_growing_without_it() {
+    let server = SeaweedFs::start();
+    let url = init_archive(&server, "claimed");
+    let dir = TempDir::new().unwrap();
+    // A fresh log claims the empty archive with its size-0 checkpoint, and stops before any entry.
+    let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
+    let tiles = archive_tiles(&server, &url);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tlog_client::TileSource::checkpoint(&tiles).await.is_err() {
+        assert!(Instant::now() < deadline, "the archive was not claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::task::spawn_blocking(move || tlogd.stop())
+        .await
+        .unwrap();
+    // It grows without the archive, then archives again: the claim is its own, whatever its size now.
+    let tlogd = Tlogd::start(dir.path(), &[]);
+    submit(&mut rpc(&tlogd).await, 0, 500).await.unwrap();
+    tokio::task::spawn_blocking(move || tlogd.stop())
+        .await
+        .unwrap();
+    let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
+    let archived = wait_archived(&mut rpc(&tlogd).await, Duration::from_secs(60)).await;
+    assert_eq!(archived.size, 500);
+}

@@ -361,6 +361,11 @@ mod task {
                 return Ok(head);
             };
             let size = archived.checkpoint.size;
+            if size.0 == 0 {
+                // The empty tree (a claim): its root is the same for every log, and the log never stores its
+                // size-0 checkpoint (the reader's size 0 means "the latest").
+                return Ok(head);
+            }
             let reader = self.reader.clone();
             let ours = tokio::task::spawn_blocking(move || reader.checkpoint(size))
                 .await
