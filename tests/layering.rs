@@ -91,3 +91,14 @@ fn nothing_depends_on_the_server() {
         normal_dependencies("tlog-server", &["--invert", "tlog-server", "--workspace"]);
     assert_eq!(dependents, ["tlog-server"], "{dependents:?}");
 }
+
+#[test]
+fn the_archive_does_not_depend_on_the_server_or_rocksdb() {
+    let packages = normal_dependencies("tlog-archive", &[]);
+    assert!(packages.iter().any(|p| p == "object_store"), "{packages:?}");
+    let wrong: Vec<_> = packages
+        .iter()
+        .filter(|p| *p == "tlog-server" || p.contains("rocksdb"))
+        .collect();
+    assert!(wrong.is_empty(), "tlog-archive depends on {wrong:?}");
+}

@@ -140,6 +140,7 @@ fn main() {
                 size,
                 root_hash: cp.checkpoint.root.0.to_vec(),
                 timestamp_unix: cp.timestamp,
+                archived_size: 0,
             }),
             inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
             duplicate: false,

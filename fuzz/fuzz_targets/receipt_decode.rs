@@ -128,6 +128,7 @@ fn unsigned_copies(size: u64) -> v1::SignedCheckpoint {
         size: cp.checkpoint.size.0,
         root_hash: cp.checkpoint.root.0.to_vec(),
         timestamp_unix: cp.timestamp,
+        archived_size: 0,
     }
 }
 

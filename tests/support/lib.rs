@@ -103,6 +103,23 @@ impl Tlogd {
         extra_args: &[&str],
         stderr_log: Option<&Path>,
     ) -> Result<Tlogd, String> {
+        Self::launch_with_env(tlogd, data_dir, extra_args, stderr_log, &[])
+    }
+
+    /// [`Tlogd::start`] with extra environment variables (the AWS settings of an archive).
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, String)]) -> Tlogd {
+        Self::launch_with_env(&bin("tlogd"), data_dir, extra_args, None, env)
+            .unwrap_or_else(|e| panic!("tlogd did not start: {e}"))
+    }
+
+    /// [`Tlogd::launch`] with extra environment variables.
+    pub fn launch_with_env(
+        tlogd: &Path,
+        data_dir: &Path,
+        extra_args: &[&str],
+        stderr_log: Option<&Path>,
+        env: &[(&str, String)],
+    ) -> Result<Tlogd, String> {
         let stderr = match stderr_log {
             Some(log) => OpenOptions::new()
                 .create(true)
@@ -118,6 +135,7 @@ impl Tlogd {
             .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

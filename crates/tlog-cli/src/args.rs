@@ -146,6 +146,13 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// Prove an entry is in the log, with a checkpoint proven consistent with the trusted one (which advances).
     Audit(AuditArgs),
+    /// Verify a whole log from its S3 archive alone (tlogd --archive): the archived checkpoint's signature, and
+    /// every archived entry rebuilding its root. Endpoint and credentials from the AWS environment.
+    Verify {
+        /// The archive: s3://bucket/prefix.
+        #[arg(long, value_name = "S3_URL")]
+        archive: String,
+    },
 }
 
 /// `tlog submit`: exactly one entry source.

@@ -94,6 +94,9 @@ pub enum CliError {
         /// The log's conflicting signed note, when it could be fetched.
         log_note: Option<String>,
     },
+    /// The S3 archive could not be opened (its URL, the AWS environment).
+    #[error("archive: {0}")]
+    Archive(#[from] tlog_archive::Error),
     /// Anything the verifying client refused or could not do.
     #[error("{}", describe(.0))]
     Client(#[from] ClientError),

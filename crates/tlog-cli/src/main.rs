@@ -104,6 +104,7 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         )),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),
         Command::Audit(args) => block_on(commands::audit(&ctx, args)),
+        Command::Verify { archive } => block_on(commands::verify_archive(&ctx, &archive)),
     }
 }
 

@@ -138,6 +138,14 @@ pub enum ClientError {
         /// The most the resource can hold.
         limit: usize,
     },
+    /// A tile source other than HTTP (an object store archive) could not read a resource it may have.
+    #[error("{path}: {detail}")]
+    Source {
+        /// The path below the log's prefix.
+        path: String,
+        /// What the source's transport said.
+        detail: String,
+    },
     /// A witness policy that cannot be applied (a quorum above the number of witnesses, a witness twice).
     #[error("witness policy: {0}")]
     BadPolicy(String),

@@ -220,6 +220,7 @@ mod tests {
                 size: 6,
                 root_hash: vec![2; 32],
                 timestamp_unix: 9,
+                archived_size: 0,
             }),
             inclusion_proof: vec![vec![3; 32]],
             duplicate: true,

@@ -52,6 +52,9 @@ pub enum Error {
     /// The sequencer's queue is full: pushback, try again later.
     #[error("the log's submission queue is full ({0} batches queued); retry later")]
     QueueFull(usize),
+    /// The log is too far ahead of its archive: pushback until archiving catches up.
+    #[error("the archive is {lag} entries behind the log (at most {max_lag} allowed); retry later")]
+    ArchiveLag { lag: u64, max_lag: u64 },
     /// The sequencer stopped (shutdown).
     #[error("the log is shutting down")]
     Closed,
@@ -176,6 +179,10 @@ pub enum ConfigError {
     #[cfg(feature = "witnessing")]
     #[error("witnessing: {0}")]
     Witnessing(tlog_client::ClientError),
+    /// The archive could not be set up (its URL or the AWS environment).
+    #[cfg(feature = "archive")]
+    #[error("archive: {0}")]
+    Archive(tlog_archive::Error),
 }
 
 impl Error {

@@ -7,6 +7,7 @@
 //! shutdown. State has one owner: the sequencer thread alone holds the frontier and the signing key; gRPC handlers
 //! validate ([`validate`]), hand the work to the appender or the reader, and map errors to a `tonic::Status`.
 
+pub mod archiving;
 mod clock;
 pub mod datadir;
 pub mod error;

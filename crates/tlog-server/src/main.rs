@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use tlog_checkpoint::{SignerKey, VerifierKey};
+use tlog_server::archiving::ArchiveConfig;
 use tlog_server::datadir;
 use tlog_server::server::{ServerConfig, serve};
 use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
@@ -64,6 +65,60 @@ Exit status:
   0  printed
   2  usage or I/O error (no log in the folder, unreadable files)")]
     Info(InfoArgs),
+    /// Set up (or check) the S3 archive's bucket: Object Lock with a COMPLIANCE default retention.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Rebuild a log's data folder from its S3 archive (disaster recovery), then check it like `tlogd verify`.
+    #[command(after_help = "\
+Reads the archived checkpoint (verified with the key), downloads every archived entry (each checked against its
+level-0 tile, authenticated by an inclusion proof against the checkpoint) and appends them in order to a new
+log in --data, signed with --key (the log's private key: the archive holds only public data). The rebuilt tree
+must have the archived root at the archived size; then every entry, node and checkpoint of the new folder is
+checked as `tlogd verify` does. Endpoint and credentials come from the AWS environment.
+
+Exit status:
+  0  restored and verified
+  1  the archive or the restored log failed verification
+  2  usage or I/O error")]
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RestoreArgs {
+    /// The archive: s3://bucket/prefix.
+    #[arg(long, value_name = "S3_URL")]
+    from: String,
+    /// Data folder to create (must not hold a log yet).
+    #[arg(long)]
+    data: PathBuf,
+    /// The log's signing key file (copied to <data>/log.key).
+    #[arg(long)]
+    key: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum ArchiveCommand {
+    /// Create the bucket with Object Lock enabled, or find it, and give it a COMPLIANCE default retention of
+    /// --retention-days when it has none. Fails when the bucket has no Object Lock or a weaker retention.
+    #[command(after_help = "\
+Endpoint, region and credentials come from the AWS environment: AWS_ENDPOINT_URL (an S3-compatible store),
+AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ALLOW_HTTP=true for plain HTTP.
+COMPLIANCE retention cannot be shortened or removed by anyone, the account's root included, until it expires.
+
+Exit status:
+  0  the bucket enforces the retention
+  2  it does not, or it could not be reached")]
+    Init(ArchiveInitArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ArchiveInitArgs {
+    /// The archive: s3://bucket/prefix (only the bucket matters here).
+    #[arg(long, env = "TLOGD_ARCHIVE")]
+    archive: String,
+    /// Default retention of every archived object, in days.
+    #[arg(long, default_value_t = 3650)]
+    retention_days: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,6 +211,16 @@ struct Args {
     /// logged and published as the gRPC health of service tlog.v1.Scrub (NOT_SERVING once damage is found).
     #[arg(long, value_name = "SECS")]
     scrub_interval: Option<u64>,
+    /// Archive the log to S3-compatible object storage: s3://bucket/prefix (endpoint, region and credentials
+    /// from the AWS environment; set the bucket up first with `tlogd archive init`).
+    #[arg(long, env = "TLOGD_ARCHIVE", value_name = "S3_URL")]
+    archive: Option<String>,
+    /// Most entries the log may be ahead of its archive before writes get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "ENTRIES")]
+    archive_max_lag: Option<u64>,
+    /// Shortest time between two checkpoint publications to the archive, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    archive_interval_ms: Option<u64>,
 }
 
 /// The TOML config file. Every field is optional; see README for an example.
@@ -194,6 +259,10 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     scrub_interval_secs: Option<u64>,
+    /// `s3://bucket/prefix`, as `--archive` takes it.
+    archive: Option<String>,
+    archive_max_lag: Option<u64>,
+    archive_interval_ms: Option<u64>,
 }
 
 fn config(args: Args) -> Result<(ServerConfig, bool), String> {
@@ -306,6 +375,19 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         .or(file.scrub_interval_secs)
         .filter(|&s| s > 0)
         .map(Duration::from_secs);
+    if let Some(url) = args.archive.or(file.archive) {
+        let location = tlog_archive::s3::S3Location::parse(&url).map_err(|e| e.to_string())?;
+        let s3 = tlog_archive::s3::S3Config::from_env().map_err(|e| e.to_string())?;
+        let mut archive = ArchiveConfig::new(location, s3);
+        archive.max_lag = args
+            .archive_max_lag
+            .or(file.archive_max_lag)
+            .unwrap_or(archive.max_lag);
+        if let Some(ms) = args.archive_interval_ms.or(file.archive_interval_ms) {
+            archive.interval = Duration::from_millis(ms);
+        }
+        c.archive = Some(archive);
+    }
     if c.log.max_entry_bytes == 0
         || c.log.sequencer.max_batch_entries == 0
         || c.log.max_request_entries == 0
@@ -324,8 +406,156 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Verify(args)) => verify(args),
         Some(Command::Info(args)) => info(args),
+        Some(Command::Archive(ArchiveCommand::Init(args))) => archive_init(args),
+        Some(Command::Restore(args)) => match restore(&args) {
+            Ok(()) => verify(VerifyArgs {
+                data: args.data,
+                vkey: None,
+                progress_every: 1_000_000,
+            }),
+            Err((code, e)) => {
+                eprintln!("tlogd restore: error: {e}");
+                ExitCode::from(code)
+            }
+        },
         None => server(cli.serve),
     }
+}
+
+/// `tlogd archive init`: exit 0 the bucket enforces the retention, 2 it does not or could not be reached.
+#[tokio::main]
+async fn archive_init(args: ArchiveInitArgs) -> ExitCode {
+    use tlog_archive::s3;
+    let result = async {
+        let location = s3::S3Location::parse(&args.archive)?;
+        let config = s3::S3Config::from_env()?;
+        s3::init_bucket(&config, &location.bucket, args.retention_days)
+            .await
+            .map(|retention| (location, retention))
+    }
+    .await;
+    match result {
+        Ok((location, retention)) => {
+            println!(
+                "tlogd archive init: bucket {} has Object Lock, default retention {} for {} days",
+                location.bucket, retention.mode, retention.days
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tlogd archive init: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Entries appended per submission while restoring.
+const RESTORE_CHUNK: u64 = 4096;
+
+/// `tlogd restore`, up to the rebuilt folder: `Err((exit code, why))`.
+#[tokio::main]
+async fn restore(args: &RestoreArgs) -> Result<(), (u8, String)> {
+    use tlog_archive::s3;
+    use tlog_client::TileClient;
+    use tlog_core::LeafIndex;
+    let usage = |e: String| (2, e);
+    let text = std::fs::read_to_string(&args.key)
+        .map_err(|e| usage(format!("reading {}: {e}", args.key.display())))?;
+    let key = SignerKey::parse_private(text.trim())
+        .map_err(|e| usage(format!("{}: {e}", args.key.display())))?;
+    if args.data.join("db").exists() {
+        return Err(usage(format!(
+            "{} already holds a log; restore into an empty folder",
+            args.data.display()
+        )));
+    }
+    let location = s3::S3Location::parse(&args.from).map_err(|e| usage(e.to_string()))?;
+    let config = s3::S3Config::from_env().map_err(|e| usage(e.to_string()))?;
+    let store = s3::object_store(&config, &location.bucket).map_err(|e| usage(e.to_string()))?;
+    let tiles = TileClient::new(
+        tlog_archive::ArchiveTiles::new(store, &location.prefix),
+        key.verifier(),
+    );
+    let archived = tiles
+        .checkpoint()
+        .await
+        .map_err(|e| (1, format!("archived checkpoint: {e}")))?;
+    let size = archived.checkpoint.size.0;
+    println!(
+        "tlogd restore: archive {} holds {size} entries, root {}",
+        args.from, archived.checkpoint.root
+    );
+
+    std::fs::create_dir_all(&args.data)
+        .map_err(|e| usage(format!("creating {}: {e}", args.data.display())))?;
+    write_key_files(&args.data, &key).map_err(usage)?;
+    let store = RocksBackend::open(args.data.join("db"), &Default::default())
+        .and_then(RocksStore::open)
+        .map_err(|e| usage(format!("opening the new store: {e}")))?;
+    let mut options = tlog_server::log::LogOptions::default();
+    // The archive's order is the log: entries are appended as they are, repeats included.
+    options.sequencer.dedup = false;
+    options.max_request_entries = RESTORE_CHUNK as usize;
+    let (appender, reader, shutdown) =
+        tlog_server::log::open(std::sync::Arc::new(store), key, options)
+            .map_err(|e| usage(format!("opening the new log: {e}")))?;
+    let mut at = 0;
+    while at < size {
+        let end = size.min(at + RESTORE_CHUNK);
+        let entries = tiles
+            .entries(LeafIndex(at), LeafIndex(end), &archived)
+            .await
+            .map_err(|e| (1, format!("archived entries [{at}, {end}): {e}")))?;
+        let committed = appender
+            .submit(entries)
+            .await
+            .map_err(|e| usage(format!("appending entries [{at}, {end}): {e}")))?;
+        if committed.assigned.first().map(|a| a.index.0) != Some(at) {
+            return Err((
+                1,
+                format!("entries [{at}, {end}) were not appended in order"),
+            ));
+        }
+        at = end;
+    }
+    let latest = reader.latest();
+    drop((appender, reader));
+    tokio::task::spawn_blocking(move || shutdown.wait())
+        .await
+        .map_err(|e| usage(e.to_string()))?;
+    if latest.checkpoint.size.0 != size || latest.checkpoint.root != archived.checkpoint.root {
+        return Err((
+            1,
+            format!(
+                "the rebuilt tree (size {}, root {}) is not the archived one",
+                latest.checkpoint.size.0, latest.checkpoint.root
+            ),
+        ));
+    }
+    println!(
+        "tlogd restore: {} rebuilt: size {size}, root {} (the archived root)",
+        args.data.display(),
+        latest.checkpoint.root
+    );
+    Ok(())
+}
+
+/// `<data>/log.key` (mode 0600) and `<data>/log.vkey`, as a new log has them.
+fn write_key_files(data: &Path, key: &SignerKey) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data.join("log.key");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    writeln!(file, "{}", key.to_private_string())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let vkey = data.join("log.vkey");
+    std::fs::write(&vkey, format!("{}\n", key.verifier()))
+        .map_err(|e| format!("writing {}: {e}", vkey.display()))
 }
 
 /// `tlogd info`: exit 0 printed, 2 could not read the folder.
@@ -513,6 +743,7 @@ async fn server(args: Args) -> ExitCode {
 
     let data = config.data_dir.clone();
     let witnessing = config.witnessing.clone();
+    let archive = config.archive.as_ref().map(|a| a.location.to_string());
     let result = serve(
         config,
         |s| {
@@ -540,6 +771,9 @@ async fn server(args: Args) -> ExitCode {
                         .join(", "),
                     w.quorum
                 );
+            }
+            if let Some(archive) = &archive {
+                println!("tlogd: archiving to {archive}");
             }
             println!("tlogd: listening on {}", s.addr);
         },

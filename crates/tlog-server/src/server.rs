@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::archiving::{ArchiveConfig, ArchiveGate, Archiving};
 use crate::datadir;
 use crate::error::{ConfigError, Error, Result};
 use crate::http::{self, HttpLimits};
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     /// Witnesses asked to cosign checkpoints, and the quorum a checkpoint needs to be published as witnessed;
     /// none when `None`.
     pub witnessing: Option<WitnessingConfig>,
+    /// Archive to S3-compatible object storage (`--archive s3://bucket/prefix`); none when `None`.
+    pub archive: Option<ArchiveConfig>,
     /// The log's limits, batching and reads.
     pub log: LogOptions,
     /// Limits of the gRPC calls.
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             http: HttpLimits::default(),
             witnessing: None,
+            archive: None,
             log: LogOptions::default(),
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
@@ -290,6 +294,19 @@ impl Server {
             None => None,
         };
         let witnessed = witnessing.as_ref().map(Witnessing::subscribe);
+        let archiving = match &config.archive {
+            Some(archive) => Some((
+                Archiving::spawn(
+                    reader.clone(),
+                    witnessed.clone(),
+                    verifier_key.clone(),
+                    archive.clone(),
+                )
+                .map_err(ConfigError::Archive)?,
+                archive.max_lag,
+            )),
+            None => None,
+        };
         let http = listeners.http.map(|listener| {
             if config.log.max_entry_bytes > tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES {
                 tracing::warn!(
@@ -309,6 +326,9 @@ impl Server {
         );
         if let Some(witnessed) = witnessed {
             service = service.with_witnessed(witnessed);
+        }
+        if let Some((archiving, max_lag)) = &archiving {
+            service = service.with_archive(ArchiveGate::new(archiving.subscribe(), *max_lag));
         }
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter
@@ -342,6 +362,9 @@ impl Server {
         }
         if let Some(witnessing) = witnessing {
             witnessing.stop().await;
+        }
+        if let Some((archiving, _)) = archiving {
+            archiving.stop().await;
         }
         // In-flight requests are done and the service (with its appenders) is dropped: the sequencer writes
         // whatever it still holds and stops.

@@ -24,6 +24,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use crate::archiving::ArchiveGate;
 use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
 use crate::reader::answered;
@@ -70,7 +71,7 @@ pub fn status(e: Error) -> Status {
         }
         Error::CheckpointWait { .. } => Code::DeadlineExceeded,
         // gRPC's code for "the entire file system is out of space" as much as for a full queue.
-        Error::QueueFull(_) => Code::ResourceExhausted,
+        Error::QueueFull(_) | Error::ArchiveLag { .. } => Code::ResourceExhausted,
         e if e.is_disk_full() => Code::ResourceExhausted,
         e if e.is_unavailable() => Code::Unavailable,
         e if e.is_data_loss() => Code::DataLoss,
@@ -85,6 +86,7 @@ fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
         size: cp.checkpoint.size.0,
         root_hash: hash_to_bytes(&cp.checkpoint.root),
         timestamp_unix: cp.timestamp,
+        archived_size: 0,
     }
 }
 
@@ -113,6 +115,8 @@ pub struct LogService<S> {
     tokens: WriteTokens,
     /// The newest witnessed checkpoint, when the log has witnesses.
     witnessed: Option<watch::Receiver<Option<Arc<Signed>>>>,
+    /// The archive's progress, when the log has one: writes are refused while it lags too far.
+    archive: Option<ArchiveGate>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -130,6 +134,26 @@ impl<S: LogStore> LogService<S> {
             limits,
             tokens,
             witnessed: None,
+            archive: None,
+        }
+    }
+
+    /// Refuses writes (`RESOURCE_EXHAUSTED`) while the archive behind `gate` lags too far, and reports the
+    /// archived size in `GetCheckpoint` answers.
+    pub fn with_archive(mut self, gate: ArchiveGate) -> Self {
+        self.archive = Some(gate);
+        self
+    }
+
+    /// Whether the archive (if any) lets `entries` in now; checked before the sequencer takes any work.
+    fn archive_allows_writes(
+        gate: Option<&ArchiveGate>,
+        appender: &Appender,
+        entries: &[Vec<u8>],
+    ) -> Result<()> {
+        match gate {
+            Some(gate) => gate.check(appender.latest().checkpoint.size.0, entries.len() as u64),
+            None => Ok(()),
         }
     }
 
@@ -182,6 +206,7 @@ impl<S: LogStore> LogService<S> {
         entries: Vec<Vec<u8>>,
     ) -> Result<Vec<Receipt>> {
         self.tokens.check(request)?;
+        Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &entries)?;
         let pending = self.appender.enqueue(entries)?;
         Self::receipts(&self.reader, pending).await
     }
@@ -286,6 +311,7 @@ impl<S: LogStore> Log for LogService<S> {
             tokio::task::JoinHandle<Result<SubmitBatchResponse, Status>>,
         >(self.limits.stream_in_flight.max(1));
         let (appender, reader) = (self.appender.clone(), self.reader.clone());
+        let archive = self.archive.clone();
         tokio::spawn(async move {
             loop {
                 let message = match incoming.message().await {
@@ -301,7 +327,8 @@ impl<S: LogStore> Log for LogService<S> {
                     client_tag,
                 } = message;
                 // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
-                let queued = appender.enqueue(entries);
+                let queued = Self::archive_allows_writes(archive.as_ref(), &appender, &entries)
+                    .and_then(|()| appender.enqueue(entries));
                 let reader = reader.clone();
                 let task = tokio::spawn(async move {
                     let receipts = Self::receipts(&reader, queued.map_err(status)?)
@@ -350,7 +377,11 @@ impl<S: LogStore> Log for LogService<S> {
         } else {
             self.checkpoint_at_least(min_size).await
         };
-        answer(cp.map(|cp| signed_to_proto(&cp)))
+        let archived_size = self.archive.as_ref().map_or(0, ArchiveGate::archived_size);
+        answer(cp.map(|cp| SignedCheckpoint {
+            archived_size,
+            ..signed_to_proto(&cp)
+        }))
     }
 
     type WatchCheckpointsStream = BoxStream<SignedCheckpoint>;
@@ -420,6 +451,7 @@ impl<S> Clone for LogService<S> {
             limits: self.limits.clone(),
             tokens: self.tokens.clone(),
             witnessed: self.witnessed.clone(),
+            archive: self.archive.clone(),
         }
     }
 }

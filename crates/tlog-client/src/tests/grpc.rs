@@ -49,6 +49,7 @@ fn wire(sc: &tlog_checkpoint::SignedCheckpoint) -> v1::SignedCheckpoint {
         size: sc.checkpoint.size.0,
         root_hash: sc.checkpoint.root.0.to_vec(),
         timestamp_unix: sc.timestamp,
+        archived_size: 0,
     }
 }
 

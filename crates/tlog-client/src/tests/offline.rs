@@ -336,6 +336,7 @@ fn wire_receipt(r: &Receipt) -> v1::Receipt {
             size: sc.checkpoint.size.0,
             root_hash: sc.checkpoint.root.0.to_vec(),
             timestamp_unix: sc.timestamp,
+            archived_size: 0,
         }),
         inclusion_proof: r.inclusion_proof.iter().map(|h| h.0.to_vec()).collect(),
         duplicate: r.duplicate,
