@@ -15,6 +15,7 @@ pub mod http;
 #[cfg(feature = "rocksdb")]
 mod keyfile;
 pub mod log;
+pub mod metrics;
 mod reader;
 #[cfg(feature = "rocksdb")]
 mod scrub;

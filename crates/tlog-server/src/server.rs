@@ -23,6 +23,7 @@ use crate::error::{ConfigError, Error, Result};
 use crate::http::{self, HttpLimits};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
+use crate::metrics;
 use crate::scrub::Scrub;
 use crate::service::{LogService, ServiceLimits};
 use crate::validate::WriteTokens;
@@ -277,13 +278,16 @@ impl Server {
                 stop.send_replace(true);
             })
         };
+        let metrics = config.log.metrics.clone();
+        let tokens = WriteTokens::new(&config.write_tokens);
         let witnessing = match &config.witnessing {
             Some(witnesses) => Some(
-                Witnessing::spawn(
+                Witnessing::spawn_with_metrics(
                     reader.clone(),
                     store.clone(),
                     verifier_key.clone(),
                     witnesses.clone(),
+                    metrics.clone(),
                 )
                 .map_err(ConfigError::Witnessing)?,
             ),
@@ -298,15 +302,18 @@ impl Server {
                     tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES
                 );
             }
-            let router = http::router(reader.clone(), witnessed.clone(), &config.http);
+            let router = http::router(reader.clone(), witnessed.clone(), &config.http).merge(
+                metrics::router(
+                    metrics.clone(),
+                    reader.clone(),
+                    witnessed.clone(),
+                    config.log.clock.clone(),
+                ),
+            );
             tokio::spawn(http::serve(listener, router, stopped(&stop)))
         });
-        let mut service = LogService::new(
-            appender,
-            reader,
-            config.service.clone(),
-            WriteTokens::new(&config.write_tokens),
-        );
+        let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
+            .with_metrics(metrics.clone());
         if let Some(witnessed) = witnessed {
             service = service.with_witnessed(witnessed);
         }
@@ -315,7 +322,9 @@ impl Server {
             .set_serving::<LogServer<LogService<RocksStore>>>()
             .await;
         let scrub = match config.scrub_interval {
-            Some(every) => Some(Scrub::spawn(store, verifier_key, every, health_reporter).await),
+            Some(every) => {
+                Some(Scrub::spawn(store, verifier_key, every, health_reporter, metrics).await)
+            }
             None => None,
         };
         let (reflection, reflection_alpha) = reflection()?;

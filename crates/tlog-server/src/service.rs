@@ -7,7 +7,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tlog_checkpoint::SignedCheckpoint as Signed;
 use tlog_core::{Hash, LeafIndex, TreeSize};
@@ -25,6 +25,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
+use crate::metrics::{Metrics, ProofKind};
 use crate::validate::{self, WriteTokens};
 
 /// Most entries one `GetEntries` call may ask for by default (served in pages).
@@ -55,9 +56,14 @@ impl Default for ServiceLimits {
     }
 }
 
-/// The gRPC status for a log error: the one place errors become codes.
+/// The gRPC status for a log error.
 pub fn status(e: Error) -> Status {
-    let code = match &e {
+    Status::new(code(&e), e.to_string())
+}
+
+/// The gRPC code of a log error: the one place errors become codes (HTTP ingestion answers with it too).
+pub fn code(e: &Error) -> Code {
+    match e {
         Error::Request(r) => r.code(),
         Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
         Error::ConsistencySizes { .. } | Error::WitnessedWithSize => Code::InvalidArgument,
@@ -70,8 +76,7 @@ pub fn status(e: Error) -> Status {
         Error::QueueFull(_) => Code::ResourceExhausted,
         e if e.is_unavailable() => Code::Unavailable,
         _ => Code::Internal,
-    };
-    Status::new(code, e.to_string())
+    }
 }
 
 fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
@@ -96,6 +101,26 @@ fn split<T>(request: Request<T>) -> (Request<()>, T) {
     (Request::from_parts(metadata, extensions, ()), message)
 }
 
+/// Waits for a queued submission and proves its entries against the checkpoint it got: from the nodes the
+/// sequencer committed when it can, else (entries the log already held) from one store read on the blocking pool.
+pub(crate) async fn committed_proofs<S: LogStore>(
+    reader: &LogReader<S>,
+    pending: Pending,
+) -> Result<(Committed, Vec<Vec<Hash>>)> {
+    let committed: Committed = pending.wait().await?;
+    match committed.proofs_in_memory() {
+        Some(proofs) => Ok((committed, proofs?)),
+        None => {
+            let reader = reader.clone();
+            blocking(move || {
+                let proofs = reader.receipt_proofs(&committed)?;
+                Ok((committed, proofs))
+            })
+            .await
+        }
+    }
+}
+
 fn answer<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(status)
 }
@@ -108,6 +133,8 @@ pub struct LogService<S> {
     tokens: WriteTokens,
     /// The newest witnessed checkpoint, when the log has witnesses.
     witnessed: Option<watch::Receiver<Option<Arc<Signed>>>>,
+    /// Where proofs served are recorded.
+    metrics: Metrics,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -125,7 +152,20 @@ impl<S: LogStore> LogService<S> {
             limits,
             tokens,
             witnessed: None,
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Records the proofs served in `metrics` (by default, in a registry of its own that nothing serves).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn observe_proof<T>(&self, kind: ProofKind, started: Instant, result: &Result<T>) {
+        self.metrics
+            .proofs()
+            .observe(kind, started.elapsed(), result.is_ok());
     }
 
     /// Serves `GetCheckpoint{witnessed}` from this source of witnessed checkpoints (notes with their witnesses'
@@ -141,21 +181,9 @@ impl<S: LogStore> LogService<S> {
         latest.ok_or(Error::NoWitnessedCheckpoint)
     }
 
-    /// Waits for a queued submission and builds its receipts: from the nodes the sequencer committed when it can,
-    /// else (entries the log already held) from one store read on the blocking pool.
+    /// Waits for a queued submission and builds its receipts.
     async fn receipts(reader: &LogReader<S>, pending: Pending) -> Result<Vec<Receipt>> {
-        let committed: Committed = pending.wait().await?;
-        let (committed, proofs) = match committed.proofs_in_memory() {
-            Some(proofs) => (committed, proofs?),
-            None => {
-                let reader = reader.clone();
-                blocking(move || {
-                    let proofs = reader.receipt_proofs(&committed)?;
-                    Ok((committed, proofs))
-                })
-                .await?
-            }
-        };
+        let (committed, proofs) = committed_proofs(reader, pending).await?;
         let checkpoint = signed_to_proto(&committed.checkpoint);
         Ok(committed
             .assigned
@@ -350,6 +378,7 @@ impl<S: LogStore> Log for LogService<S> {
         request: Request<GetInclusionProofRequest>,
     ) -> Result<Response<InclusionProof>, Status> {
         let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
+        let started = Instant::now();
         let proof = match validate::inclusion_leaf(leaf.as_ref()) {
             Ok(leaf) => {
                 let reader = self.reader.clone();
@@ -357,6 +386,7 @@ impl<S: LogStore> Log for LogService<S> {
             }
             Err(e) => Err(e.into()),
         };
+        self.observe_proof(ProofKind::Inclusion, started, &proof);
         answer(proof.map(|p| InclusionProof {
             index: p.index.0,
             tree_size: p.checkpoint.checkpoint.size.0,
@@ -372,8 +402,10 @@ impl<S: LogStore> Log for LogService<S> {
     ) -> Result<Response<ConsistencyProof>, Status> {
         let GetConsistencyProofRequest { old_size, new_size } = request.into_inner();
         let reader = self.reader.clone();
+        let started = Instant::now();
         let proof =
             blocking(move || reader.consistency(TreeSize(old_size), TreeSize(new_size))).await;
+        self.observe_proof(ProofKind::Consistency, started, &proof);
         answer(proof.map(|(hashes, cp): (Vec<Hash>, _)| ConsistencyProof {
             old_size,
             new_size: cp.checkpoint.size.0,
@@ -401,6 +433,7 @@ impl<S> Clone for LogService<S> {
             limits: self.limits.clone(),
             tokens: self.tokens.clone(),
             witnessed: self.witnessed.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
