@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod error;
 pub mod http;
 // The key file and the scrub serve only `server` (a data folder on RocksDB).
+pub mod ingest;
 #[cfg(feature = "rocksdb")]
 mod keyfile;
 pub mod log;

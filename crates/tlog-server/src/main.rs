@@ -164,6 +164,8 @@ struct FileConfig {
     /// `false` serves no HTTP.
     http: Option<bool>,
     max_http_reads: Option<usize>,
+    /// Largest request body of JSON and Kubernetes audit ingestion.
+    max_ingest_body_bytes: Option<usize>,
     /// `KEY=URL` of each witness, as `--witness` takes them.
     witnesses: Option<Vec<String>>,
     witness_quorum: Option<usize>,
@@ -216,6 +218,9 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         args.http_listen.or(file.http_listen).or(c.http_listen)
     };
     c.http.max_concurrent_reads = file.max_http_reads.unwrap_or(c.http.max_concurrent_reads);
+    c.ingest.max_body_bytes = file
+        .max_ingest_body_bytes
+        .unwrap_or(c.ingest.max_body_bytes);
     let witnesses = if args.witnesses.is_empty() {
         file.witnesses.unwrap_or_default()
     } else {
@@ -301,9 +306,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         || c.log.sequencer.max_batch_entries == 0
         || c.log.max_request_entries == 0
         || c.http.max_concurrent_reads == 0
+        || c.ingest.max_body_bytes == 0
     {
         return Err(
-            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads)"
+            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads, max_ingest_body_bytes)"
                 .into(),
         );
     }

@@ -246,6 +246,11 @@ impl Appender {
         Ok(Pending(answer))
     }
 
+    /// What one submission may hold.
+    pub(crate) fn limits(&self) -> SubmissionLimits {
+        self.limits
+    }
+
     /// The newest signed checkpoint.
     pub fn latest(&self) -> Arc<SignedCheckpoint> {
         self.latest.borrow().clone()

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::datadir;
 use crate::error::{ConfigError, Error, Result};
 use crate::http::{self, HttpLimits};
+use crate::ingest::{self, IngestLimits};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
 use crate::metrics;
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Limits of the HTTP listener.
     pub http: HttpLimits,
+    /// Limits of JSON and Kubernetes audit ingestion on the HTTP listener.
+    pub ingest: IngestLimits,
     /// Witnesses asked to cosign checkpoints, and the quorum a checkpoint needs to be published as witnessed;
     /// none when `None`.
     pub witnessing: Option<WitnessingConfig>,
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN,
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             http: HttpLimits::default(),
+            ingest: IngestLimits::default(),
             witnessing: None,
             log: LogOptions::default(),
             service: ServiceLimits::default(),
@@ -302,14 +306,19 @@ impl Server {
                     tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES
                 );
             }
-            let router = http::router(reader.clone(), witnessed.clone(), &config.http).merge(
-                metrics::router(
+            let router = http::router(reader.clone(), witnessed.clone(), &config.http)
+                .merge(metrics::router(
                     metrics.clone(),
                     reader.clone(),
                     witnessed.clone(),
                     config.log.clock.clone(),
-                ),
-            );
+                ))
+                .merge(ingest::router(
+                    appender.clone(),
+                    reader.clone(),
+                    tokens.clone(),
+                    &config.ingest,
+                ));
             tokio::spawn(http::serve(listener, router, stopped(&stop)))
         });
         let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
