@@ -22,10 +22,18 @@ use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
 use tlog_storage::fsck::{self, FsckError};
 use tlog_storage::{RocksBackend, RocksStore};
 
+/// The version and the git commit of the build (`unknown` outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TLOG_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tlogd",
-    version,
+    version = VERSION,
     about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)",
     long_about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints).\n\n\
         Without a subcommand, serves the log in --data over gRPC, and its C2SP tlog-tiles (checkpoint, tiles, \
@@ -379,7 +387,7 @@ fn print_info(data: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "created by:   {}",
         unknown(readme.as_ref().map(|r| &r.created_by))
     );
-    println!("this tlogd:   {}", env!("CARGO_PKG_VERSION"));
+    println!("this tlogd:   {VERSION}");
     match store.latest_checkpoint()? {
         Some((size, note)) => {
             println!("tree size:    {size}");
