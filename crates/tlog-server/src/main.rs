@@ -37,7 +37,7 @@ const VERSION: &str = concat!(
     about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)",
     long_about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints).\n\n\
         Without a subcommand, serves the log in --data over gRPC, and its C2SP tlog-tiles (checkpoint, tiles, \
-        entry bundles) over HTTP on --http-listen. `tlogd verify --data DIR` checks a stopped \
+        entry bundles) over HTTP on --http-listen, where it also takes JSON audit events (POST /v1/events),         Kubernetes audit webhook batches (POST /v1/k8s/audit) and serves /metrics. `tlogd verify --data DIR` checks a stopped \
         log's integrity instead.",
     args_conflicts_with_subcommands = true
 )]
@@ -105,8 +105,8 @@ struct Args {
     /// Address to serve gRPC on (port 0 picks a free port).
     #[arg(long, env = "TLOGD_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Address to serve C2SP tlog-tiles on over plain HTTP: /checkpoint, /tile/... (default 127.0.0.1:7401;
-    /// port 0 picks a free port).
+    /// Address to serve plain HTTP on: C2SP tlog-tiles (/checkpoint, /tile/...), POST /v1/events, POST
+    /// /v1/k8s/audit and /metrics (default 127.0.0.1:7401; port 0 picks a free port).
     #[arg(long, env = "TLOGD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Serve no HTTP (overrides --http-listen and the config file).

@@ -1,7 +1,7 @@
 //! Assembling and running `tlogd`. [`Server::open`] opens the store, settles the log's origin, loads or creates
 //! the key and opens the log; [`Server::run`] serves gRPC (with health and reflection) and, on a second listener,
-//! C2SP `tlog-tiles` over HTTP ([`crate::http`]) until shutdown, then lets the sequencer finish the batch in
-//! flight. [`serve`] does both on the configured addresses. Tests run a server in-process with `Server::open` and
+//! C2SP `tlog-tiles` over HTTP ([`crate::http`]), with JSON and Kubernetes audit ingestion ([`crate::ingest`])
+//! and `/metrics` ([`crate::metrics`]), until shutdown, then lets the sequencer finish the batch in flight. [`serve`] does both on the configured addresses. Tests run a server in-process with `Server::open` and
 //! `run` on port-0 [`Listeners`].
 
 use std::future::Future;
