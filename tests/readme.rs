@@ -3,7 +3,8 @@
 //! Every fenced block whose info string starts with `sh` is one of:
 //! - `sh`: run. All such blocks run in order in one `bash`, in one fresh folder, against a `tlogd` this test
 //!   started on `./data` (its address in `TLOG_SERVER`, the CLI's environment default), with the workspace's
-//!   binaries first on `PATH`. A line `$ CMD` is a command (a trailing `\` continues it); the lines after it, up
+//!   binaries first on `PATH`; `http://127.0.0.1:7401` (tlogd's default HTTP address) in a command stands for that
+//!   tlogd's HTTP listener. A line `$ CMD` is a command (a trailing `\` continues it); the lines after it, up
 //!   to a blank line, a comment or the next command, are its expected standard output, line for line, where `[..]`
 //!   matches any text within a line and a line `...` matches any number of lines. A block without `$ ` lines is a
 //!   list of commands whose output is not checked. Every command must exit 0.
@@ -147,8 +148,12 @@ fn output_matches(expected: &[String], actual: &[&str]) -> bool {
     }
 }
 
-/// Runs the steps in one bash (so `export` and files carry over), each command's stdout and stderr kept apart.
-fn run_steps(steps: &[Step], dir: &Path, server: &str) {
+/// tlogd's default HTTP address, as the README's commands name it.
+const README_HTTP: &str = "http://127.0.0.1:7401";
+
+/// Runs the steps in one bash (so `export` and files carry over), each command's stdout and stderr kept apart;
+/// [`README_HTTP`] in a command becomes `http`, the test tlogd's HTTP address.
+fn run_steps(steps: &[Step], dir: &Path, server: &str, http: &str) {
     let outs = dir.join(".readme-test");
     std::fs::create_dir_all(&outs).unwrap();
     let mut script = String::from("set -u\n");
@@ -156,7 +161,7 @@ fn run_steps(steps: &[Step], dir: &Path, server: &str) {
         script.push_str(&format!(
             "{{\n{}\n}} >{out}/{i}.out 2>{out}/{i}.err </dev/null\necho $? >{out}/{i}.rc\n\
              [ \"$(cat {out}/{i}.rc)\" = 0 ] || exit 0\n",
-            step.command,
+            step.command.replace(README_HTTP, http),
             out = outs.display()
         ));
     }
@@ -230,7 +235,8 @@ fn the_readme_walk_through_runs_as_written() {
     );
     let dir = tempfile::tempdir().unwrap();
     let tlogd = Tlogd::start(&dir.path().join("data"), &[]);
-    run_steps(&run, dir.path(), &tlogd.addr);
+    let http = tlogd.http.clone().expect("tlogd serves HTTP");
+    run_steps(&run, dir.path(), &tlogd.addr, &http);
     tlogd.stop();
 }
 

@@ -22,6 +22,7 @@ mod baselines;
 mod entries;
 mod error;
 mod launch;
+mod metrics;
 mod plan;
 mod report;
 mod runs;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::args::Mode;
 use crate::error::{LoadError, Res};
 use crate::launch::{Server, connect, connect_all, latest, proc_cpu_secs};
+use crate::metrics;
 use crate::plan::Scenario;
 use crate::report::thousands;
 use crate::workers::{
@@ -139,6 +140,11 @@ pub(crate) async fn run_scenario(
             )));
         }
     };
+    let http = server.proc.as_ref().and_then(|p| p.http.clone());
+    let appended0 = match (&http, sc.writes()) {
+        (Some(http), true) => metrics::entries_appended(http).await,
+        _ => None,
+    };
     let stop = Arc::new(Stop::new(set.duration, set.entries));
     let (cpu0, self0) = (server.cpu_secs(), proc_cpu_secs("self"));
     let start = Instant::now();
@@ -206,6 +212,24 @@ pub(crate) async fn run_scenario(
         if (exact && grown != w.ops) || grown < w.ops {
             w.checks.fail(format!(
                 "tree grew by {grown} entries but {} were acknowledged",
+                w.ops
+            ));
+        }
+    }
+    // tlogd's own counter must agree: every acknowledged entry of this run was new.
+    if let (Some(http), Some(a0)) = (&http, appended0)
+        && let Some(a1) = metrics::entries_appended(http).await
+    {
+        let counted = a1 - a0;
+        let agree = counted == w.ops as f64;
+        eprintln!(
+            "load: metrics: tlog_entries_appended_total grew by {counted}, {} entries acknowledged: {}",
+            w.ops,
+            if agree { "agree" } else { "DISAGREE" }
+        );
+        if !agree && w.errors == 0 {
+            w.checks.fail(format!(
+                "tlogd's tlog_entries_appended_total grew by {counted} but {} entries were acknowledged",
                 w.ops
             ));
         }

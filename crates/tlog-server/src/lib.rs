@@ -1,7 +1,8 @@
 //! `tlogd`, the tlog log server: a sequencer that batches submitted entries into an RFC 9162 Merkle tree in a
 //! [`tlog_storage::LogStore`], signs C2SP checkpoints (with a C2SP tlog-cosignature timestamp), and a tonic gRPC
 //! service (`tlog.v1.Log`, see `proto/tlog/v1/log.proto`) that serves receipts, checkpoints, proofs and entries,
-//! beside C2SP `tlog-tiles` over HTTP ([`http`]).
+//! beside C2SP `tlog-tiles` over HTTP ([`http`]), with JSON and Kubernetes audit ingestion ([`ingest`]) and
+//! Prometheus figures ([`metrics`]) on the same HTTP listener.
 //!
 //! [`log::open`] is the one way to open a log: it recovers the store and returns the appender, the reader and the
 //! shutdown. State has one owner: the sequencer thread alone holds the frontier and the signing key; gRPC handlers
@@ -14,9 +15,11 @@ pub mod error;
 pub mod explorer;
 pub mod http;
 // The key file and the scrub serve only `server` (a data folder on RocksDB).
+pub mod ingest;
 #[cfg(feature = "rocksdb")]
 mod keyfile;
 pub mod log;
+pub mod metrics;
 mod reader;
 #[cfg(feature = "rocksdb")]
 mod scrub;

@@ -15,6 +15,7 @@ use tlog_storage::LogStore;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{RecoveryError, Result};
+use crate::metrics::Metrics;
 use crate::sequencer::{Sequencer, SubmissionLimits};
 
 pub use crate::reader::{
@@ -44,6 +45,8 @@ pub struct LogOptions {
     pub read: ReadLimits,
     /// Source of checkpoint timestamps.
     pub clock: Arc<dyn Clock>,
+    /// Where the sequencer and the appender record their figures (see [`crate::metrics`]); clones share it.
+    pub metrics: Metrics,
 }
 
 impl Default for LogOptions {
@@ -54,6 +57,7 @@ impl Default for LogOptions {
             sequencer: SequencerConfig::default(),
             read: ReadLimits::default(),
             clock: Arc::new(SystemClock),
+            metrics: Metrics::new(),
         }
     }
 }
@@ -105,6 +109,7 @@ pub fn open<S: LogStore>(
         recovered,
         options.sequencer,
         limits,
+        options.metrics,
     )?;
     let reader = LogReader::new(store, appender.watch(), verifier, options.read);
     Ok((appender, reader, Shutdown(thread)))

@@ -23,14 +23,22 @@ use tlog_server::witnessing::{WitnessEndpoint, WitnessingConfig};
 use tlog_storage::fsck::{self, FsckError};
 use tlog_storage::{RocksBackend, RocksStore};
 
+/// The version and the git commit of the build (`unknown` outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TLOG_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tlogd",
-    version,
+    version = VERSION,
     about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints)",
     long_about = "tlog: a verifiable audit log server (RFC 9162 tree, C2SP checkpoints).\n\n\
         Without a subcommand, serves the log in --data over gRPC, and its C2SP tlog-tiles (checkpoint, tiles, \
-        entry bundles) over HTTP on --http-listen. `tlogd verify --data DIR` checks a stopped \
+        entry bundles) over HTTP on --http-listen, where it also takes JSON audit events (POST /v1/events),         Kubernetes audit webhook batches (POST /v1/k8s/audit) and serves /metrics. `tlogd verify --data DIR` checks a stopped \
         log's integrity instead.",
     args_conflicts_with_subcommands = true
 )]
@@ -152,8 +160,8 @@ struct Args {
     /// Address to serve gRPC on (port 0 picks a free port).
     #[arg(long, env = "TLOGD_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Address to serve C2SP tlog-tiles on over plain HTTP: /checkpoint, /tile/... (default 127.0.0.1:7401;
-    /// port 0 picks a free port).
+    /// Address to serve plain HTTP on: C2SP tlog-tiles (/checkpoint, /tile/...), POST /v1/events, POST
+    /// /v1/k8s/audit and /metrics (default 127.0.0.1:7401; port 0 picks a free port).
     #[arg(long, env = "TLOGD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Serve no HTTP (overrides --http-listen and the config file).
@@ -233,6 +241,8 @@ struct FileConfig {
     /// `false` serves no HTTP.
     http: Option<bool>,
     max_http_reads: Option<usize>,
+    /// Largest request body of JSON and Kubernetes audit ingestion.
+    max_ingest_body_bytes: Option<usize>,
     /// `KEY=URL` of each witness, as `--witness` takes them.
     witnesses: Option<Vec<String>>,
     witness_quorum: Option<usize>,
@@ -290,6 +300,9 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         args.http_listen.or(file.http_listen).or(c.http_listen)
     };
     c.http.max_concurrent_reads = file.max_http_reads.unwrap_or(c.http.max_concurrent_reads);
+    c.ingest.max_body_bytes = file
+        .max_ingest_body_bytes
+        .unwrap_or(c.ingest.max_body_bytes);
     let witnesses = if args.witnesses.is_empty() {
         file.witnesses.unwrap_or_default()
     } else {
@@ -392,9 +405,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         || c.log.sequencer.max_batch_entries == 0
         || c.log.max_request_entries == 0
         || c.http.max_concurrent_reads == 0
+        || c.ingest.max_body_bytes == 0
     {
         return Err(
-            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads)"
+            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads, max_ingest_body_bytes)"
                 .into(),
         );
     }
@@ -593,7 +607,7 @@ fn print_info(data: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "created by:   {}",
         unknown(readme.as_ref().map(|r| &r.created_by))
     );
-    println!("this tlogd:   {}", env!("CARGO_PKG_VERSION"));
+    println!("this tlogd:   {VERSION}");
     match store.latest_checkpoint()? {
         Some((size, note)) => {
             println!("tree size:    {size}");

@@ -14,6 +14,8 @@ use tlog_storage::{Backend, TiledStore};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::metrics::Metrics;
+
 /// The gRPC health service name the scrub reports under.
 pub const SCRUB_SERVICE: &str = "tlog.v1.Scrub";
 
@@ -31,6 +33,7 @@ impl Scrub {
         key: VerifierKey,
         interval: Duration,
         health: HealthReporter,
+        metrics: Metrics,
     ) -> Scrub {
         health
             .set_service_status(SCRUB_SERVICE, ServingStatus::Unknown)
@@ -61,19 +64,26 @@ impl Scrub {
                             secs = started.elapsed().as_secs_f64(),
                             "scrub passed"
                         );
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        metrics.scrub().clean(now);
                         ServingStatus::Serving
                     }
                     Ok(Err(FsckError::Cancelled)) => return,
                     Ok(Err(FsckError::Corrupt(e))) => {
                         tracing::error!(error = %e, "scrub found the stored log damaged");
+                        metrics.scrub().damaged();
                         ServingStatus::NotServing
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "scrub could not check the log");
+                        metrics.scrub().error();
                         ServingStatus::Unknown
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "scrub task failed");
+                        metrics.scrub().error();
                         ServingStatus::Unknown
                     }
                 };

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint};
 use tlog_core::{CompactRange, Hash, LeafIndex, NodeId, inclusion_plan, leaf_hash, range_nodes};
@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreFailure, store_failure};
 use crate::log::Recovered;
+use crate::metrics::Metrics;
 use crate::validate::{self, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES};
 
 /// Submissions that may wait for the sequencer by default.
@@ -202,6 +203,7 @@ pub struct Appender {
     latest: watch::Receiver<Arc<SignedCheckpoint>>,
     limits: SubmissionLimits,
     queue_capacity: usize,
+    metrics: Metrics,
 }
 
 impl Appender {
@@ -215,21 +217,38 @@ impl Appender {
     /// after another are sequenced in that order.
     pub fn enqueue(&self, entries: Vec<Vec<u8>>) -> Result<Pending> {
         let limits = &self.limits;
-        validate::check_entries(&entries, limits.max_request_entries, limits.max_entry_bytes)?;
+        let metrics = self.metrics.sequencer();
         let bytes: usize = entries.iter().map(Vec::len).sum();
-        validate::check_request_bytes(bytes, limits.max_request_bytes)?;
+        validate::check_entries(&entries, limits.max_request_entries, limits.max_entry_bytes)
+            .and_then(|()| validate::check_request_bytes(bytes, limits.max_request_bytes))
+            .inspect_err(|_| {
+                metrics.rejected_invalid.inc();
+            })?;
         let (reply, answer) = oneshot::channel();
+        // Counted before the send so the sequencer's decrement never comes first.
+        metrics.queue_depth.inc();
         self.tx
             .try_send(Submission {
                 entries,
                 bytes,
                 reply,
             })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Error::QueueFull(self.queue_capacity),
-                mpsc::error::TrySendError::Closed(_) => Error::Closed,
+            .map_err(|e| {
+                metrics.queue_depth.dec();
+                match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        metrics.rejected_queue_full.inc();
+                        Error::QueueFull(self.queue_capacity)
+                    }
+                    mpsc::error::TrySendError::Closed(_) => Error::Closed,
+                }
             })?;
         Ok(Pending(answer))
+    }
+
+    /// What one submission may hold.
+    pub(crate) fn limits(&self) -> SubmissionLimits {
+        self.limits
     }
 
     /// The newest signed checkpoint.
@@ -256,6 +275,7 @@ pub(crate) struct Sequencer<S> {
     /// Whether the last batch was refused for a full disk: the log says so once when it happens and once when
     /// writes resume, not at every refused batch.
     disk_full: bool,
+    metrics: Metrics,
 }
 
 impl<S: LogStore> Sequencer<S> {
@@ -268,6 +288,7 @@ impl<S: LogStore> Sequencer<S> {
         recovered: Recovered,
         config: SequencerConfig,
         limits: SubmissionLimits,
+        metrics: Metrics,
     ) -> Result<(Appender, thread::JoinHandle<()>)> {
         let latest = Arc::new(recovered.latest);
         let sequencer = Sequencer {
@@ -280,6 +301,7 @@ impl<S: LogStore> Sequencer<S> {
             config,
             hashing: LeafHashing::new(),
             disk_full: false,
+            metrics,
         };
         sequencer.start(limits)
     }
@@ -292,6 +314,7 @@ impl<S: LogStore> Sequencer<S> {
             latest: latest_rx,
             limits,
             queue_capacity: self.config.queue_capacity,
+            metrics: self.metrics.clone(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -320,7 +343,10 @@ impl<S: LogStore> Sequencer<S> {
             let first = match carried.take() {
                 Some(s) => s,
                 None => match rx.recv().await {
-                    Some(s) => s,
+                    Some(s) => {
+                        self.metrics.sequencer().queue_depth.dec();
+                        s
+                    }
                     None => return,
                 },
             };
@@ -338,6 +364,7 @@ impl<S: LogStore> Sequencer<S> {
                     }
                     Err(_) => break,
                 };
+                self.metrics.sequencer().queue_depth.dec();
                 if entries + next.entries.len() > self.config.max_batch_entries
                     || bytes + next.bytes > self.config.max_batch_bytes
                 {
@@ -348,7 +375,12 @@ impl<S: LogStore> Sequencer<S> {
                 bytes += next.bytes;
                 batch.push(next);
             }
+            let started = Instant::now();
             self.process(batch, &latest_tx);
+            self.metrics
+                .sequencer()
+                .busy_seconds
+                .inc_by(started.elapsed().as_secs_f64());
         }
     }
 
@@ -382,6 +414,7 @@ impl<S: LogStore> Sequencer<S> {
                     tracing::warn!(error = %e, "disk full: writes refused until space is freed; reads go on");
                 }
                 self.disk_full = full;
+                self.metrics.sequencer().batch_failures.inc();
                 // Every submitter of the batch gets the same answer; storage failing is retryable.
                 let shared = match e {
                     Error::Store(e)
@@ -466,8 +499,12 @@ impl<S: LogStore> Sequencer<S> {
             batch.entries.push(entry);
             batch.leaf_hashes.push(hash);
         }
+        let metrics = self.metrics.sequencer();
+        let new = batch.entries.len() as u64;
+        let duplicates = assigned.len() as u64 - new;
         if batch.entries.is_empty() {
             // Everything was already in the log: the current checkpoint covers it.
+            metrics.duplicates.inc_by(duplicates);
             return Ok((assigned, self.latest.clone(), None));
         }
 
@@ -480,7 +517,18 @@ impl<S: LogStore> Sequencer<S> {
         let checkpoint = Checkpoint::new(self.origin.clone(), frontier.size(), frontier.root())?;
         let signed = sign_checkpoint(&self.key, &checkpoint, timestamp)?;
         batch.checkpoint = signed.note.clone().into_bytes();
+        let commit = Instant::now();
         self.store.append(&batch)?;
+        metrics
+            .commit_seconds
+            .observe(commit.elapsed().as_secs_f64());
+        metrics.entries.inc_by(new);
+        metrics.duplicates.inc_by(duplicates);
+        metrics
+            .bytes
+            .inc_by(batch.entries.iter().map(|e| e.len() as u64).sum());
+        metrics.batches.inc();
+        metrics.batch_entries.observe(new as f64);
 
         let nodes = BatchNodes {
             frontier: range_nodes(0, start.0)

@@ -1,7 +1,7 @@
 //! Assembling and running `tlogd`. [`Server::open`] opens the store, settles the log's origin, loads or creates
 //! the key and opens the log; [`Server::run`] serves gRPC (with health and reflection) and, on a second listener,
-//! C2SP `tlog-tiles` over HTTP ([`crate::http`]) until shutdown, then lets the sequencer finish the batch in
-//! flight. [`serve`] does both on the configured addresses. Tests run a server in-process with `Server::open` and
+//! C2SP `tlog-tiles` over HTTP ([`crate::http`]), with JSON and Kubernetes audit ingestion ([`crate::ingest`])
+//! and `/metrics` ([`crate::metrics`]), until shutdown, then lets the sequencer finish the batch in flight. [`serve`] does both on the configured addresses. Tests run a server in-process with `Server::open` and
 //! `run` on port-0 [`Listeners`].
 
 use std::future::Future;
@@ -22,8 +22,10 @@ use crate::archiving::{ArchiveConfig, ArchiveGate, Archiving};
 use crate::datadir;
 use crate::error::{ConfigError, Error, Result};
 use crate::http::{self, HttpLimits};
+use crate::ingest::{self, IngestLimits};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
+use crate::metrics;
 use crate::scrub::Scrub;
 use crate::service::{LogService, ServiceLimits};
 use crate::validate::WriteTokens;
@@ -54,6 +56,8 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Limits of the HTTP listener.
     pub http: HttpLimits,
+    /// Limits of JSON and Kubernetes audit ingestion on the HTTP listener.
+    pub ingest: IngestLimits,
     /// Witnesses asked to cosign checkpoints, and the quorum a checkpoint needs to be published as witnessed;
     /// none when `None`.
     pub witnessing: Option<WitnessingConfig>,
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN,
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             http: HttpLimits::default(),
+            ingest: IngestLimits::default(),
             witnessing: None,
             archive: None,
             log: LogOptions::default(),
@@ -281,13 +286,16 @@ impl Server {
                 stop.send_replace(true);
             })
         };
+        let metrics = config.log.metrics.clone();
+        let tokens = WriteTokens::new(&config.write_tokens);
         let witnessing = match &config.witnessing {
             Some(witnesses) => Some(
-                Witnessing::spawn(
+                Witnessing::spawn_with_metrics(
                     reader.clone(),
                     store.clone(),
                     verifier_key.clone(),
                     witnesses.clone(),
+                    metrics.clone(),
                 )
                 .map_err(ConfigError::Witnessing)?,
             ),
@@ -315,15 +323,23 @@ impl Server {
                     tlog_core::tiles::MAX_BUNDLE_ENTRY_BYTES
                 );
             }
-            let router = http::router(reader.clone(), witnessed.clone(), &config.http);
+            let router = http::router(reader.clone(), witnessed.clone(), &config.http)
+                .merge(metrics::router(
+                    metrics.clone(),
+                    reader.clone(),
+                    witnessed.clone(),
+                    config.log.clock.clone(),
+                ))
+                .merge(ingest::router(
+                    appender.clone(),
+                    reader.clone(),
+                    tokens.clone(),
+                    &config.ingest,
+                ));
             tokio::spawn(http::serve(listener, router, stopped(&stop)))
         });
-        let mut service = LogService::new(
-            appender,
-            reader,
-            config.service.clone(),
-            WriteTokens::new(&config.write_tokens),
-        );
+        let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
+            .with_metrics(metrics.clone());
         if let Some(witnessed) = witnessed {
             service = service.with_witnessed(witnessed);
         }
@@ -335,7 +351,9 @@ impl Server {
             .set_serving::<LogServer<LogService<RocksStore>>>()
             .await;
         let scrub = match config.scrub_interval {
-            Some(every) => Some(Scrub::spawn(store, verifier_key, every, health_reporter).await),
+            Some(every) => {
+                Some(Scrub::spawn(store, verifier_key, every, health_reporter, metrics).await)
+            }
             None => None,
         };
         let (reflection, reflection_alpha) = reflection()?;

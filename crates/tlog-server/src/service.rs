@@ -8,7 +8,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tlog_checkpoint::SignedCheckpoint as Signed;
 use tlog_core::{Hash, LeafIndex, TreeSize};
@@ -27,6 +27,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use crate::archiving::ArchiveGate;
 use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
+use crate::metrics::{Metrics, ProofKind};
 use crate::reader::answered;
 use crate::validate::{self, WriteTokens};
 
@@ -58,9 +59,14 @@ impl Default for ServiceLimits {
     }
 }
 
-/// The gRPC status for a log error: the one place errors become codes.
+/// The gRPC status for a log error.
 pub fn status(e: Error) -> Status {
-    let code = match &e {
+    Status::new(code(&e), e.to_string())
+}
+
+/// The gRPC code of a log error: the one place errors become codes (HTTP ingestion answers with it too).
+pub fn code(e: &Error) -> Code {
+    match e {
         Error::Request(r) => r.code(),
         Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
         Error::ConsistencySizes { .. } | Error::WitnessedWithSize => Code::InvalidArgument,
@@ -76,8 +82,7 @@ pub fn status(e: Error) -> Status {
         e if e.is_unavailable() => Code::Unavailable,
         e if e.is_data_loss() => Code::DataLoss,
         _ => Code::Internal,
-    };
-    Status::new(code, e.to_string())
+    }
 }
 
 fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
@@ -103,6 +108,26 @@ fn split<T>(request: Request<T>) -> (Request<()>, T) {
     (Request::from_parts(metadata, extensions, ()), message)
 }
 
+/// Waits for a queued submission and proves its entries against the checkpoint it got: from the nodes the
+/// sequencer committed when it can, else (entries the log already held) from one store read on the blocking pool.
+pub(crate) async fn committed_proofs<S: LogStore>(
+    reader: &LogReader<S>,
+    pending: Pending,
+) -> Result<(Committed, Vec<Vec<Hash>>)> {
+    let committed: Committed = pending.wait().await?;
+    match committed.proofs_in_memory() {
+        Some(proofs) => Ok((committed, proofs?)),
+        None => {
+            let reader = reader.clone();
+            blocking(move || {
+                let proofs = reader.receipt_proofs(&committed)?;
+                Ok((committed, proofs))
+            })
+            .await
+        }
+    }
+}
+
 fn answer<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(status)
 }
@@ -117,6 +142,8 @@ pub struct LogService<S> {
     witnessed: Option<watch::Receiver<Option<Arc<Signed>>>>,
     /// The archive's progress, when the log has one: writes are refused while it lags too far.
     archive: Option<ArchiveGate>,
+    /// Where proofs served are recorded.
+    metrics: Metrics,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -135,6 +162,7 @@ impl<S: LogStore> LogService<S> {
             tokens,
             witnessed: None,
             archive: None,
+            metrics: Metrics::new(),
         }
     }
 
@@ -157,6 +185,18 @@ impl<S: LogStore> LogService<S> {
         }
     }
 
+    /// Records the proofs served in `metrics` (by default, in a registry of its own that nothing serves).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn observe_proof<T>(&self, kind: ProofKind, started: Instant, result: &Result<T>) {
+        self.metrics
+            .proofs()
+            .observe(kind, started.elapsed(), result.is_ok());
+    }
+
     /// Serves `GetCheckpoint{witnessed}` from this source of witnessed checkpoints (notes with their witnesses'
     /// cosignature lines).
     pub fn with_witnessed(mut self, witnessed: watch::Receiver<Option<Arc<Signed>>>) -> Self {
@@ -170,21 +210,9 @@ impl<S: LogStore> LogService<S> {
         latest.ok_or(Error::NoWitnessedCheckpoint)
     }
 
-    /// Waits for a queued submission and builds its receipts: from the nodes the sequencer committed when it can,
-    /// else (entries the log already held) from one store read on the blocking pool.
+    /// Waits for a queued submission and builds its receipts.
     async fn receipts(reader: &LogReader<S>, pending: Pending) -> Result<Vec<Receipt>> {
-        let committed: Committed = pending.wait().await?;
-        let (committed, proofs) = match committed.proofs_in_memory() {
-            Some(proofs) => (committed, proofs?),
-            None => {
-                let reader = reader.clone();
-                blocking(move || {
-                    let proofs = reader.receipt_proofs(&committed)?;
-                    Ok((committed, proofs))
-                })
-                .await?
-            }
-        };
+        let (committed, proofs) = committed_proofs(reader, pending).await?;
         let checkpoint = signed_to_proto(&committed.checkpoint);
         Ok(committed
             .assigned
@@ -400,6 +428,7 @@ impl<S: LogStore> Log for LogService<S> {
         request: Request<GetInclusionProofRequest>,
     ) -> Result<Response<InclusionProof>, Status> {
         let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
+        let started = Instant::now();
         let proof = match validate::inclusion_leaf(leaf.as_ref()) {
             Ok(leaf) => {
                 self.read(move |r, tier| r.inclusion_in(leaf, TreeSize(tree_size), tier))
@@ -407,6 +436,7 @@ impl<S: LogStore> Log for LogService<S> {
             }
             Err(e) => Err(e.into()),
         };
+        self.observe_proof(ProofKind::Inclusion, started, &proof);
         answer(proof.map(|p| InclusionProof {
             index: p.index.0,
             tree_size: p.checkpoint.checkpoint.size.0,
@@ -421,9 +451,11 @@ impl<S: LogStore> Log for LogService<S> {
         request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<ConsistencyProof>, Status> {
         let GetConsistencyProofRequest { old_size, new_size } = request.into_inner();
+        let started = Instant::now();
         let proof = self
             .read(move |r, tier| r.consistency_in(TreeSize(old_size), TreeSize(new_size), tier))
             .await;
+        self.observe_proof(ProofKind::Consistency, started, &proof);
         answer(proof.map(|(hashes, cp): (Vec<Hash>, _)| ConsistencyProof {
             old_size,
             new_size: cp.checkpoint.size.0,
@@ -452,6 +484,7 @@ impl<S> Clone for LogService<S> {
             tokens: self.tokens.clone(),
             witnessed: self.witnessed.clone(),
             archive: self.archive.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::log::LogReader;
+use crate::metrics::Metrics;
 
 /// Metadata key of the newest witnessed checkpoint note.
 pub const META_WITNESSED: &str = "witnessed_checkpoint";
@@ -140,6 +141,17 @@ impl Witnessing {
         log_key: VerifierKey,
         config: WitnessingConfig,
     ) -> Result<Self, tlog_client::ClientError> {
+        Self::spawn_with_metrics(reader, store, log_key, config, Metrics::new())
+    }
+
+    /// [`Witnessing::spawn`], recording rounds, cosignatures and failures in `metrics`.
+    pub fn spawn_with_metrics<S: LogStore>(
+        reader: LogReader<S>,
+        store: Arc<S>,
+        log_key: VerifierKey,
+        config: WitnessingConfig,
+        metrics: Metrics,
+    ) -> Result<Self, tlog_client::ClientError> {
         let http = tlog_client::http::http_client(config.timeout)?;
         let stored = store.meta(META_WITNESSED).ok().flatten().and_then(|note| {
             let w = verify_witnessed(&log_key, &config.keys(), config.quorum, &note).ok()?;
@@ -164,6 +176,7 @@ impl Witnessing {
                 .collect(),
             config,
             witnessed: witnessed_tx,
+            metrics,
         };
         let task = tokio::spawn(runner.run(stop_rx));
         Ok(Witnessing {
@@ -209,6 +222,7 @@ struct Runner<S> {
     states: Vec<WitnessState>,
     config: WitnessingConfig,
     witnessed: watch::Sender<Option<Arc<SignedCheckpoint>>>,
+    metrics: Metrics,
 }
 
 impl<S: LogStore> Runner<S> {
@@ -250,6 +264,7 @@ impl<S: LogStore> Runner<S> {
 
     /// Asks every witness not in backoff to cosign `cp`, and publishes it once a quorum cosigned.
     async fn round(&mut self, cp: Arc<SignedCheckpoint>) {
+        self.metrics.witness().rounds.inc();
         let now = tokio::time::Instant::now();
         let mut asks = JoinSet::new();
         for (i, state) in self.states.iter().enumerate() {
@@ -275,6 +290,7 @@ impl<S: LogStore> Runner<S> {
             state.cosigned = cosigned;
             match outcome {
                 Outcome::Cosigned(line) => {
+                    self.metrics.witness().cosigned(state.endpoint.key.name());
                     state.failures = 0;
                     state.retry_at = None;
                     lines.push((i, line));
@@ -284,6 +300,7 @@ impl<S: LogStore> Runner<S> {
                     }
                 }
                 Outcome::Failed(why) => {
+                    self.metrics.witness().failed(state.endpoint.key.name());
                     state.failures = state.failures.saturating_add(1);
                     let backoff = self
                         .config
@@ -330,6 +347,7 @@ impl<S: LogStore> Runner<S> {
         if !matches!(stored, Ok(Ok(()))) {
             tracing::warn!("could not store the witnessed checkpoint; it is served until restart");
         }
+        self.metrics.witness().published.inc();
         self.witnessed.send_replace(Some(witnessed));
     }
 }

@@ -16,6 +16,7 @@ use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, cosign};
 use tlog_core::{Hash, TreeSize, verify_consistency};
 use tlog_server::ManualClock;
 use tlog_server::log::{Appender, LogOptions, LogReader, Shutdown, open};
+use tlog_server::metrics::{LogState, Metrics};
 use tlog_server::witnessing::{META_WITNESSED, WitnessEndpoint, Witnessing, WitnessingConfig};
 use tlog_storage::{LogStore, MemoryBackend, MemoryStore};
 use tokio::net::TcpListener;
@@ -404,5 +405,59 @@ async fn rounds_are_spaced_and_ask_for_the_newest_checkpoint() {
         ws[0].requests().last().unwrap().checkpoint,
         log.reader.latest().note.clone().into_bytes()
     );
+    stop(log, w).await;
+}
+
+/// The value of the sample `name` with `labels` in an OpenMetrics text, parsed with a Prometheus text parser.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .filter_map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one {name}{labels:?} in\n{text}");
+    found[0]
+}
+
+#[tokio::test]
+async fn rounds_cosignatures_failures_and_lag_are_recorded() {
+    let ws = [
+        Witness::start(1, &[]).await,
+        Witness::start(2, &vec![Answer::Status(403); 1000]).await,
+    ];
+    let log = open_log(memory());
+    let metrics = Metrics::new();
+    let w = Witnessing::spawn_with_metrics(
+        log.reader.clone(),
+        log.store.clone(),
+        log_key().verifier(),
+        config(&[&ws[0], &ws[1]], 1),
+        metrics.clone(),
+    )
+    .unwrap();
+    let size = submit(&log, 5, "m").await;
+    witnessed(&w, size).await;
+    let text = metrics.render(&LogState {
+        tree_size: size + 3,
+        checkpoint_timestamp: 1_700_000_000,
+        now: 1_700_000_010,
+        witnessed_size: Some(size),
+    });
+    assert!(sample(&text, "tlog_witness_rounds_total", &[]) >= 1.0);
+    let one = [("witness", "witness1.example")];
+    let two = [("witness", "witness2.example")];
+    assert!(sample(&text, "tlog_witness_cosignatures_total", &one) >= 1.0);
+    assert!(sample(&text, "tlog_witness_failures_total", &two) >= 1.0);
+    assert!(sample(&text, "tlog_witnessed_checkpoints_total", &[]) >= 1.0);
+    assert_eq!(sample(&text, "tlog_witnessed_tree_size", &[]), size as f64);
+    assert_eq!(sample(&text, "tlog_witness_lag_entries", &[]), 3.0);
+    assert_eq!(sample(&text, "tlog_checkpoint_age_seconds", &[]), 10.0);
     stop(log, w).await;
 }
