@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use thirtyfour::{By, WebDriver};
 use tlog_proto::v1::SubmitBatchRequest;
-use tlog_server::server::ServerConfig;
 use tlog_server::testing::Running;
 use tokio::net::TcpListener;
 
@@ -69,14 +68,7 @@ struct Log {
 
 impl Log {
     async fn start(size: u64) -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            origin: Some("audit.example.com/prod".into()),
-            ..ServerConfig::default()
-        };
-        config.rocks.sync = false;
-        let server = Running::start(config).await;
+        let (server, dir) = Running::start_temporary("audit.example.com/prod", |_| ()).await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         let mut log = Log {
             server,

@@ -41,6 +41,24 @@ impl Running {
         }
     }
 
+    /// Starts a log of `origin` over a new temporary data folder (returned: the log lives as long as it does),
+    /// with fsync off (these tests are about answers, not durability) and the rest of the default configuration
+    /// as `adjust` changes it: how the in-process tests start their logs.
+    pub async fn start_temporary(
+        origin: &str,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> (Running, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary data folder");
+        let mut config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            origin: Some(origin.to_owned()),
+            ..ServerConfig::default()
+        };
+        config.rocks.sync = false;
+        adjust(&mut config);
+        (Running::start(config).await, dir)
+    }
+
     /// `http://<addr>`, for gRPC clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

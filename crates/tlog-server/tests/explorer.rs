@@ -11,7 +11,6 @@ use tlog_checkpoint::{VerifierKey, verify_checkpoint};
 use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash, verify_consistency, verify_inclusion};
 use tlog_proto::LogClient;
 use tlog_proto::v1::SubmitBatchRequest;
-use tlog_server::server::ServerConfig;
 use tlog_server::testing::Running;
 
 type Rpc = LogClient<tonic::transport::Channel>;
@@ -30,14 +29,7 @@ struct Log {
 
 impl Log {
     async fn start() -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            origin: Some("example.com/explorer".into()),
-            ..ServerConfig::default()
-        };
-        config.rocks.sync = false;
-        let server = Running::start(config).await;
+        let (server, dir) = Running::start_temporary("example.com/explorer", |_| ()).await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         Log {
             server,

@@ -41,15 +41,7 @@ impl Log {
 
     /// Starts a log on the default configuration as `adjust` changes it.
     async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            origin: Some("example.com/tiles".into()),
-            ..ServerConfig::default()
-        };
-        config.rocks.sync = false;
-        adjust(&mut config);
-        let server = Running::start(config).await;
+        let (server, dir) = Running::start_temporary("example.com/tiles", adjust).await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         Log {

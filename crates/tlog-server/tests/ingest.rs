@@ -33,16 +33,11 @@ impl Log {
     }
 
     async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            origin: Some("example.com/ingest".into()),
-            write_tokens: vec![TOKEN.into()],
-            ..ServerConfig::default()
-        };
-        config.rocks.sync = false;
-        adjust(&mut config);
-        let server = Running::start(config).await;
+        let (server, dir) = Running::start_temporary("example.com/ingest", |c| {
+            c.write_tokens = vec![TOKEN.into()];
+            adjust(c);
+        })
+        .await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         let vkey = std::fs::read_to_string(dir.path().join("log.vkey")).unwrap();

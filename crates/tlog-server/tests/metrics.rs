@@ -7,7 +7,6 @@ use prometheus_parse::{Scrape, Value};
 use tlog_proto::LogClient;
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{GetConsistencyProofRequest, GetInclusionProofRequest, SubmitBatchRequest};
-use tlog_server::server::ServerConfig;
 use tlog_server::testing::Running;
 
 type Rpc = LogClient<tonic::transport::Channel>;
@@ -21,14 +20,7 @@ struct Log {
 
 impl Log {
     async fn start() -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            origin: Some("example.com/metrics".into()),
-            ..ServerConfig::default()
-        };
-        config.rocks.sync = false;
-        let server = Running::start(config).await;
+        let (server, dir) = Running::start_temporary("example.com/metrics", |_| ()).await;
         let rpc = Rpc::connect(server.url()).await.unwrap();
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         Log {
