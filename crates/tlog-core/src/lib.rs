@@ -13,6 +13,7 @@
 //!   (`PROOF`/`SUBPROOF`) needs, and how to fold those whose proof hash covers an incomplete right edge.
 //! - Verification per §2.1.3.2 and §2.1.4.2, with the proof length checked before any hashing.
 //! - [`tiles`]: C2SP `tlog-tiles` coordinates, paths and bodies, and which tile slice holds a node.
+//! - [`private`]: the version-1 private entry, a public commitment to a salted payload (docs/private.md).
 //!
 //! Nothing panics on any input: sizes and indices are `u64` and arithmetic near `u64::MAX` is guarded. A tree holds
 //! at most `u64::MAX` leaves.
@@ -26,6 +27,7 @@ mod compact;
 mod error;
 mod hash;
 mod node;
+pub mod private;
 mod proof;
 #[cfg(feature = "test-util")]
 pub mod testing;
