@@ -24,6 +24,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use tlog_checkpoint::VerifierKey;
 use tlog_proto::v1;
+use tlog_suite::bench::{self, Rounds, median};
 use tlog_suite::{Rpc, Tlogd, profile_dir};
 
 #[derive(Parser, Debug, Clone)]
@@ -32,15 +33,6 @@ use tlog_suite::{Rpc, Tlogd, profile_dir};
     about = "JSON events over HTTP (and the Kubernetes audit webhook) next to gRPC SubmitBatch"
 )]
 struct Args {
-    /// Seconds per measured run.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
-    /// Rounds of the three runs (medians are reported).
-    #[arg(long, default_value_t = 3)]
-    repeats: usize,
-    /// Concurrent writers.
-    #[arg(long, default_value_t = 4)]
-    clients: usize,
     /// Events per request.
     #[arg(long, default_value_t = 100)]
     batch: usize,
@@ -56,9 +48,8 @@ struct Args {
     /// Run tlogd without fsync.
     #[arg(long)]
     no_sync: bool,
-    /// Added by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
+    #[command(flatten)]
+    rounds: Rounds,
 }
 
 type Res<T> = Result<T, String>;
@@ -225,10 +216,10 @@ async fn post<T: serde::Serialize + ?Sized>(
 
 /// Closed-loop writers on `path` for `seconds`: events/s, the median request latency, and requests verified.
 async fn run(path: Path, target: &Arc<Target>, args: &Args, tag: u64) -> Res<(f64, f64, u64)> {
-    let end = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let end = Instant::now() + Duration::from_secs_f64(args.rounds.seconds);
     let counter = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for c in 0..args.clients {
+    for c in 0..args.rounds.clients {
         let mut rpc = connect(&target.grpc).await?;
         let http =
             tlog_client::http::http_client(Duration::from_secs(60)).map_err(|e| e.to_string())?;
@@ -268,14 +259,6 @@ async fn run(path: Path, target: &Arc<Target>, args: &Args, tag: u64) -> Res<(f6
     ))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[(v.len() - 1) / 2]
-}
-
 async fn bench(args: Args) -> Res<()> {
     let bin = args
         .tlogd
@@ -301,7 +284,7 @@ async fn bench(args: Args) -> Res<()> {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut verified = 0;
-    for r in 0..args.repeats {
+    for r in 0..args.rounds.repeats {
         for (k, &path) in paths.iter().enumerate() {
             let tag = (r * paths.len() + k) as u64 + 1;
             let (rate, p50, v) = run(path, &target, &args, tag).await?;
@@ -319,12 +302,12 @@ async fn bench(args: Args) -> Res<()> {
     let grpc = median(&mut rates[0].clone());
     println!(
         "\n{} clients, {} events per request, ~{} bytes per event, fsync {}, {} x {} s per path (medians)\n",
-        args.clients,
+        args.rounds.clients,
         args.batch,
         args.event_bytes,
         if args.no_sync { "off" } else { "on" },
-        args.repeats,
-        args.seconds
+        args.rounds.repeats,
+        args.rounds.seconds
     );
     println!("| path | events/s | request p50 ms | vs gRPC |");
     println!("|---|--:|--:|--:|");
@@ -343,21 +326,12 @@ async fn bench(args: Args) -> Res<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // A plain `cargo bench` runs every bench with only `--bench`: without a built tlogd, skip rather than fail it.
-    let plain = std::env::args().skip(1).all(|a| a == "--bench");
-    if plain && args.tlogd.is_none() && !profile_dir().join("tlogd").is_file() {
-        eprintln!("ingest: skipped (no tlogd built in this profile; see the module docs)");
+    let tlogd = args
+        .tlogd
+        .clone()
+        .unwrap_or_else(|| profile_dir().join("tlogd"));
+    if bench::skip_plain_run("ingest", &[&tlogd]) {
         return std::process::ExitCode::SUCCESS;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    match rt.block_on(bench(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ingest: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bench::run("ingest", bench(args))
 }

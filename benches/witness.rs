@@ -27,6 +27,7 @@ use tlog_checkpoint::{SignerKey, verify_checkpoint};
 use tlog_core::tiles::Tile;
 use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash, verify_inclusion};
 use tlog_proto::v1;
+use tlog_suite::bench::{self, Rounds, median, percentile};
 use tlog_suite::{Rpc, Tlogd, incompressible_entry, profile_dir};
 use tokio::sync::Mutex;
 
@@ -36,15 +37,6 @@ use tokio::sync::Mutex;
     about = "tlogd with and without witnesses; tiles over HTTP next to gRPC proofs"
 )]
 struct Args {
-    /// Seconds per measured run.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
-    /// Off/on pairs of write runs (medians are reported).
-    #[arg(long, default_value_t = 3)]
-    repeats: usize,
-    /// SubmitBatch writers.
-    #[arg(long, default_value_t = 4)]
-    clients: usize,
     /// Entries per SubmitBatch call.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -66,9 +58,9 @@ struct Args {
     /// Fully verify one answer in this many.
     #[arg(long, default_value_t = 100)]
     verify_every: u64,
-    /// Added by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
+    /// Off/on pairs of write runs; SubmitBatch writers.
+    #[command(flatten)]
+    rounds: Rounds,
 }
 
 type Res<T> = Result<T, String>;
@@ -168,7 +160,7 @@ async fn write_load(addr: &str, args: &Args, tag: u64, seconds: f64) -> Res<f64>
     let acked = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
-    for c in 0..args.clients {
+    for c in 0..args.rounds.clients {
         let mut rpc = connect(addr).await?;
         let (acked, batch, bytes) = (acked.clone(), args.batch, args.entry_bytes);
         tasks.push(tokio::spawn(async move {
@@ -251,19 +243,6 @@ async fn lag_sampler(addr: String, stop: Arc<AtomicU64>) -> Res<Vec<f64>> {
         .collect())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    percentile(v, 0.5)
-}
-
 /// Random reads for `seconds` by `readers` tasks; `read(i, n)` does the n-th read of reader i and returns the
 /// bytes it moved. Returns reads/s and bytes/s.
 async fn read_load<F, Fut>(readers: usize, seconds: f64, read: F) -> Res<(f64, f64)>
@@ -311,7 +290,7 @@ async fn reads(args: &Args) -> Res<()> {
     let (tlogd, _witnesses) = start_log(dir.path(), 0, 0)?;
     let started = Instant::now();
     let mut prefill = args.clone();
-    prefill.clients = 4;
+    prefill.rounds.clients = 4;
     prefill.batch = 4000;
     // Each call writes new entries (its own tag): the log de-duplicates, so repeats would not grow it.
     let mut tag = 1 << 40;
@@ -343,7 +322,7 @@ async fn reads(args: &Args) -> Res<()> {
         v
     };
     let every = args.verify_every;
-    let grpc = read_load(args.readers, args.seconds, move |i, n| {
+    let grpc = read_load(args.readers, args.rounds.seconds, move |i, n| {
         let mut rpc = conns[i % conns.len()].clone();
         async move {
             let index = mix(i as u64, n) % size;
@@ -422,11 +401,11 @@ async fn reads(args: &Args) -> Res<()> {
             }
         }
     };
-    let hash_tiles = read_load(args.readers, args.seconds, tile_read(false)).await?;
-    let bundles = read_load(args.readers, args.seconds, tile_read(true)).await?;
+    let hash_tiles = read_load(args.readers, args.rounds.seconds, tile_read(false)).await?;
+    let bundles = read_load(args.readers, args.rounds.seconds, tile_read(true)).await?;
     println!(
         "| {size} entries, {} readers, {} s each | reads/s | MB/s |",
-        args.readers, args.seconds
+        args.readers, args.rounds.seconds
     );
     println!("|---|---:|---:|");
     println!(
@@ -466,7 +445,7 @@ async fn writes(args: &Args) -> Res<()> {
     let mut off = Vec::new();
     let mut on = Vec::new();
     let mut lags = Vec::new();
-    for r in 0..args.repeats {
+    for r in 0..args.rounds.repeats {
         for witnessed in [false, true] {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let n = if witnessed { args.witnesses } else { 0 };
@@ -478,7 +457,7 @@ async fn writes(args: &Args) -> Res<()> {
                 &tlogd.addr,
                 args,
                 r as u64 * 2 + u64::from(witnessed),
-                args.seconds,
+                args.rounds.seconds,
             )
             .await?;
             // Let the last checkpoints be witnessed before the sampler stops.
@@ -504,7 +483,7 @@ async fn writes(args: &Args) -> Res<()> {
     println!();
     println!(
         "| {} writers x {} entries, {} B, {} s, {} repeats (medians) | entries/s |",
-        args.clients, args.batch, args.entry_bytes, args.seconds, args.repeats
+        args.rounds.clients, args.batch, args.entry_bytes, args.rounds.seconds, args.rounds.repeats
     );
     println!("|---|---:|");
     println!("| witnessing off | {off:.0} |");
@@ -533,24 +512,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let plain = std::env::args().skip(1).all(|a| a == "--bench");
-    if plain && !(bin("tlogd").is_file() && bin("tlog-witness").is_file()) {
-        eprintln!("witness: skipped (no release tlogd and tlog-witness; see BENCHMARKS.md)");
+    if bench::skip_plain_run("witness", &[&bin("tlogd"), &bin("tlog-witness")]) {
         return std::process::ExitCode::SUCCESS;
     }
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let result = rt.block_on(async {
+    bench::run("witness", async {
         writes(&args).await?;
         if args.prefill > 0 {
             reads(&args).await?;
         }
-        Ok::<(), String>(())
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("witness: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+        Ok(())
+    })
 }

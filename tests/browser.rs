@@ -25,11 +25,8 @@ use axum::http::{StatusCode, Uri, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use thirtyfour::{By, WebDriver};
-use tlog_proto::v1::SubmitBatchRequest;
-use tlog_server::testing::Running;
+use tlog_server::testing::{self, Rpc, Running};
 use tokio::net::TcpListener;
-
-type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
 
 /// How long the page may take to reach a state (Chromium on a loaded CI machine is slow to start).
 const WAIT: Duration = Duration::from_secs(60);
@@ -69,7 +66,7 @@ struct Log {
 impl Log {
     async fn start(size: u64) -> Log {
         let (server, dir) = Running::start_temporary("audit.example.com/prod", |_| ()).await;
-        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let rpc = server.rpc().await;
         let mut log = Log {
             server,
             rpc,
@@ -83,13 +80,7 @@ impl Log {
     /// Adds `n` events as one batch (one new checkpoint).
     async fn grow(&mut self, n: u64) {
         let entries = (self.size..self.size + n).map(event).collect();
-        self.rpc
-            .submit_batch(SubmitBatchRequest {
-                entries,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        testing::submit_batch(&mut self.rpc, entries).await;
         self.size += n;
     }
 

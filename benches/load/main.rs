@@ -167,10 +167,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    // A plain `cargo bench` runs every bench with only `--bench`: without a built tlogd, skip rather than fail it.
-    let plain = std::env::args().skip(1).all(|a| a == "--bench");
-    if plain && args.target.is_none() && !default_tlogd().is_file() {
-        eprintln!("load: skipped (no target/release/tlogd; see BENCHMARKS.md)");
+    if args.target.is_none() && tlog_suite::bench::skip_plain_run("load", &[&default_tlogd()]) {
         return ExitCode::SUCCESS;
     }
     let json_out = args.json.clone();

@@ -1,7 +1,8 @@
 //! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries, running a real `tlogd`
 //! on port 0 with RocksDB in a temporary folder, the entries and request helpers every gRPC test uses, and
-//! ([`cli`]) running the `tlog` binary.
+//! ([`cli`]) running the `tlog` binary, and ([`bench`]) what the end-to-end benchmarks share.
 
+pub mod bench;
 pub mod cli;
 
 use std::fs::OpenOptions;

@@ -176,15 +176,18 @@ pub struct Retention {
 /// `days`, is an error: the archive would not be write-once. Returns the retention in force.
 pub async fn init_bucket(config: &S3Config, bucket: &str, days: u32) -> Result<Retention> {
     let client = Client::new(config)?;
-    let (status, body) = client
-        .send(
-            http::Method::PUT,
-            bucket,
-            "",
-            &[("x-amz-bucket-object-lock-enabled", "true")],
-            Bytes::new(),
-        )
-        .await?;
+    let (status, body) = status_and_text(
+        client
+            .send(
+                http::Method::PUT,
+                bucket,
+                "",
+                &[("x-amz-bucket-object-lock-enabled", "true")],
+                Bytes::new(),
+            )
+            .await?,
+    )
+    .await?;
     // 409: it exists (BucketAlreadyOwnedByYou); whether it has Object Lock is checked below.
     if !status.is_success() && status != http::StatusCode::CONFLICT {
         return Err(Error::S3 {
@@ -201,15 +204,18 @@ pub async fn init_bucket(config: &S3Config, bucket: &str, days: u32) -> Result<R
          <Days>{days}</Days></DefaultRetention></Rule></ObjectLockConfiguration>"
     );
     let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(xml.as_bytes()));
-    let (status, body) = client
-        .send(
-            http::Method::PUT,
-            bucket,
-            "object-lock",
-            &[("content-md5", &md5)],
-            Bytes::from(xml),
-        )
-        .await?;
+    let (status, body) = status_and_text(
+        client
+            .send(
+                http::Method::PUT,
+                bucket,
+                "object-lock",
+                &[("content-md5", &md5)],
+                Bytes::from(xml),
+            )
+            .await?,
+    )
+    .await?;
     if !status.is_success() {
         return Err(Error::S3 {
             what: "set the default retention",
@@ -236,9 +242,12 @@ fn check_retention(retention: Retention, days: u32) -> Result<Retention> {
 /// Object Lock is an error.
 pub async fn lock_status(config: &S3Config, bucket: &str) -> Result<Option<Retention>> {
     let client = Client::new(config)?;
-    let (status, body) = client
-        .send(http::Method::GET, bucket, "object-lock", &[], Bytes::new())
-        .await?;
+    let (status, body) = status_and_text(
+        client
+            .send(http::Method::GET, bucket, "object-lock", &[], Bytes::new())
+            .await?,
+    )
+    .await?;
     if status == http::StatusCode::NOT_FOUND {
         return Err(Error::ObjectLock(format!(
             "bucket {bucket} has no Object Lock (or does not exist): {body}"
@@ -305,16 +314,16 @@ impl Client {
     }
 
     /// `method` on `<endpoint>/<path>[?<query>]` (path style: `path` is the bucket, or `bucket/key`), signed
-    /// with SigV4.
+    /// with SigV4: the one place requests outside `object_store` are signed.
     pub(crate) async fn send(
         &self,
         method: http::Method,
-        bucket: &str,
+        path: &str,
         query: &str,
         headers: &[(&str, &str)],
         body: Bytes,
-    ) -> Result<(http::StatusCode, String)> {
-        let mut url = format!("{}/{bucket}", self.endpoint);
+    ) -> Result<reqwest::Response> {
+        let mut url = format!("{}/{path}", self.endpoint);
         if !query.is_empty() {
             url.push('?');
             url.push_str(query);
@@ -332,46 +341,22 @@ impl Client {
                 what: "sign a request",
                 detail: e.to_string(),
             })?;
-        let response = self
+        Ok(self
             .http
             .request(method, &url)
             .headers(request.headers().clone())
             .body(body)
             .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        Ok((status, text))
+            .await?)
     }
+}
 
-    /// A signed GET whose body is bytes.
-    #[cfg(feature = "test-util")]
-    pub(crate) async fn send_bytes(
-        &self,
-        method: http::Method,
-        path: &str,
-        query: &str,
-    ) -> Result<(http::StatusCode, Vec<u8>)> {
-        let url = format!("{}/{path}?{query}", self.endpoint);
-        let mut request = http::Request::builder()
-            .method(method.clone())
-            .uri(&url)
-            .body(HttpRequestBody::from(Bytes::new()))
-            .map_err(|e| Error::Config(format!("{url}: {e}")))?;
-        AwsAuthorizer::new(&self.credential, "s3", &self.region)
-            .try_authorize(&mut request, None)
-            .map_err(|e| Error::S3 {
-                what: "sign a request",
-                detail: e.to_string(),
-            })?;
-        let response = self
-            .http
-            .request(method, &url)
-            .headers(request.headers().clone())
-            .send()
-            .await?;
-        Ok((response.status(), response.bytes().await?.to_vec()))
-    }
+/// An answer's status and text.
+pub(crate) async fn status_and_text(
+    response: reqwest::Response,
+) -> Result<(http::StatusCode, String)> {
+    let status = response.status();
+    Ok((status, response.text().await?))
 }
 
 /// reqwest is built without a TLS provider of its own (as tlog-client's HTTP client): install ring's.

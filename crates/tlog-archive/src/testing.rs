@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::Bytes;
 
-use crate::s3::{Client, S3Config};
+use crate::s3::{Client, S3Config, status_and_text};
 
 /// A running SeaweedFS; stopped (and its data removed) on drop.
 pub struct SeaweedFs {
@@ -124,7 +124,7 @@ impl Drop for SeaweedFs {
 /// The versions of `key` in `bucket`, newest first (ListObjectVersions), delete markers excluded.
 pub async fn object_versions(config: &S3Config, bucket: &str, key: &str) -> Vec<String> {
     let client = Client::new(config).expect("S3 client");
-    let (status, body) = client
+    let response = client
         .send(
             http::Method::GET,
             bucket,
@@ -132,6 +132,9 @@ pub async fn object_versions(config: &S3Config, bucket: &str, key: &str) -> Vec<
             &[],
             Bytes::new(),
         )
+        .await
+        .expect("list object versions");
+    let (status, body) = status_and_text(response)
         .await
         .expect("list object versions");
     assert!(
@@ -158,7 +161,7 @@ pub async fn delete_version(
     version: &str,
 ) -> http::StatusCode {
     let client = Client::new(config).expect("S3 client");
-    let (status, _) = client
+    client
         .send(
             http::Method::DELETE,
             &format!("{bucket}/{key}"),
@@ -167,24 +170,27 @@ pub async fn delete_version(
             Bytes::new(),
         )
         .await
-        .expect("delete a version");
-    status
+        .expect("delete a version")
+        .status()
 }
 
 /// The body of one version of `key`.
 pub async fn get_version(config: &S3Config, bucket: &str, key: &str, version: &str) -> Vec<u8> {
     let client = Client::new(config).expect("S3 client");
-    let (status, body) = client
-        .send_bytes(
+    let response = client
+        .send(
             http::Method::GET,
             &format!("{bucket}/{key}"),
             &format!("versionId={version}"),
+            &[],
+            Bytes::new(),
         )
         .await
         .expect("get a version");
+    let status = response.status();
     assert!(
         status.is_success(),
         "get version {version} of {key}: {status}"
     );
-    body
+    response.bytes().await.expect("a version's body").to_vec()
 }

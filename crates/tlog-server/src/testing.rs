@@ -3,11 +3,15 @@
 
 use std::net::SocketAddr;
 
+use tlog_proto::v1::{GetCheckpointRequest, Receipt, SubmitBatchRequest};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::Result;
 use crate::server::{Listeners, Server, ServerConfig};
+
+/// The raw generated gRPC client: tests about answers see every status and field as a user's client would.
+pub type Rpc = tlog_proto::LogClient<tonic::transport::Channel>;
 
 /// A server serving gRPC (and HTTP, unless the config turns it off) on `127.0.0.1:<port 0>` in a task of the
 /// current runtime until [`Running::stop`].
@@ -64,6 +68,13 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// A raw gRPC client of this server; panics if it cannot connect.
+    pub async fn rpc(&self) -> Rpc {
+        Rpc::connect(self.url())
+            .await
+            .expect("connecting to the test server")
+    }
+
     /// `http://<http_addr>`, the tlog-tiles prefix; panics if HTTP is off.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr.expect("HTTP is on"))
@@ -75,4 +86,25 @@ impl Running {
         self.stop.send(()).expect("the server was still running");
         self.task.await.expect("the server task panicked")
     }
+}
+
+/// Appends `entries` with one SubmitBatch (so one new checkpoint); panics on any error.
+pub async fn submit_batch(rpc: &mut Rpc, entries: Vec<Vec<u8>>) -> Vec<Receipt> {
+    rpc.submit_batch(SubmitBatchRequest {
+        entries,
+        ..Default::default()
+    })
+    .await
+    .expect("SubmitBatch")
+    .into_inner()
+    .receipts
+}
+
+/// The tree size of the log's latest checkpoint; panics on any error.
+pub async fn tree_size(rpc: &mut Rpc) -> u64 {
+    rpc.get_checkpoint(GetCheckpointRequest::default())
+        .await
+        .expect("GetCheckpoint")
+        .into_inner()
+        .size
 }

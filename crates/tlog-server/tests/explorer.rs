@@ -9,11 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tlog_checkpoint::{VerifierKey, verify_checkpoint};
 use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash, verify_consistency, verify_inclusion};
-use tlog_proto::LogClient;
-use tlog_proto::v1::SubmitBatchRequest;
-use tlog_server::testing::Running;
-
-type Rpc = LogClient<tonic::transport::Channel>;
+use tlog_server::testing::{self, Rpc, Running};
 
 fn entry(i: u64) -> Vec<u8> {
     format!("{{\"event\":{i}}}").into_bytes()
@@ -30,7 +26,7 @@ struct Log {
 impl Log {
     async fn start() -> Log {
         let (server, dir) = Running::start_temporary("example.com/explorer", |_| ()).await;
-        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let rpc = server.rpc().await;
         Log {
             server,
             rpc,
@@ -43,13 +39,7 @@ impl Log {
     /// Adds entries up to `size` in one batch: one published checkpoint.
     async fn grow_to(&mut self, size: u64) {
         let entries = (self.size..size).map(entry).collect();
-        self.rpc
-            .submit_batch(SubmitBatchRequest {
-                entries,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        testing::submit_batch(&mut self.rpc, entries).await;
         self.size = size;
     }
 

@@ -11,12 +11,9 @@ use tlog_checkpoint::{VerifierKey, verify_checkpoint};
 use tlog_core::testing::tiles::NON_CANONICAL_TILE_PATHS;
 use tlog_core::tiles::{TILE_WIDTH, Tile, TileKind, encode_bundle};
 use tlog_core::{Hash, TreeSize, leaf_hash, node_hash};
-use tlog_proto::LogClient;
-use tlog_proto::v1::{GetCheckpointRequest, SubmitBatchRequest};
+use tlog_proto::v1::GetCheckpointRequest;
 use tlog_server::server::ServerConfig;
-use tlog_server::testing::Running;
-
-type Rpc = LogClient<tonic::transport::Channel>;
+use tlog_server::testing::{self, Rpc, Running};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
@@ -42,7 +39,7 @@ impl Log {
     /// Starts a log on the default configuration as `adjust` changes it.
     async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Log {
         let (server, dir) = Running::start_temporary("example.com/tiles", adjust).await;
-        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let rpc = server.rpc().await;
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         Log {
             server,
@@ -63,13 +60,7 @@ impl Log {
             let entries: Vec<Vec<u8>> = (start..start + n)
                 .map(|i| format!("{{\"event\":{i}}}").into_bytes())
                 .collect();
-            self.rpc
-                .submit_batch(SubmitBatchRequest {
-                    entries: entries.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            testing::submit_batch(&mut self.rpc, entries.clone()).await;
             self.entries.extend(entries);
             self.published.push(self.entries.len() as u64);
         }
@@ -77,12 +68,7 @@ impl Log {
     }
 
     async fn latest_size(&mut self) -> u64 {
-        self.rpc
-            .get_checkpoint(GetCheckpointRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .size
+        testing::tree_size(&mut self.rpc).await
     }
 
     fn size(&self) -> u64 {

@@ -9,13 +9,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tlog_checkpoint::VerifierKey;
 use tlog_core::leaf_hash;
-use tlog_proto::LogClient;
+use tlog_proto::v1::GetInclusionProofRequest;
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
-use tlog_proto::v1::{GetCheckpointRequest, GetInclusionProofRequest};
 use tlog_server::server::ServerConfig;
-use tlog_server::testing::Running;
-
-type Rpc = LogClient<tonic::transport::Channel>;
+use tlog_server::testing::{self, Rpc, Running};
 
 const TOKEN: &str = "s3cret";
 
@@ -38,7 +35,7 @@ impl Log {
             adjust(c);
         })
         .await;
-        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let rpc = server.rpc().await;
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         let vkey = std::fs::read_to_string(dir.path().join("log.vkey")).unwrap();
         Log {
@@ -86,12 +83,7 @@ impl Log {
     }
 
     async fn tree_size(&mut self) -> u64 {
-        self.rpc
-            .get_checkpoint(GetCheckpointRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .size
+        testing::tree_size(&mut self.rpc).await
     }
 
     async fn stop(self) {

@@ -4,12 +4,9 @@
 use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value};
-use tlog_proto::LogClient;
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{GetConsistencyProofRequest, GetInclusionProofRequest, SubmitBatchRequest};
-use tlog_server::testing::Running;
-
-type Rpc = LogClient<tonic::transport::Channel>;
+use tlog_server::testing::{Rpc, Running};
 
 struct Log {
     server: Running,
@@ -21,7 +18,7 @@ struct Log {
 impl Log {
     async fn start() -> Log {
         let (server, dir) = Running::start_temporary("example.com/metrics", |_| ()).await;
-        let rpc = Rpc::connect(server.url()).await.unwrap();
+        let rpc = server.rpc().await;
         let http = tlog_client::http::http_client(Duration::from_secs(60)).unwrap();
         Log {
             server,

@@ -9,7 +9,7 @@ use rocksdb::{
 };
 
 use crate::tiled::{Backend, Column, Put, Row};
-use crate::{BackendError, BackendErrorKind, ReadTier, StoreError};
+use crate::{BackendError, BackendErrorKind, StoreError};
 
 /// Default [`RocksOptions::block_cache_bytes`].
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -335,15 +335,11 @@ impl Backend for RocksBackend {
             .collect()
     }
 
-    fn get_many_in<K: AsRef<[u8]>>(
+    fn get_many_from_memory<K: AsRef<[u8]>>(
         &self,
         column: Column,
         keys: &[K],
-        tier: ReadTier,
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
-        if tier == ReadTier::Any {
-            return self.get_many(column, keys).map(Some);
-        }
         // Memtables and the block cache only: a key whose block is not cached answers Incomplete, with no I/O.
         // One Get per key: RocksDB's MultiGet read such blocks from the table files all the same (the test
         // `memory_reads_decline_what_is_only_on_disk` caught it); proofs ask for a few dozen keys.

@@ -65,14 +65,25 @@ pub trait Backend: Send + Sync + 'static {
         keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// [`Backend::get_many`] within `tier`: `None` when a key's answer is not in memory and `tier` is
-    /// [`ReadTier::Memory`]. A backend that holds everything in memory answers every read.
+    /// [`ReadTier::Memory`].
     fn get_many_in<K: AsRef<[u8]>>(
         &self,
         column: Column,
         keys: &[K],
         tier: ReadTier,
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
-        let _ = tier;
+        match tier {
+            ReadTier::Any => self.get_many(column, keys).map(Some),
+            ReadTier::Memory => self.get_many_from_memory(column, keys),
+        }
+    }
+    /// [`Backend::get_many`] without I/O: `None` when some key's answer is not in memory. A backend that holds
+    /// everything in memory answers every read, as this default does.
+    fn get_many_from_memory<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+    ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
         self.get_many(column, keys).map(Some)
     }
     /// The entry with the greatest key.

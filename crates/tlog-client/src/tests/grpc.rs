@@ -43,6 +43,13 @@ struct State {
 
 struct FakeLog(Mutex<State>);
 
+impl FakeLog {
+    /// The request's message and the log's state, locked: how every handler starts.
+    fn open<T>(&self, req: Request<T>) -> (T, std::sync::MutexGuard<'_, State>) {
+        (req.into_inner(), self.0.lock().unwrap())
+    }
+}
+
 fn wire(sc: &tlog_checkpoint::SignedCheckpoint) -> v1::SignedCheckpoint {
     v1::SignedCheckpoint {
         note: sc.note.clone().into_bytes(),
@@ -127,6 +134,11 @@ fn authorize<T>(req: &Request<T>) -> Result<(), Status> {
 
 type Stream<T> = tokio_stream::Iter<std::vec::IntoIter<Result<T, Status>>>;
 
+/// A server-streaming answer of `items`, in order.
+fn streamed<T>(items: Vec<Result<T, Status>>) -> Result<Response<Stream<T>>, Status> {
+    Ok(Response::new(tokio_stream::iter(items)))
+}
+
 #[tonic::async_trait]
 impl Log for FakeLog {
     async fn submit(
@@ -178,15 +190,14 @@ impl Log for FakeLog {
                 client_tag,
             }));
         }
-        Ok(Response::new(tokio_stream::iter(responses)))
+        streamed(responses)
     }
 
     async fn get_checkpoint(
         &self,
         req: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::SignedCheckpoint>, Status> {
-        let req = req.into_inner();
-        let mut s = self.0.lock().unwrap();
+        let (req, mut s) = self.open(req);
         if req.size != 0 {
             if req.size > s.entries.len() as u64 {
                 return Err(Status::not_found("size never published"));
@@ -213,15 +224,14 @@ impl Log for FakeLog {
             sizes.reverse();
         }
         let checkpoints: Vec<_> = sizes.into_iter().map(|n| Ok(s.checkpoint(n))).collect();
-        Ok(Response::new(tokio_stream::iter(checkpoints)))
+        streamed(checkpoints)
     }
 
     async fn get_inclusion_proof(
         &self,
         req: Request<v1::GetInclusionProofRequest>,
     ) -> Result<Response<v1::InclusionProof>, Status> {
-        let req = req.into_inner();
-        let mut s = self.0.lock().unwrap();
+        let (req, mut s) = self.open(req);
         let size = s.size_or_latest(req.tree_size)?;
         let l = s.leaves();
         let mut index = match req.leaf {
@@ -248,8 +258,7 @@ impl Log for FakeLog {
         &self,
         req: Request<v1::GetConsistencyProofRequest>,
     ) -> Result<Response<v1::ConsistencyProof>, Status> {
-        let req = req.into_inner();
-        let mut s = self.0.lock().unwrap();
+        let (req, mut s) = self.open(req);
         let new = s.size_or_latest(req.new_size)?;
         let old = req.old_size as usize;
         if old == 0 || old > new {
@@ -274,8 +283,7 @@ impl Log for FakeLog {
         &self,
         req: Request<v1::GetEntriesRequest>,
     ) -> Result<Response<Self::GetEntriesStream>, Status> {
-        let req = req.into_inner();
-        let s = self.0.lock().unwrap();
+        let (req, s) = self.open(req);
         let (start, mut end) = (req.start as usize, req.end as usize);
         if start > end || end > s.entries.len() {
             return Err(Status::out_of_range("bad range"));
@@ -293,7 +301,7 @@ impl Log for FakeLog {
                 })
             })
             .collect::<Vec<_>>();
-        Ok(Response::new(tokio_stream::iter(pages)))
+        streamed(pages)
     }
 }
 

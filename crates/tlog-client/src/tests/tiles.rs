@@ -141,10 +141,7 @@ async fn a_changed_hash_tile_fails_the_proof() {
         .prove_inclusion(LeafIndex(300), &signed)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, ClientError::InclusionProofInvalid(_)),
-        "{err}"
-    );
+    assert_proof_invalid(&err);
 }
 
 #[tokio::test]
@@ -233,10 +230,7 @@ async fn a_lying_level_0_tile_cannot_vouch_for_entries() {
         .entries(LeafIndex(256), LeafIndex(300), &signed)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, ClientError::InclusionProofInvalid(_)),
-        "{err}"
-    );
+    assert_proof_invalid(&err);
 }
 
 #[tokio::test]
@@ -451,4 +445,12 @@ fn receipts_verify_under_a_policy_only_when_witnessed() {
 
 fn verifier_checkpoint(note: &str) -> SignedCheckpoint {
     tlog_checkpoint::verify_checkpoint(&verifier(), note.as_bytes()).unwrap()
+}
+
+/// The client refused an answer because a proof did not verify.
+fn assert_proof_invalid(err: &ClientError) {
+    assert!(
+        matches!(err, ClientError::InclusionProofInvalid(_)),
+        "{err}"
+    );
 }
