@@ -80,11 +80,24 @@ impl Server {
             hwm_kib: proc_status_kib(&pid, "VmHWM:").unwrap_or(0),
             disk_bytes: dir_bytes(&data),
             tree_size,
+            cpu_us_per_entry: None,
+            written_per_entry: None,
         })
     }
 
     pub(crate) fn cpu_secs(&self) -> Option<f64> {
         proc_cpu_secs(&self.proc.as_ref()?.pid().to_string())
+    }
+
+    /// Bytes the started tlogd has caused to be sent to storage so far (`write_bytes` of /proc/<pid>/io).
+    pub(crate) fn written_bytes(&self) -> Option<u64> {
+        let pid = self.proc.as_ref()?.pid();
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub(crate) fn stop(mut self) {

@@ -272,8 +272,8 @@ pub(crate) fn markdown(r: &Report) -> String {
         );
     }
     if !r.outcomes.is_empty() {
-        s += "| run | result | p50 ms | p99 ms | p99.9 ms | vs raw RocksDB | vs sha2 | vs empty RPC | checked | tlogd CPU | load CPU | RSS / peak MiB | disk B/entry |\n";
-        s += "|---|---|--:|--:|--:|---|--:|--:|---|--:|--:|--:|--:|\n";
+        s += "| run | result | p50 ms | p99 ms | p99.9 ms | vs raw RocksDB | vs sha2 | vs empty RPC | checked | tlogd CPU | load CPU | RSS / peak MiB | disk B/entry | tlogd CPU µs/entry | written B/entry |\n";
+        s += "|---|---|--:|--:|--:|---|--:|--:|---|--:|--:|--:|--:|--:|--:|\n";
         for o in &r.outcomes {
             let server = o.server.as_ref();
             let rows = rows(o, &r.baselines);
@@ -286,7 +286,7 @@ pub(crate) fn markdown(r: &Report) -> String {
                     _ => String::new(),
                 };
                 s += &format!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                     row.name,
                     row.result,
                     row.p50,
@@ -310,6 +310,12 @@ pub(crate) fn markdown(r: &Report) -> String {
                             format!("{:.0}", st.disk_bytes as f64 / st.tree_size as f64)
                         }
                     }),
+                    cell(&|st| st
+                        .cpu_us_per_entry
+                        .map_or("–".into(), |v| format!("{v:.1}"))),
+                    cell(&|st| st
+                        .written_per_entry
+                        .map_or("–".into(), |v| format!("{v:.0}"))),
                 );
             }
         }
@@ -419,6 +425,8 @@ pub(crate) fn to_json(r: &Report) -> Value {
                     "cpu_cores": s.cpu, "rss_kib": s.rss_kib, "peak_rss_kib": s.hwm_kib,
                     "disk_bytes": s.disk_bytes, "tree_size": s.tree_size,
                     "disk_bytes_per_entry": if s.tree_size > 0 { Some(s.disk_bytes as f64 / s.tree_size as f64) } else { None },
+                    "cpu_us_per_acked_entry": s.cpu_us_per_entry,
+                    "written_bytes_per_acked_entry": s.written_per_entry,
                 })),
                 "load_generator_cpu_cores": o.client_cpu,
             })

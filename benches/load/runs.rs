@@ -76,6 +76,11 @@ pub(crate) struct ServerStats {
     pub(crate) hwm_kib: u64,
     pub(crate) disk_bytes: u64,
     pub(crate) tree_size: u64,
+    /// tlogd CPU time per acknowledged entry of the run, in microseconds (write runs).
+    pub(crate) cpu_us_per_entry: Option<f64>,
+    /// Bytes tlogd caused to be written to storage during the run (WAL, memtable flushes and compactions:
+    /// `write_bytes` of /proc/<pid>/io) per acknowledged entry (write runs).
+    pub(crate) written_per_entry: Option<f64>,
 }
 
 pub(crate) struct Outcome {
@@ -147,6 +152,7 @@ pub(crate) async fn run_scenario(
     };
     let stop = Arc::new(Stop::new(set.duration, set.entries));
     let (cpu0, self0) = (server.cpu_secs(), proc_cpu_secs("self"));
+    let written0 = server.written_bytes();
     let start = Instant::now();
 
     let mut write_tasks = Vec::new();
@@ -202,6 +208,7 @@ pub(crate) async fn run_scenario(
     }
     let secs = start.elapsed().as_secs_f64();
     let (cpu1, self1) = (server.cpu_secs(), proc_cpu_secs("self"));
+    let written1 = server.written_bytes();
     let after = latest(&mut control, &server.key).await?.checkpoint.size.0;
 
     // Every acknowledged entry is new, so the tree must have grown by exactly that many (at least, on a target other
@@ -237,6 +244,14 @@ pub(crate) async fn run_scenario(
     let mut stats = server.stats(after);
     if let (Some(s), Some(a), Some(b)) = (stats.as_mut(), cpu0, cpu1) {
         s.cpu = (b - a) / secs;
+        if w.ops > 0 {
+            s.cpu_us_per_entry = Some((b - a) * 1e6 / w.ops as f64);
+        }
+    }
+    if let (Some(s), Some(a), Some(b)) = (stats.as_mut(), written0, written1)
+        && w.ops > 0
+    {
+        s.written_per_entry = Some(b.saturating_sub(a) as f64 / w.ops as f64);
     }
     let client_cpu = match (self0, self1) {
         (Some(a), Some(b)) => (b - a) / secs,
