@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint};
+use tlog_checkpoint::{Checkpoint, MAX_TIMESTAMP, SignedCheckpoint, SignerKey, sign_checkpoint};
 use tlog_core::{CompactRange, Hash, LeafIndex, NodeId, inclusion_plan, leaf_hash, range_nodes};
 use tlog_storage::{AppendBatch, LogStore};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -512,8 +512,13 @@ impl<S: LogStore> Sequencer<S> {
         frontier.extend(batch.leaf_hashes.iter().copied(), |id, h| {
             batch.nodes.push((id, h))
         })?;
-        // Checkpoint times never go backwards, even if the clock does.
-        let timestamp = self.clock.now_unix().max(self.latest.timestamp);
+        // Checkpoint times never go backwards, even if the clock does; a clock beyond the largest time a
+        // cosignature can carry is read as that time instead of stopping the log.
+        let timestamp = self
+            .clock
+            .now_unix()
+            .min(MAX_TIMESTAMP)
+            .max(self.latest.timestamp);
         let checkpoint = Checkpoint::new(self.origin.clone(), frontier.size(), frontier.root())?;
         let signed = sign_checkpoint(&self.key, &checkpoint, timestamp)?;
         batch.checkpoint = signed.note.clone().into_bytes();
