@@ -536,6 +536,19 @@ async fn submit_one(server: &Tlogd, n: u64) -> Result<u64, ClientError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_fsync_acknowledges_and_publishes_nothing_and_writes_stay_refused_until_restart()
 {
+    a_failing_disk("fsync=eio", "fsync eio").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_acknowledges_and_publishes_nothing_and_writes_stay_refused_until_restart()
+{
+    a_failing_disk("write=eio", "write eio").await;
+}
+
+/// Under load, the data folder's disk starts failing with `mode` (the shim's journal then shows `hit`): nothing
+/// is acknowledged or published from then on, writes stay refused (`UNAVAILABLE`) after the disk heals, reads
+/// go on, and a restart on the healthy disk recovers with every acknowledged entry and handed-out checkpoint.
+async fn a_failing_disk(mode: &str, hit: &str) {
     let fault = IoFault::new();
     let server = fault.start(&["--origin", ORIGIN]);
     let seen = Shared::default();
@@ -548,11 +561,11 @@ async fn a_failing_fsync_acknowledges_and_publishes_nothing_and_writes_stay_refu
     )
     .await;
 
-    fault.set("fsync=eio");
+    fault.set(mode);
     until(
         &seen,
         Duration::from_secs(10),
-        "a refusal after fsync failed",
+        "a refusal after the disk failed",
         |o| o.refusals() > 0,
     )
     .await;
@@ -568,20 +581,40 @@ async fn a_failing_fsync_acknowledges_and_publishes_nothing_and_writes_stay_refu
         assert_eq!(
             o.acked.len(),
             acked,
-            "entries were acknowledged after fsync failed"
+            "entries were acknowledged after the disk failed"
         );
         assert_eq!(
             o.largest_checkpoint(),
             published,
-            "a checkpoint was published after fsync failed"
+            "a checkpoint was published after the disk failed"
         );
         assert!(o.refusals() > 3, "{:?}", o.refused);
     }
     assert!(
-        fault.journal().contains("fsync eio"),
-        "the shim failed no sync:\n{}",
+        fault.journal().contains(hit),
+        "the shim failed no call ({mode}):\n{}",
         fault.journal()
     );
+
+    // Reads go on while writes fail.
+    {
+        let (index, entry) = {
+            let o = seen.lock().unwrap();
+            let (i, e) = o.acked.iter().next_back().unwrap();
+            (*i, e.clone())
+        };
+        let key = VerifierKey::parse(&server.vkey).unwrap();
+        let mut client = LogClient::connect(&server.addr, key).await.unwrap();
+        assert_eq!(
+            client.checkpoint().await.unwrap().checkpoint.size.0,
+            published
+        );
+        let proof = client
+            .inclusion_by_index(LeafIndex(index), None)
+            .await
+            .expect("reads go on while the disk fails");
+        assert_eq!(proof.leaf_hash(), leaf_hash(&entry));
+    }
 
     // The disk is healthy again, but a failed sync leaves the batch's fate unknown: tlogd keeps refusing writes
     // (RocksDB holds the error until the database is reopened) instead of carrying on as if the data were safe.
@@ -591,7 +624,7 @@ async fn a_failing_fsync_acknowledges_and_publishes_nothing_and_writes_stay_refu
     tokio::time::sleep(Duration::from_secs(1)).await;
     match submit_one(&server, 0).await {
         Err(ClientError::Rpc(status)) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
-        other => panic!("a write succeeded after a failed fsync, without a restart: {other:?}"),
+        other => panic!("a write succeeded after the disk failed, without a restart: {other:?}"),
     }
     load.stop().await;
     let o = std::mem::take(&mut *seen.lock().unwrap());
@@ -617,7 +650,7 @@ async fn a_failing_fsync_acknowledges_and_publishes_nothing_and_writes_stay_refu
     let index = submit_one(&server, 1).await.unwrap();
     assert_eq!(index, size, "the first write after the restart left a gap");
     eprintln!(
-        "fsync failed after {acked} acknowledged entries (published size {published}); {} refusals; restarted at \
+        "{mode}: the disk failed after {acked} acknowledged entries (published size {published}); {} refusals; restarted at \
          size {size}",
         o.refusals()
     );
