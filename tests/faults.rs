@@ -569,8 +569,9 @@ async fn a_failing_disk(mode: &str, hit: &str) {
         |o| o.refusals() > 0,
     )
     .await;
-    // Answers already on their way (a batch synced before the switch) arrive; from then on nothing may.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Answers already on their way (a batch synced before the switch, answered before the failing batch was
+    // even taken up) arrive; from then on nothing may.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let (acked, published) = {
         let o = seen.lock().unwrap();
         (o.acked.len(), o.largest_checkpoint())
