@@ -13,6 +13,8 @@ need=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# cc: the fault tests (tests/faults.rs) build their LD_PRELOAD shim with it.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/deps.sh: installing ${need[*]} with apt-get (needed to build RocksDB: bindgen loads libclang, and RocksDB is C++)"
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,6 @@
 //! Crash test: the real `tlogd` (RocksDB in a temp dir, port 0) is SIGKILLed at random moments while concurrent
-//! submitters (tlog-client, unary and batch) and a checkpoint reader run, then restarted. After each cycle:
+//! submitters (tlog-client: unary, batch and `SubmitStream`), a checkpoint reader and a proof and entry reader run,
+//! then restarted. After each cycle:
 //!
 //! - the server restarted by itself (recovery accepted the store as the kill left it);
 //! - every acknowledged entry is at the index its receipt named, with the same bytes;
@@ -17,7 +18,10 @@
 //! back counts as "not acknowledged": a receipt or checkpoint that fails verification fails the run.
 //!
 //! `TLOG_CRASH_CYCLES` sets the cycle count (default 3, for CI); `TLOG_CRASH_SEED` replays a run (the seed is
-//! printed). `scripts/crash-test.sh` runs 50 cycles.
+//! printed). `scripts/crash-test.sh` runs 50 cycles. `TLOG_CRASH_FULL_CHECK_EVERY=N` downloads the whole log only
+//! every N cycles and after the last one (default 1: every cycle); in between, a cycle proves the newest
+//! checkpoint consistent with the last one checked and downloads only what follows it, so that a long soak
+//! (`scripts/soak.sh`, 1,000 cycles) does not spend its time re-reading millions of entries.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -110,7 +114,8 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Submits unique entries (unary or batches of 2..=16, at random) until `stop`; records what was acknowledged.
+/// Submits unique entries until `stop` (at random: unary, a batch of 2..=16, or a `SubmitStream` call of 2..=4
+/// batches of 1..=8); records what was acknowledged.
 async fn submitter(
     addr: String,
     key: VerifierKey,
@@ -125,19 +130,32 @@ async fn submitter(
     let mut rng = Rng(seed);
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let count = if rng.range(0, 1) == 0 {
-            1
-        } else {
-            rng.range(2, 16)
+        let (count, stream) = match rng.range(0, 2) {
+            0 => (1, None),
+            1 => (rng.range(2, 16), None),
+            _ => {
+                let sizes: Vec<u64> = (0..rng.range(2, 4)).map(|_| rng.range(1, 8)).collect();
+                (sizes.iter().sum(), Some(sizes))
+            }
         };
         let entries: Vec<Vec<u8>> = (n..n + count)
             .map(|i| format!("{{\"crash\":\"{name}\",\"n\":{i}}}").into_bytes())
             .collect();
         n += count;
-        let result = if count == 1 {
-            client.submit(&entries[0]).await.map(|r| vec![r])
-        } else {
-            client.submit_batch(&entries).await
+        let result = match stream {
+            None if count == 1 => client.submit(&entries[0]).await.map(|r| vec![r]),
+            None => client.submit_batch(&entries).await,
+            Some(sizes) => {
+                let mut rest = entries.clone();
+                let batches: Vec<Vec<Vec<u8>>> = sizes
+                    .iter()
+                    .map(|&k| rest.drain(..k as usize).collect())
+                    .collect();
+                client
+                    .submit_stream(batches)
+                    .await
+                    .map(|per_batch| per_batch.into_iter().flatten().collect())
+            }
         };
         match result {
             Ok(receipts) => {
@@ -169,6 +187,63 @@ async fn reader(addr: String, key: VerifierKey, stop: Arc<AtomicBool>, seen: Arc
     }
 }
 
+/// Reads what the log already acknowledged until `stop`: inclusion proofs of random acknowledged indices against
+/// the latest checkpoint, and short entry ranges, each verified by the client (a proof that fails verification,
+/// or an entry that differs from the acknowledged bytes, fails the run).
+async fn proof_reader(
+    addr: String,
+    key: VerifierKey,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let client = LogClient::connect(&addr, key)
+        .await
+        .unwrap_or_else(|e| panic!("proof reader could not connect to {addr}: {e}"));
+    let mut rng = Rng(seed);
+    while !stop.load(Ordering::Relaxed) {
+        let pick = {
+            let seen = seen.lock().unwrap();
+            match seen.acked.keys().next_back() {
+                Some(&last) => {
+                    let index = rng.range(0, last);
+                    seen.acked.get(&index).map(|e| (index, e.clone()))
+                }
+                None => None,
+            }
+        };
+        let Some((index, entry)) = pick else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        match client.inclusion_by_index(LeafIndex(index), None).await {
+            Ok(proof) => {
+                assert_eq!(
+                    proof.leaf_hash(),
+                    leaf_hash(&entry),
+                    "proof reader: index {index} proven for another entry"
+                );
+                seen.lock().unwrap().checkpoint(proof.checkpoint());
+            }
+            Err(e) if not_acknowledged(&e) => {}
+            Err(e) => panic!("proof reader: a bad inclusion proof for index {index}: {e}"),
+        }
+        match client
+            .entries_vec(LeafIndex(index), LeafIndex(index + 1))
+            .await
+        {
+            Ok(got) => assert_eq!(
+                got,
+                vec![entry],
+                "proof reader: entry {index} differs from the acknowledged bytes"
+            ),
+            Err(e) if not_acknowledged(&e) => {}
+            Err(e) => panic!("proof reader: reading entry {index} failed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
 /// Totals of the checks made after each cycle.
 #[derive(Default)]
 struct Totals {
@@ -177,8 +252,26 @@ struct Totals {
     consistency_proofs: u64,
 }
 
-/// Checks the restarted server against everything handed out so far (see the module docs).
-async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut Totals) -> u64 {
+/// The log as the last check verified it: its size, newest checkpoint and tree (for incremental checks).
+#[derive(Default)]
+struct Verified {
+    newest: Option<SignedCheckpoint>,
+    tree: CompactRange,
+}
+
+/// Checks the restarted server against everything handed out so far (see the module docs). A `full` check
+/// downloads the whole log; otherwise the newest checkpoint is proven consistent with the one the last check
+/// verified (so the prefix it covers is unchanged, entries and roots alike) and only the entries past it are
+/// downloaded. Every entry acknowledged since the last check lies past it: the log was at that size when the
+/// clients started again.
+async fn check(
+    server: &Tlogd,
+    key: &VerifierKey,
+    seen: &mut Seen,
+    verified: &mut Verified,
+    full: bool,
+    totals: &mut Totals,
+) -> u64 {
     let mut client = LogClient::connect(&server.addr, key.clone()).await.unwrap();
     let newest = client.checkpoint().await.unwrap();
     seen.checkpoint(&newest);
@@ -189,10 +282,30 @@ async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut 
         "rolled back: checkpoint of size {largest} was handed out, the restarted log has {size}"
     );
 
-    // Download the whole log and rebuild the root at every handed-out size.
+    let start = match (&verified.newest, full) {
+        (Some(old), false) => {
+            let old_size = old.checkpoint.size.0;
+            if old_size > 0 && old_size < size {
+                client
+                    .consistency(old, Some(TreeSize(size)))
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("the last checked checkpoint (size {old_size}) is not consistent with size {size}: {e}")
+                    });
+                totals.consistency_proofs += 1;
+            }
+            old_size
+        }
+        _ => {
+            verified.tree = CompactRange::new();
+            0
+        }
+    };
+
+    // Download the log from `start` and rebuild the root at every handed-out size past it.
     let mut entries: Vec<Vec<u8>> = Vec::new();
     let page = 100_000u64;
-    let mut at = 0;
+    let mut at = start;
     while at < size {
         let end = size.min(at + page);
         let chunk = client
@@ -203,8 +316,8 @@ async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut 
         entries.extend(chunk);
         at = end;
     }
-    for (&index, bytes) in &seen.acked {
-        let stored = entries.get(index as usize).unwrap_or_else(|| {
+    for (&index, bytes) in seen.acked.range(start..) {
+        let stored = entries.get((index - start) as usize).unwrap_or_else(|| {
             panic!("acknowledged entry {index} is missing: the log has {size} entries")
         });
         assert_eq!(
@@ -216,9 +329,13 @@ async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut 
         );
         totals.acked_checks += 1;
     }
-    let mut tree = CompactRange::new();
-    let mut roots: BTreeMap<u64, Hash> = BTreeMap::from([(0, empty_root())]);
-    let wanted: Vec<u64> = seen.checkpoints.keys().copied().collect();
+    let tree = &mut verified.tree;
+    let mut roots: BTreeMap<u64, Hash> = BTreeMap::from([(0, empty_root()), (start, tree.root())]);
+    let wanted: Vec<u64> = seen
+        .checkpoints
+        .range(start + 1..)
+        .map(|(s, _)| *s)
+        .collect();
     let mut next = wanted.iter().peekable();
     for e in &entries {
         tree.append(leaf_hash(e), |_, _| {}).unwrap();
@@ -233,7 +350,7 @@ async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut 
         newest.checkpoint.root,
         "entries do not rebuild the newest root"
     );
-    for (s, cp) in &seen.checkpoints {
+    for (s, cp) in seen.checkpoints.range(start..) {
         assert_eq!(
             roots.get(s),
             Some(&cp.checkpoint.root),
@@ -258,6 +375,7 @@ async fn check(server: &Tlogd, key: &VerifierKey, seen: &mut Seen, totals: &mut 
         assert_eq!(proven.new.checkpoint.root, newest.checkpoint.root);
         totals.consistency_proofs += 1;
     }
+    verified.newest = Some(newest);
     size
 }
 
@@ -287,6 +405,8 @@ async fn acknowledged_writes_survive_sigkill() {
     let data = dir.path().join("data");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut totals = Totals::default();
+    let mut verified = Verified::default();
+    let full_every = env_u64("TLOG_CRASH_FULL_CHECK_EVERY").unwrap_or(1).max(1);
 
     let mut server = start(&data, true);
     let key = VerifierKey::parse(&server.vkey).unwrap();
@@ -307,6 +427,13 @@ async fn acknowledged_writes_survive_sigkill() {
         tasks.push(tokio::spawn(reader(
             server.addr.clone(),
             key.clone(),
+            stop.clone(),
+            seen.clone(),
+        )));
+        tasks.push(tokio::spawn(proof_reader(
+            server.addr.clone(),
+            key.clone(),
+            rng.next(),
             stop.clone(),
             seen.clone(),
         )));
@@ -338,7 +465,8 @@ async fn acknowledged_writes_survive_sigkill() {
         // The clients are done: the record leaves the lock while the (async) check runs.
         let mut record = std::mem::take(&mut *seen.lock().unwrap());
         let before = record.acked.len();
-        let size = check(&server, &key, &mut record, &mut totals).await;
+        let full = cycle + 1 == cycles || (cycle + 1) % full_every == 0;
+        let size = check(&server, &key, &mut record, &mut verified, full, &mut totals).await;
         println!(
             "cycle {}/{cycles}: killed pid {pid} after {} ms; restarted at size {size}; {} acknowledged entries, {} \
              checkpoints handed out so far: all present and consistent",

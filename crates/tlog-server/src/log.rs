@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use tlog_checkpoint::{
-    Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint, verify_checkpoint,
+    Checkpoint, MAX_TIMESTAMP, SignedCheckpoint, SignerKey, sign_checkpoint, verify_checkpoint,
 };
 use tlog_core::{CompactRange, TreeSize, empty_root, range_nodes};
 use tlog_storage::LogStore;
@@ -144,7 +144,7 @@ fn recover<S: LogStore>(store: &S, key: &SignerKey, clock: &dyn Clock) -> Result
         let cp = Checkpoint::new(origin, TreeSize(0), empty_root())?;
         return Ok(Recovered {
             frontier,
-            latest: sign_checkpoint(key, &cp, clock.now_unix())?,
+            latest: sign_checkpoint(key, &cp, clock.now_unix().min(MAX_TIMESTAMP))?,
         });
     }
     let (cp_size, note) = store

@@ -6,8 +6,12 @@
 //! waiting submitter — so an acknowledged entry is always durable and covered by a signed checkpoint (group
 //! commit: an idle log writes a lone entry at once; a busy log's batches grow by themselves).
 //!
-//! A failed write answers the whole batch with the error and leaves both the store and the in-memory frontier as
-//! they were; the signature made for it is dropped unpublished, and the next batch starts from the same state.
+//! A failed write answers the whole batch with the error and leaves the in-memory frontier as it was; the
+//! signature made for it is dropped unpublished, and the next batch starts from the same state. Whether the
+//! failed batch reached the disk is not known after an I/O error (a failed fsync may or may not have written
+//! it): RocksDB then refuses every later write until the database is reopened, so no batch is ever written on
+//! top of one whose fate is unknown, and a restart recovers whatever the disk holds (see SECURITY.md, "A failing
+//! disk"). Refusals before anything is written (the free-space reserve) leave the store as it was.
 //!
 //! The answer carries the nodes the batch completed and the frontier it extended ([`BatchNodes`]): every
 //! inclusion proof of a new entry at the batch's size is made of those, so receipts need no read of the store.
@@ -21,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tlog_checkpoint::{Checkpoint, SignedCheckpoint, SignerKey, sign_checkpoint};
+use tlog_checkpoint::{Checkpoint, MAX_TIMESTAMP, SignedCheckpoint, SignerKey, sign_checkpoint};
 use tlog_core::{CompactRange, Hash, LeafIndex, NodeId, inclusion_plan, leaf_hash, range_nodes};
 use tlog_storage::{AppendBatch, LogStore};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -512,8 +516,13 @@ impl<S: LogStore> Sequencer<S> {
         frontier.extend(batch.leaf_hashes.iter().copied(), |id, h| {
             batch.nodes.push((id, h))
         })?;
-        // Checkpoint times never go backwards, even if the clock does.
-        let timestamp = self.clock.now_unix().max(self.latest.timestamp);
+        // Checkpoint times never go backwards, even if the clock does; a clock beyond the largest time a
+        // cosignature can carry is read as that time instead of stopping the log.
+        let timestamp = self
+            .clock
+            .now_unix()
+            .min(MAX_TIMESTAMP)
+            .max(self.latest.timestamp);
         let checkpoint = Checkpoint::new(self.origin.clone(), frontier.size(), frontier.root())?;
         let signed = sign_checkpoint(&self.key, &checkpoint, timestamp)?;
         batch.checkpoint = signed.note.clone().into_bytes();
