@@ -2,6 +2,7 @@
 //! on port 0 with RocksDB in a temporary folder, the entries and request helpers every gRPC test uses, and
 //! ([`cli`]) running the `tlog` binary.
 
+pub mod archive;
 pub mod cli;
 
 use std::fs::OpenOptions;
