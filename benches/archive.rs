@@ -115,12 +115,8 @@ async fn archive_under_load(args: &Args, primary: &Tlogd) -> Res<ArchiveRun> {
     let mut writers = Vec::new();
     for w in 0..args.writers {
         let mut rpc = connect(primary).await?;
-        let (stop, written, batch, bytes) = (
-            stop.clone(),
-            written.clone(),
-            args.batch,
-            args.entry_bytes,
-        );
+        let (stop, written, batch, bytes) =
+            (stop.clone(), written.clone(), args.batch, args.entry_bytes);
         writers.push(tokio::spawn(async move {
             let mut seed = (w as u64) << 40;
             while !stop.load(Ordering::Relaxed) {
@@ -246,7 +242,7 @@ async fn proofs(args: &Args, server: &Tlogd, size: u64, root: Hash) -> Res<f64> 
                     .map_err(|e| format!("GetInclusionProof({index}): {e}"))?
                     .into_inner();
                 n += 1;
-                if n % every == 0 {
+                if n.is_multiple_of(every) {
                     let leaf = hash_from_bytes("leaf", &p.leaf_hash).map_err(|e| e.to_string())?;
                     let hashes =
                         hashes_from_bytes("hashes", &p.hashes).map_err(|e| e.to_string())?;
@@ -278,12 +274,7 @@ async fn run(args: Args) -> Res<()> {
     let primary = Tlogd::launch_with_env(
         &bin("tlogd"),
         &dir.path().join("primary"),
-        &[
-            "--archive",
-            &url,
-            "--archive-interval-ms",
-            &interval,
-        ],
+        &["--archive", &url, "--archive-interval-ms", &interval],
         Some(&log("primary")),
         &server.env(),
     )?;
