@@ -783,3 +783,66 @@ pub async fn serve(
     });
     replica.run(listeners, shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use tlog_core::tiles::fold_tile_hashes;
+
+    use super::*;
+
+    fn bundle(entries: usize, bytes: usize) -> Arc<Cached> {
+        Arc::new(Cached::Entries(vec![vec![0; bytes]; entries]))
+    }
+
+    fn key(index: u64) -> Key {
+        Tile {
+            kind: TileKind::Entries,
+            index,
+            width: TILE_WIDTH as u16,
+        }
+    }
+
+    #[test]
+    fn the_cache_drops_the_least_recently_used_past_its_byte_limit() {
+        // Each value is 100 bytes of entry plus 24 of bookkeeping.
+        let mut lru = Lru::new(3 * 124);
+        for index in 0..3 {
+            lru.put(key(index), bundle(1, 100));
+        }
+        assert!(lru.get(&key(0)).is_some(), "0 is now the most recent");
+        lru.put(key(3), bundle(1, 100));
+        assert_eq!(lru.bytes, 3 * 124);
+        assert!(lru.get(&key(1)).is_none(), "1 was the least recently used");
+        for index in [0, 2, 3] {
+            assert!(lru.get(&key(index)).is_some(), "{index}");
+        }
+        // A value larger than the whole limit is not cached (and evicts nothing).
+        lru.put(key(4), bundle(4, 100));
+        assert!(lru.get(&key(4)).is_none());
+        assert_eq!(lru.bytes, 3 * 124);
+    }
+
+    #[test]
+    fn interior_rows_hold_the_nodes_a_partial_tile_completes() {
+        let hashes: Vec<Hash> = (0..200u8).map(|i| Hash([i; 32])).collect();
+        let tile = Tile {
+            kind: TileKind::Hashes(1),
+            index: 3,
+            width: 200,
+        };
+        let stored = with_interior_rows(&tile, 1, hashes.clone()).unwrap();
+        // Level 8 + rise, within tile 3 of level 1: 200 >> rise complete nodes per row.
+        for rise in 0..8u8 {
+            let span = 1usize << rise;
+            for offset in 0..(200 >> rise) {
+                let node = NodeId::new(8 + rise, ((3 * 256) >> rise) as u64 + offset as u64);
+                let expected = fold_tile_hashes(&hashes[offset * span..(offset + 1) * span]);
+                assert_eq!(
+                    read_node(&stored, &NodeSlot::of(node)).unwrap(),
+                    expected,
+                    "rise {rise} offset {offset}"
+                );
+            }
+        }
+    }
+}
