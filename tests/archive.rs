@@ -7,117 +7,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tlog_archive::Head;
 use tlog_archive::s3::{self, S3Location};
 use tlog_archive::testing::{SeaweedFs, delete_version, get_version, object_versions};
-use tlog_archive::{ArchiveTiles, Head};
 use tlog_checkpoint::VerifierKey;
 use tlog_client::tiles::TileClient;
 use tlog_core::LeafIndex;
 use tlog_proto::v1;
-use tlog_suite::{Rpc, Tlogd, bin, event};
-
-/// A bucket set up by `tlogd archive init` (COMPLIANCE, 1 day) on `server`; returns `s3://bucket/log`.
-fn init_archive(server: &SeaweedFs, bucket: &str) -> String {
-    let url = format!("s3://{bucket}/log");
-    let out = Command::new(bin("tlogd"))
-        .args([
-            "archive",
-            "init",
-            "--archive",
-            &url,
-            "--retention-days",
-            "1",
-        ])
-        .envs(server.env())
-        .output()
-        .expect("run tlogd archive init");
-    assert!(
-        out.status.success(),
-        "tlogd archive init failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    url
-}
-
-/// A tlogd archiving to `url`, publishing every 100 ms.
-fn archiving_tlogd(data: &std::path::Path, server: &SeaweedFs, url: &str, extra: &[&str]) -> Tlogd {
-    let mut args = vec!["--archive", url, "--archive-interval-ms", "100"];
-    args.extend_from_slice(extra);
-    Tlogd::start_with_env(data, &args, &server.env())
-}
-
-async fn rpc(tlogd: &Tlogd) -> Rpc {
-    Rpc::connect(tlogd.addr.clone())
-        .await
-        .expect("connect")
-        .max_decoding_message_size(64 << 20)
-}
-
-/// Submits events `[from, to)` in batches of 2,000.
-async fn submit(rpc: &mut Rpc, from: u64, to: u64) -> Result<(), tonic::Status> {
-    let mut at = from;
-    while at < to {
-        let end = to.min(at + 2_000);
-        rpc.submit_batch(v1::SubmitBatchRequest {
-            entries: (at..end).map(event).collect(),
-            client_tag: 0,
-        })
-        .await?;
-        at = end;
-    }
-    Ok(())
-}
-
-async fn checkpoint(rpc: &mut Rpc) -> v1::SignedCheckpoint {
-    rpc.get_checkpoint(v1::GetCheckpointRequest::default())
-        .await
-        .expect("GetCheckpoint")
-        .into_inner()
-}
-
-/// Waits until the log reports its whole tree archived; panics after `limit`.
-async fn wait_archived(rpc: &mut Rpc, limit: Duration) -> v1::SignedCheckpoint {
-    let deadline = Instant::now() + limit;
-    loop {
-        let cp = checkpoint(rpc).await;
-        if cp.archived_size == cp.size {
-            return cp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "archive stuck at {} of {} entries",
-            cp.archived_size,
-            cp.size
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn archive_tiles(server: &SeaweedFs, url: &str) -> ArchiveTiles {
-    let location = S3Location::parse(url).unwrap();
-    ArchiveTiles::new(
-        s3::object_store(server.config(), &location.bucket).unwrap(),
-        &location.prefix,
-    )
-}
-
-/// `tlog verify --archive URL --key VKEY`: (exit code, output).
-fn tlog_verify_archive(server: &SeaweedFs, url: &str, vkey: &str) -> (i32, String) {
-    let out = Command::new(bin("tlog"))
-        .args(["verify", "--archive", url, "--key", vkey])
-        .envs(server.env())
-        .output()
-        .expect("run tlog verify");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use tlog_suite::archive::{
+    archive_tiles, archiving_tlogd, checkpoint, init_archive, rpc, submit, tlog_verify_archive,
+    wait_archived,
+};
+use tlog_suite::{Rpc, Tlogd, bin};
 
 #[tokio::test]
 async fn a_large_log_is_archived_and_verifies_from_the_archive_alone() {
@@ -126,23 +27,29 @@ async fn a_large_log_is_archived_and_verifies_from_the_archive_alone() {
     let dir = TempDir::new().unwrap();
     let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
     let mut rpc = rpc(&tlogd).await;
-    const N: u64 = 120_000;
-    submit(&mut rpc, 0, N).await.unwrap();
-    let archived = wait_archived(&mut rpc, Duration::from_secs(180)).await;
-    assert_eq!(archived.size, N);
+    // TLOG_ARCHIVE_ENTRIES=400000 for the "few hundred thousand" (minutes on a debug build).
+    let n: u64 = std::env::var("TLOG_ARCHIVE_ENTRIES")
+        .ok()
+        .map(|v| v.parse().expect("TLOG_ARCHIVE_ENTRIES is a number"))
+        .unwrap_or(120_000);
+    assert!(n > 65_536, "the proofs below need a level-1 tile");
+    submit(&mut rpc, 0, n).await.unwrap();
+    let wait = Duration::from_secs(180).max(Duration::from_millis(n * 2));
+    let archived = wait_archived(&mut rpc, wait).await;
+    assert_eq!(archived.size, n);
 
     // The bucket alone is a tlog-tiles log: its checkpoint is the log's, and proofs built from its tiles verify.
     let key = VerifierKey::parse(&tlogd.vkey).unwrap();
     let tiles = TileClient::new(archive_tiles(&server, &url), key);
     let cp = tiles.checkpoint().await.unwrap();
     assert_eq!(cp.note.as_bytes(), archived.note);
-    for index in [0, 255, 256, 65_535, 65_536, N - 1] {
+    for index in [0, 255, 256, 65_535, 65_536, n - 1] {
         tiles.prove_inclusion(LeafIndex(index), &cp).await.unwrap();
     }
     let (code, out) = tlog_verify_archive(&server, &url, &tlogd.vkey);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains(&format!("every one of its {N} entries")),
+        out.contains(&format!("every one of its {n} entries")),
         "{out}"
     );
 }
@@ -477,4 +384,36 @@ async fn a_log_that_only_claimed_its_archive_resumes_after_growing_without_it() 
     let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
     let archived = wait_archived(&mut rpc(&tlogd).await, Duration::from_secs(60)).await;
     assert_eq!(archived.size, 500);
+}
+
+#[tokio::test]
+async fn tlog_verify_archive_recomputes_every_hash_tile_from_the_entries() {
+    let server = SeaweedFs::start();
+    let url = init_archive(&server, "tiles");
+    let dir = TempDir::new().unwrap();
+    let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
+    let mut rpc = rpc(&tlogd).await;
+    submit(&mut rpc, 0, 600).await.unwrap();
+    wait_archived(&mut rpc, Duration::from_secs(60)).await;
+    // 600 entries: level-0 tiles 000 and 001, 002.p/88, and the level-1 tile 000.p/2.
+    let (code, out) = tlog_verify_archive(&server, &url, &tlogd.vkey);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("its 4 hash tiles are the ones they give"),
+        "{out}"
+    );
+    // A well-formed tile of other hashes on top of an archived one: the entries still rebuild the root, but a
+    // proof built from the tiles would not verify.
+    use tlog_archive::object_store::{ObjectStoreExt, PutPayload};
+    let store = s3::object_store(server.config(), "tiles").unwrap();
+    store
+        .put(
+            &"log/tile/0/001".into(),
+            PutPayload::from(vec![7u8; 256 * 32]),
+        )
+        .await
+        .unwrap();
+    let (code, out) = tlog_verify_archive(&server, &url, &tlogd.vkey);
+    assert_eq!(code, 3, "an inconsistent archive: {out}");
+    assert!(out.contains("tile/0/001 differs"), "{out}");
 }

@@ -1,7 +1,9 @@
 //! Shared helpers for the end-to-end tests in `tests/`: locating the workspace binaries, running a real `tlogd`
 //! on port 0 with RocksDB in a temporary folder, the entries and request helpers every gRPC test uses, and
-//! ([`cli`]) running the `tlog` binary, and ([`bench`]) what the end-to-end benchmarks share.
+//! ([`cli`]) running the `tlog` binary, ([`archive`]) SeaweedFS and the archive, and ([`bench`]) what the
+//! end-to-end benchmarks share.
 
+pub mod archive;
 pub mod bench;
 pub mod cli;
 

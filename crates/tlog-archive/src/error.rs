@@ -41,6 +41,10 @@ pub enum Error {
     /// The bucket does not enforce the retention the archive asks for.
     #[error("bucket Object Lock: {0}")]
     ObjectLock(String),
+    /// The archive's entries do not give its checkpoint's root, or one of its hash tiles is not the one they give
+    /// ([`crate::audit`]).
+    #[error("archive audit: {0}")]
+    Audit(String),
     /// The HTTP client behind the bucket-level requests.
     #[error("S3 request: {0}")]
     Http(#[from] reqwest::Error),

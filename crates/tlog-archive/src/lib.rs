@@ -24,6 +24,7 @@
 //! reads the bucket back as a [`tlog_client::TileSource`].
 
 mod archive;
+pub mod audit;
 mod error;
 pub mod plan;
 pub mod s3;

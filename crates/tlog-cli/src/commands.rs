@@ -272,7 +272,8 @@ pub async fn checkpoint(
 }
 
 /// `tlog verify --archive`: the archived checkpoint verified with the key (and witness policy), then every
-/// archived entry downloaded from its bundle and hashed into the tree, which must rebuild the checkpoint's root.
+/// archived entry downloaded from its bundle and hashed into the tree, which must rebuild the checkpoint's root,
+/// and every archived hash tile of that tree recomputed from them ([`tlog_archive::audit`]).
 pub async fn verify_archive(ctx: &Context, url: &str) -> Result<(), CliError> {
     use tlog_archive::s3::{S3Config, S3Location, object_store};
     let location = S3Location::parse(url)?;
@@ -288,13 +289,13 @@ pub async fn verify_archive(ctx: &Context, url: &str) -> Result<(), CliError> {
         e @ (ClientError::TileNotFound { .. } | ClientError::Source { .. }) => unreachable(e),
         e => CliError::Client(e),
     })?;
-    let empty = tlog_core::CompactRange::new();
-    client
-        .audit_entries(&empty, &latest.checkpoint)
+    let audited = tlog_archive::audit::audit(client.source(), &latest.checkpoint, 16)
         .await
         .map_err(|e| match e {
-            e @ (ClientError::TileNotFound { .. } | ClientError::Source { .. }) => unreachable(e),
-            e => CliError::Client(e),
+            tlog_archive::Error::Source(
+                e @ (ClientError::TileNotFound { .. } | ClientError::Source { .. }),
+            ) => unreachable(e),
+            e => CliError::Archive(e),
         })?;
     let mut json = checkpoint_json(&latest);
     if let Value::Object(map) = &mut json {
@@ -303,11 +304,13 @@ pub async fn verify_archive(ctx: &Context, url: &str) -> Result<(), CliError> {
             "entries_verified".into(),
             Value::from(latest.checkpoint.size.0),
         );
+        map.insert("tiles_verified".into(), Value::from(audited.tiles));
     }
     let human = format!(
-        "archive {url} verified: {}\nevery one of its {} entries rebuilds that root",
+        "archive {url} verified: {}\nevery one of its {} entries rebuilds that root, and its {} hash tiles are the ones they give",
         checkpoint_line(&latest),
-        latest.checkpoint.size.0
+        latest.checkpoint.size.0,
+        audited.tiles
     );
     ctx.printer.emit(&json, &human)
 }

@@ -107,6 +107,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Fork { .. } => EXIT_INCONSISTENT,
+            // An archive whose entries, root and tiles disagree.
+            CliError::Archive(tlog_archive::Error::Audit(_)) => EXIT_INCONSISTENT,
             CliError::Client(e) | CliError::Rejected { source: e, .. } if is_inconsistency(e) => {
                 EXIT_INCONSISTENT
             }

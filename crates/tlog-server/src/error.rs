@@ -55,6 +55,9 @@ pub enum Error {
     /// The log is too far ahead of its archive: pushback until archiving catches up.
     #[error("the archive is {lag} entries behind the log (at most {max_lag} allowed); retry later")]
     ArchiveLag { lag: u64, max_lag: u64 },
+    /// A write sent to a read replica, which serves the archive of another log and takes no entries.
+    #[error("read replica of {primary}; submit to the primary")]
+    ReadReplica { primary: Arc<str> },
     /// The sequencer stopped (shutdown).
     #[error("the log is shutting down")]
     Closed,
@@ -183,6 +186,10 @@ pub enum ConfigError {
     #[cfg(feature = "archive")]
     #[error("archive: {0}")]
     Archive(tlog_archive::Error),
+    /// A read replica could not start on its archive (no checkpoint, one that does not verify, tiles that do
+    /// not give its root).
+    #[error("replica: {0}")]
+    Replica(String),
 }
 
 impl Error {
@@ -247,7 +254,8 @@ pub(crate) fn store_failure(e: &StoreError) -> StoreFailure {
         StoreError::Corrupt(_) | StoreError::MissingNode(_) => StoreFailure::DataLoss,
         StoreError::Conflict(_)
         | StoreError::OutOfRange(_)
-        | StoreError::UnsupportedFormat { .. } => StoreFailure::Internal,
+        | StoreError::UnsupportedFormat { .. }
+        | StoreError::Unsupported(_) => StoreFailure::Internal,
     }
 }
 

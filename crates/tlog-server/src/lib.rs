@@ -22,6 +22,8 @@ pub mod log;
 pub mod metrics;
 mod reader;
 #[cfg(feature = "rocksdb")]
+pub mod replica;
+#[cfg(feature = "rocksdb")]
 mod scrub;
 mod sequencer;
 #[cfg(feature = "rocksdb")]

@@ -229,6 +229,25 @@ struct Args {
     /// Shortest time between two checkpoint publications to the archive, in milliseconds.
     #[arg(long, value_name = "MS")]
     archive_interval_ms: Option<u64>,
+    /// Run as a read replica of the log archived at s3://bucket/prefix (endpoint, region and credentials from the
+    /// AWS environment, as for --archive): serve its read API from the archive, following new checkpoints; no
+    /// data folder is used and writes are refused. Needs --replica-vkey.
+    #[arg(
+        long,
+        env = "TLOGD_REPLICA_OF",
+        value_name = "S3_URL",
+        requires = "replica_vkey"
+    )]
+    replica_of: Option<String>,
+    /// The replicated log's verifier key file (its log.vkey): every adopted checkpoint must verify with it.
+    #[arg(long, value_name = "FILE")]
+    replica_vkey: Option<PathBuf>,
+    /// How often a replica reads the archive's checkpoint, in milliseconds [default: 2000]
+    #[arg(long, value_name = "MS")]
+    replica_poll_ms: Option<u64>,
+    /// Most bytes of full tiles and entry bundles a replica caches [default: 256 MiB]
+    #[arg(long, value_name = "BYTES")]
+    replica_cache_bytes: Option<u64>,
 }
 
 /// The TOML config file. Every field is optional; see README for an example.
@@ -432,7 +451,82 @@ fn main() -> ExitCode {
                 ExitCode::from(code)
             }
         },
+        None if cli.serve.replica_of.is_some() => replica(cli.serve),
         None => server(cli.serve),
+    }
+}
+
+/// `tlogd --replica-of`: a read replica serving the archive of a log.
+#[tokio::main]
+async fn replica(args: Args) -> ExitCode {
+    use tlog_server::replica::{self, ReplicaConfig};
+    let (url, vkey_file) = (args.replica_of.clone(), args.replica_vkey.clone());
+    let (poll_ms, cache_bytes) = (args.replica_poll_ms, args.replica_cache_bytes);
+    let setup = || -> Result<(ReplicaConfig, bool), String> {
+        let (url, vkey_file) = (url.unwrap_or_default(), vkey_file.unwrap_or_default());
+        let (server, json) = config(args)?;
+        if server.archive.is_some() {
+            return Err("a read replica does not archive: drop --archive".into());
+        }
+        let location = tlog_archive::s3::S3Location::parse(&url).map_err(|e| e.to_string())?;
+        let s3 = tlog_archive::s3::S3Config::from_env().map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&vkey_file)
+            .map_err(|e| format!("reading {}: {e}", vkey_file.display()))?;
+        let key = VerifierKey::parse(text.trim()).map_err(|e| {
+            format!(
+                "{} is not a signed-note verifier key: {e}",
+                vkey_file.display()
+            )
+        })?;
+        let mut c = ReplicaConfig::new(location, s3, key);
+        if let Some(ms) = poll_ms {
+            c.poll_interval = Duration::from_millis(ms.max(1));
+        }
+        c.cache_bytes = cache_bytes.unwrap_or(c.cache_bytes);
+        c.listen = server.listen;
+        c.http_listen = server.http_listen;
+        c.http = server.http;
+        c.service = server.service;
+        c.read = server.log.read;
+        c.max_message_bytes = server.max_message_bytes;
+        c.tls = server.tls;
+        Ok((c, json))
+    };
+    let (config, json) = match setup() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tlogd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tlog_daemon::init_logging(json);
+    let location = config.location.to_string();
+    let vkey = config.key.to_string();
+    let result = replica::serve(
+        config,
+        |s| {
+            println!("tlogd: read replica of {location}");
+            println!("tlogd: origin {}", s.origin);
+            println!("tlogd: verifier key {vkey}");
+            println!("tlogd: tree size {}", s.tree_size);
+            match s.http_addr {
+                Some(http) => println!("tlogd: http listening on {http}"),
+                None => println!("tlogd: http off"),
+            }
+            println!("tlogd: listening on {}", s.addr);
+        },
+        async {
+            tlog_daemon::shutdown_signal().await;
+            tracing::info!("shutting down");
+        },
+    )
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlogd: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

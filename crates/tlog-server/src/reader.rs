@@ -33,6 +33,10 @@ pub struct ReadLimits {
     pub max_entries_per_read: u64,
     /// Historical checkpoints kept parsed in memory.
     pub checkpoint_cache: usize,
+    /// Serve consistency proofs from any old size up to the new one, not only from sizes this reader holds a
+    /// signed checkpoint of. A read replica holds only the checkpoints it adopted from the archive, not every one
+    /// the primary signed; the client holds the old checkpoint and checks the proof against it either way.
+    pub consistency_from_any_size: bool,
 }
 
 impl Default for ReadLimits {
@@ -40,6 +44,7 @@ impl Default for ReadLimits {
         ReadLimits {
             max_entries_per_read: DEFAULT_MAX_ENTRIES_PER_READ,
             checkpoint_cache: DEFAULT_CHECKPOINT_CACHE,
+            consistency_from_any_size: false,
         }
     }
 }
@@ -281,7 +286,10 @@ impl<S: LogStore> LogReader<S> {
             });
         }
         // The old size must be one the log signed, so the proof links two published checkpoints.
-        if old != new && self.checkpoint_in(old, tier)?.is_none() {
+        if old != new
+            && !self.limits.consistency_from_any_size
+            && self.checkpoint_in(old, tier)?.is_none()
+        {
             return Ok(None);
         }
         let plan = consistency_plan(old, new)?;

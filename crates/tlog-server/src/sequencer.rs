@@ -208,9 +208,31 @@ pub struct Appender {
     limits: SubmissionLimits,
     queue_capacity: usize,
     metrics: Metrics,
+    /// Set on a read replica's appender: every submission is refused with [`Error::ReadReplica`] naming it.
+    read_only_of: Option<Arc<str>>,
 }
 
 impl Appender {
+    /// The appender of a read replica of `primary`: it queues nothing (no sequencer runs behind it) and refuses
+    /// every submission with [`Error::ReadReplica`], so the service and the HTTP ingestion routes answer writes
+    /// with one clear status; `latest` is the replica's newest adopted checkpoint.
+    pub(crate) fn read_only(latest: watch::Receiver<Arc<SignedCheckpoint>>, primary: &str) -> Self {
+        // A closed queue: nothing can be sent even if a caller skipped the refusal.
+        let (tx, _) = mpsc::channel(1);
+        Appender {
+            tx,
+            latest,
+            limits: SubmissionLimits {
+                max_entry_bytes: validate::DEFAULT_MAX_ENTRY_BYTES,
+                max_request_entries: DEFAULT_MAX_REQUEST_ENTRIES,
+                max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            },
+            queue_capacity: 0,
+            metrics: Metrics::new(),
+            read_only_of: Some(primary.into()),
+        }
+    }
+
     /// Queues entries as one unit (they get consecutive indices unless de-duplicated) and waits until they are
     /// durable and signed. Fails fast with [`Error::QueueFull`] instead of queueing without bound.
     pub async fn submit(&self, entries: Vec<Vec<u8>>) -> Result<Committed> {
@@ -220,6 +242,11 @@ impl Appender {
     /// Checks entries against the log's limits and queues them now, without waiting: submissions enqueued one
     /// after another are sequenced in that order.
     pub fn enqueue(&self, entries: Vec<Vec<u8>>) -> Result<Pending> {
+        if let Some(primary) = &self.read_only_of {
+            return Err(Error::ReadReplica {
+                primary: primary.clone(),
+            });
+        }
         let limits = &self.limits;
         let metrics = self.metrics.sequencer();
         let bytes: usize = entries.iter().map(Vec::len).sum();
@@ -319,6 +346,7 @@ impl<S: LogStore> Sequencer<S> {
             limits,
             queue_capacity: self.config.queue_capacity,
             metrics: self.metrics.clone(),
+            read_only_of: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()

@@ -137,7 +137,7 @@ fn default_origin() -> Result<String> {
 /// for the client's delayed ACK (~40 ms on Linux) whenever the client has nothing else to send, which capped every
 /// request-at-a-time client at ~23 calls/s per connection in the load benchmark (tonic sets TCP_NODELAY only on
 /// listeners it binds itself, not on an incoming stream handed to it).
-fn incoming_nodelay(
+pub(crate) fn incoming_nodelay(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;
@@ -477,7 +477,7 @@ type ReflectionAlpha<T> = tonic_reflection::server::v1alpha::ServerReflectionSer
 
 /// Both reflection versions: grpcurl before 1.8.8 (and other older tools) only speak v1alpha.
 #[allow(clippy::type_complexity)]
-fn reflection() -> Result<(
+pub(crate) fn reflection() -> Result<(
     Reflection<impl tonic_reflection::server::v1::ServerReflection>,
     ReflectionAlpha<impl tonic_reflection::server::v1alpha::ServerReflection>,
 )> {
@@ -490,7 +490,7 @@ fn reflection() -> Result<(
 }
 
 /// The gRPC transport, with TLS when a certificate chain and key are configured.
-fn transport(tls: Option<&(PathBuf, PathBuf)>) -> Result<tonic::transport::Server> {
+pub(crate) fn transport(tls: Option<&(PathBuf, PathBuf)>) -> Result<tonic::transport::Server> {
     let builder = tonic::transport::Server::builder();
     let Some((cert, key)) = tls else {
         return Ok(builder);

@@ -18,7 +18,7 @@ use tlog_proto::v1::{
     SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, WatchCheckpointsRequest,
 };
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
-use tlog_storage::{LogStore, ReadTier};
+use tlog_storage::{LogStore, ReadTier, StoreError};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -70,7 +70,8 @@ pub fn code(e: &Error) -> Code {
         Error::Request(r) => r.code(),
         Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
         Error::ConsistencySizes { .. } | Error::WitnessedWithSize => Code::InvalidArgument,
-        Error::NotWitnessed => Code::FailedPrecondition,
+        Error::NotWitnessed | Error::ReadReplica { .. } => Code::FailedPrecondition,
+        Error::Store(StoreError::Unsupported(_)) => Code::Unimplemented,
         Error::NoWitnessedCheckpoint => Code::Unavailable,
         Error::NoCheckpoint(_) | Error::UnknownLeaf(_) | Error::LeafNotInSize { .. } => {
             Code::NotFound
@@ -580,6 +581,16 @@ mod tests {
             (Error::NotWitnessed, Code::FailedPrecondition),
             (Error::NoWitnessedCheckpoint, Code::Unavailable),
             (Error::WitnessedWithSize, Code::InvalidArgument),
+            (
+                Error::ReadReplica {
+                    primary: "s3://b/p".into(),
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::Store(StoreError::Unsupported("no index by leaf hash".into())),
+                Code::Unimplemented,
+            ),
         ] {
             let what = e.to_string();
             assert_eq!(status(e).code(), code, "{what}");

@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The store was written by an incompatible layout version.
     #[error("unsupported store format version {found} (this build reads version {FORMAT_VERSION})")]
     UnsupportedFormat { found: String },
+    /// An operation this store does not offer (a read replica's store takes no writes and has no index by leaf
+    /// hash); the message says what to do instead.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 impl From<Corruption> for StoreError {
