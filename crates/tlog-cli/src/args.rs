@@ -163,7 +163,7 @@ pub enum Command {
 pub enum EvidenceCommand {
     /// Write a bundle of events: their entries, one multiproof, the signed checkpoint (and optionally the
     /// consistency proof to the latest one). Events by --index, --receipt, or an audit-event filter; all combine.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Verify a bundle OFFLINE with only the log's verifier key (--key) and any --witness policy.
     Verify {
         /// The bundle, as written by `evidence export`.

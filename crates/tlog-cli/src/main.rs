@@ -108,7 +108,7 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         )),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),
         Command::Audit(args) => block_on(commands::audit(&ctx, args)),
-        Command::Evidence(EvidenceCommand::Export(args)) => block_on(evidence::export(&ctx, args)),
+        Command::Evidence(EvidenceCommand::Export(args)) => block_on(evidence::export(&ctx, *args)),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence::verify(&ctx, &file),
         Command::Verify { archive } => block_on(commands::verify_archive(&ctx, &archive)),
     }

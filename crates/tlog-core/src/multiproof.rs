@@ -240,7 +240,7 @@ mod tests {
             })
         );
         assert_eq!(
-            root_from_multi_inclusion_proof(TreeSize(8), &leaves, &vec![Hash::default(); 2]),
+            root_from_multi_inclusion_proof(TreeSize(8), &leaves, &[Hash::default(); 2]),
             Err(VerifyError::WrongProofLength {
                 expected: 3,
                 actual: 2

@@ -48,12 +48,9 @@ fn proven(t: &Tree, indices: &[u64]) -> Vec<(LeafIndex, Hash)> {
 /// The naive proof: walk every range of the whole RFC 9162 tree; a range is in the proof when none of `indices`
 /// is in it but one is in its parent. Hashes from the reference's recursive `MTH`, ranges in position order.
 fn naive_proof(rfc: &Rfc, indices: &[u64], size: usize) -> Vec<Hash> {
-    fn all_ranges(
-        lo: usize,
-        hi: usize,
-        parent: Option<(usize, usize)>,
-        out: &mut Vec<(usize, usize, Option<(usize, usize)>)>,
-    ) {
+    /// A range `[lo, hi)` and its parent range.
+    type Range = (usize, usize, Option<(usize, usize)>);
+    fn all_ranges(lo: usize, hi: usize, parent: Option<(usize, usize)>, out: &mut Vec<Range>) {
         out.push((lo, hi, parent));
         if hi - lo > 1 {
             let k = split(hi - lo);
