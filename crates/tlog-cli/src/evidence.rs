@@ -23,6 +23,8 @@ use crate::error::CliError;
 use crate::event::EventTime;
 use crate::output::{checkpoint_json, checkpoint_line, read_file, write_atomic};
 
+/// Entries a filter scans per `GetEntries` call (the server's default limit per call is 1,000,000).
+const SCAN_WINDOW: u64 = 100_000;
 /// Entries further apart than this are read with separate `GetEntries` calls rather than one spanning both.
 const READ_GAP: u64 = 256;
 
@@ -98,14 +100,20 @@ pub async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
             args.from.unwrap_or(0),
             args.to.unwrap_or(size.0).min(size.0),
         );
-        let mut pages = client.entries(LeafIndex(from), LeafIndex(to)).await?;
-        while let Some((start, page)) = pages.next_page().await? {
-            for (i, entry) in (start.0..).zip(page) {
-                if filter.matches(&entry) {
-                    indices.insert(i);
-                    entries.insert(i, entry);
+        // In windows, each well under the server's limit on one GetEntries call.
+        let mut window = from;
+        while window < to {
+            let end = to.min(window.saturating_add(SCAN_WINDOW));
+            let mut pages = client.entries(LeafIndex(window), LeafIndex(end)).await?;
+            while let Some((start, page)) = pages.next_page().await? {
+                for (i, entry) in (start.0..).zip(page) {
+                    if filter.matches(&entry) {
+                        indices.insert(i);
+                        entries.insert(i, entry);
+                    }
                 }
             }
+            window = end;
         }
     }
     if indices.is_empty() {
