@@ -418,5 +418,19 @@ fn main() {
     ] {
         write("evidence_parse", name, &program);
     }
+    for (name, indices, tree_size) in [
+        ("multiproof", vec![0, 5, 9], 0),
+        ("multiproof_sized", vec![1, 2], p10),
+        ("multiproof_unsorted", vec![5, 1], 0),
+        ("multiproof_beyond", vec![0, latest], 0),
+        ("multiproof_too_many", (0..17).collect(), 0),
+    ] {
+        req(
+            name,
+            8,
+            &[0],
+            v1::GetMultiProofRequest { indices, tree_size }.encode_to_vec(),
+        );
+    }
     println!("corpus written to {}/corpus", env!("CARGO_MANIFEST_DIR"));
 }
