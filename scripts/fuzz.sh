@@ -35,7 +35,7 @@ fi
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
-  targets=(note_parse checkpoint_parse verify_inclusion verify_consistency receipt_decode request_handlers)
+  targets=(note_parse checkpoint_parse verify_inclusion verify_consistency receipt_decode request_handlers evidence_parse)
 fi
 
 # Debug assertions on, so integer overflow panics instead of wrapping; 16 codegen units build much faster on small

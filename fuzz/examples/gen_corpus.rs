@@ -9,7 +9,8 @@ use std::path::Path;
 
 use prost::Message;
 use tlog_checkpoint::cosign;
-use tlog_core::leaf_hash;
+use tlog_client::evidence::{EvidenceBundle, EvidenceEvent};
+use tlog_core::{LeafIndex, TreeSize, leaf_hash, multi_inclusion_plan};
 use tlog_fuzz::{
     LOG_ENTRIES, ORIGIN, PLAIN_TEXTS, log, log_entry, other_signer, service_published_sizes,
     signer, verifier,
@@ -374,6 +375,61 @@ fn main() {
             6,
             &[0],
             v1::GetEntriesRequest { start, end }.encode_to_vec(),
+        );
+    }
+    // Evidence bundles: genuine ones of the fixture log (mode 0), a non-canonical one, and mutation programs
+    // (mode 1: size byte, index mask, position, new value).
+    for (name, size, indices) in [
+        ("bundle_one", 1u64, &[0u64][..]),
+        ("bundle_some", 7, &[1, 2, 5][..]),
+        ("bundle_all", LOG_ENTRIES as u64, &(0..LOG_ENTRIES as u64).collect::<Vec<_>>()[..]),
+    ] {
+        let ids: Vec<LeafIndex> = indices.iter().copied().map(LeafIndex).collect();
+        let plan = multi_inclusion_plan(&ids, TreeSize(size)).expect("valid indices");
+        let bundle = EvidenceBundle {
+            checkpoint: log.checkpoint(size).note.clone(),
+            events: ids
+                .iter()
+                .map(|&index| EvidenceEvent {
+                    index,
+                    entry: log_entry(index.0 as usize),
+                    opening: None,
+                })
+                .collect(),
+            multiproof: plan
+                .build(&log.tree.hashes(plan.node_ids()))
+                .expect("the plan's nodes"),
+            consistency: None,
+        };
+        let bytes = bundle.to_bytes();
+        write("evidence_parse", name, &[&[0][..], &bytes].concat());
+        if name == "bundle_some" {
+            let pretty = serde_json::to_vec_pretty(
+                &serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON"),
+            )
+            .expect("JSON");
+            write("evidence_parse", "bundle_pretty", &[&[0][..], &pretty, b"\n"].concat());
+        }
+    }
+    for (name, program) in [
+        ("mutate_index", [1u8, 6, 0b101, 0, 80, 0, b'9']),
+        ("mutate_note", [1, 11, 0xff, 0x0f, 30, 0, b'X']),
+        ("mutate_proof", [1, 8, 1, 0, 0xff, 1, b'f']),
+    ] {
+        write("evidence_parse", name, &program);
+    }
+    for (name, indices, tree_size) in [
+        ("multiproof", vec![0, 5, 9], 0),
+        ("multiproof_sized", vec![1, 2], p10),
+        ("multiproof_unsorted", vec![5, 1], 0),
+        ("multiproof_beyond", vec![0, latest], 0),
+        ("multiproof_too_many", (0..17).collect(), 0),
+    ] {
+        req(
+            name,
+            8,
+            &[0],
+            v1::GetMultiProofRequest { indices, tree_size }.encode_to_vec(),
         );
     }
     println!("corpus written to {}/corpus", env!("CARGO_MANIFEST_DIR"));

@@ -30,6 +30,7 @@ use prost::Message;
 use tlog_checkpoint::{SignerKey, verify_checkpoint};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, TreeSize, leaf_hash, verify_consistency, verify_inclusion,
+    verify_multi_inclusion,
 };
 use tlog_fuzz::{Input, ORIGIN, REQUEST_KINDS, WRITE_TOKEN, log_entry, service_batches, verifier};
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
@@ -49,6 +50,7 @@ const MAX_ENTRY_BYTES: usize = 48;
 const MAX_REQUEST_ENTRIES: usize = 6;
 const MAX_BATCH_BYTES: usize = 256;
 const MAX_ENTRIES_RANGE: u64 = 200;
+const MAX_MULTIPROOF_INDICES: usize = 16;
 const ENTRIES_PER_PAGE: u64 = 64;
 /// Beyond this many entries, writes the log would accept are sent without a token.
 const MAX_LOG_ENTRIES: u64 = 3000;
@@ -128,6 +130,7 @@ fn fixture() -> &'static Fixture {
             max_entries_range: MAX_ENTRIES_RANGE,
             // GetCheckpoint{min_size} beyond the log answers DEADLINE_EXCEEDED at once instead of stalling.
             max_checkpoint_wait: Duration::ZERO,
+            max_multiproof_indices: MAX_MULTIPROOF_INDICES,
             ..ServiceLimits::default()
         };
         let service = LogService::new(
@@ -462,6 +465,46 @@ fuzz_target!(|data: &[u8]| {
                             }
                         }
                         assert_eq!(at, end, "the pages cover the range");
+                    }
+                }
+            }
+            8 => {
+                if let Some(m) = decode::<v1::GetMultiProofRequest>(bytes) {
+                    let indices = m.indices.clone();
+                    // The service checks the index set, then the size, then that the indices are in that tree.
+                    let expected = if indices.is_empty()
+                        || indices.len() > MAX_MULTIPROOF_INDICES
+                        || indices.windows(2).any(|w| w[1] <= w[0])
+                    {
+                        Err(Code::InvalidArgument)
+                    } else {
+                        published_size(&model, m.tree_size).and_then(|n| {
+                            if indices.last().is_some_and(|&last| last >= n) {
+                                Err(Code::OutOfRange)
+                            } else {
+                                Ok(n)
+                            }
+                        })
+                    };
+                    let request = authorized(m, authorization.as_deref());
+                    let answer = f
+                        .service
+                        .get_multi_proof(request)
+                        .await
+                        .map(|r| r.into_inner());
+                    assert_code("GetMultiProof", answer.as_ref(), expected.err());
+                    if let (Ok(p), Ok(n)) = (answer, expected) {
+                        assert_eq!(p.tree_size, n);
+                        let cp = p.checkpoint.as_ref().expect("the checkpoint");
+                        let (size, root) = check_checkpoint(&model, cp);
+                        assert_eq!(size, n);
+                        let leaves: Vec<(LeafIndex, Hash)> = indices
+                            .iter()
+                            .map(|&i| (LeafIndex(i), leaf_hash(&model.entries[i as usize])))
+                            .collect();
+                        let proof: Vec<Hash> = p.hashes.iter().map(|h| hash(h)).collect();
+                        verify_multi_inclusion(TreeSize(n), &leaves, &proof, &root)
+                            .expect("the multiproof verifies");
                     }
                 }
             }

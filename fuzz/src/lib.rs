@@ -235,7 +235,7 @@ pub fn service_published_sizes() -> Vec<u64> {
 }
 
 /// The request messages of `tlog.v1.Log`, numbered as the `request_handlers` target's first input byte.
-pub const REQUEST_KINDS: [&str; 8] = [
+pub const REQUEST_KINDS: [&str; 9] = [
     "SubmitRequest",
     "SubmitBatchRequest",
     "GetCheckpointRequest",
@@ -244,6 +244,7 @@ pub const REQUEST_KINDS: [&str; 8] = [
     "GetConsistencyProofRequest",
     "GetEntriesRequest",
     "SubmitStream (one SubmitBatchRequest)",
+    "GetMultiProofRequest",
 ];
 
 /// Plain (non-checkpoint) note texts the generator signs with both fixture keys.

@@ -146,6 +146,9 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// Prove an entry is in the log, with a checkpoint proven consistent with the trusted one (which advances).
     Audit(AuditArgs),
+    /// Evidence bundles: many events in one file with ONE multiproof, checked offline (docs/evidence.md).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Verify a whole log from its S3 archive alone (tlogd --archive): the archived checkpoint's signature, and
     /// every archived entry rebuilding its root. Endpoint and credentials from the AWS environment.
     Verify {
@@ -153,6 +156,61 @@ pub enum Command {
         #[arg(long, value_name = "S3_URL")]
         archive: String,
     },
+}
+
+/// `tlog evidence ...`.
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write a bundle of events: their entries, one multiproof, the signed checkpoint (and optionally the
+    /// consistency proof to the latest one). Events by --index, --receipt, or an audit-event filter; all combine.
+    Export(Box<ExportArgs>),
+    /// Verify a bundle OFFLINE with only the log's verifier key (--key) and any --witness policy.
+    Verify {
+        /// The bundle, as written by `evidence export`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `tlog evidence export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the bundle (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// An event by its index in the log; repeatable, or comma-separated.
+    #[arg(long = "index", value_name = "N", value_delimiter = ',')]
+    pub indices: Vec<u64>,
+    /// An event by a saved receipt (`submit --receipt-out`); repeatable.
+    #[arg(long = "receipt", value_name = "FILE")]
+    pub receipts: Vec<PathBuf>,
+    /// Filter: audit events (`submit --actor ...`) by this actor. Filters scan the log's entries.
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+    /// Filter: audit events with this action.
+    #[arg(long, value_name = "X")]
+    pub action: Option<String>,
+    /// Filter: audit events on this resource.
+    #[arg(long, value_name = "R")]
+    pub resource: Option<String>,
+    /// Filter: audit events at or after this time (RFC 3339 or unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = EventTime::parse)]
+    pub since: Option<EventTime>,
+    /// Filter: audit events before this time.
+    #[arg(long, value_name = "TIME", value_parser = EventTime::parse)]
+    pub until: Option<EventTime>,
+    /// Filters scan entries from this index [default: 0].
+    #[arg(long, value_name = "N")]
+    pub from: Option<u64>,
+    /// Filters scan entries before this index [default: the tree size].
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+    /// Published tree size to prove against (default: the latest checkpoint).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub size: Option<u64>,
+    /// Also prove the bundle's checkpoint consistent with the log's latest one, and include that.
+    #[arg(long)]
+    pub consistency: bool,
 }
 
 /// `tlog submit`: exactly one entry source.

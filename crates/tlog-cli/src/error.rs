@@ -180,6 +180,9 @@ fn is_inconsistency(e: &ClientError) -> bool {
             | E::LeafHashMismatch { .. }
             | E::InclusionProofInvalid(_)
             | E::ConsistencyProofInvalid(_)
+            | E::MultiProofInvalid(_)
+            | E::BadOpening { .. }
+            | E::BadEvidence(_)
             | E::Fork { .. }
             | E::CheckpointOlderThanTrusted { .. }
             | E::EntriesRootMismatch { .. }

@@ -16,6 +16,9 @@
 //!   tlog-witness); `upgrade-receipt` stores a witnessed checkpoint and a consistency proof with a receipt so
 //!   `verify-receipt` accepts it offline under such a policy.
 //!
+//! - `evidence export` / `evidence verify`: many events in one file with one multiproof, verified offline
+//!   ([`evidence`], docs/evidence.md).
+//!
 //! Human output by default, `--json` for machines. Exit codes: 0 verified, 1 usage/IO/network, 2 invalid
 //! command line (clap), 3 verification failed. Nothing panics on any input.
 
@@ -23,6 +26,7 @@ mod args;
 mod commands;
 mod error;
 mod event;
+mod evidence;
 mod keys;
 mod monitor;
 mod output;
@@ -33,7 +37,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, EvidenceCommand};
 use crate::commands::Context;
 use crate::error::CliError;
 use crate::output::{Printer, read_file};
@@ -104,6 +108,8 @@ fn run(cli: Cli, printer: Printer) -> Result<(), CliError> {
         )),
         Command::Monitor(args) => block_on(monitor::monitor(&ctx, args)),
         Command::Audit(args) => block_on(commands::audit(&ctx, args)),
+        Command::Evidence(EvidenceCommand::Export(args)) => block_on(evidence::export(&ctx, *args)),
+        Command::Evidence(EvidenceCommand::Verify { file }) => evidence::verify(&ctx, &file),
         Command::Verify { archive } => block_on(commands::verify_archive(&ctx, &archive)),
     }
 }

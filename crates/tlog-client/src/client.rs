@@ -3,7 +3,10 @@
 use std::fmt;
 
 use tlog_checkpoint::{Checkpoint, SignedCheckpoint, VerifierKey};
-use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, leaf_hash};
+use tlog_core::{
+    CompactRange, Hash, LeafIndex, TreeSize, leaf_hash, multi_inclusion_proof_len,
+    verify_multi_inclusion,
+};
 use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
 use tlog_proto::{hash_from_bytes, hash_to_bytes, hashes_from_bytes, required};
 use tonic::metadata::{Ascii, MetadataValue};
@@ -549,6 +552,54 @@ impl LogClient {
         verify_receipt_against(checkpoint, &receipt, None)
     }
 
+    /// Proves that every `(index, leaf hash)` of `leaves` (strictly increasing indices) is in the tree of
+    /// `tree_size` (`None`: the latest checkpoint, or the newest witnessed one under a witness policy) with ONE
+    /// multiproof, verified against the signed checkpoint the server returns for that size.
+    ///
+    /// Indices that cannot form a multiproof (none, unsorted, repeated) are refused before asking
+    /// ([`ClientError::InvalidProofRequest`]); a proof that does not verify is [`ClientError::MultiProofInvalid`].
+    pub async fn multi_inclusion(
+        &self,
+        leaves: &[(LeafIndex, Hash)],
+        tree_size: Option<TreeSize>,
+    ) -> Result<VerifiedMultiProof, ClientError> {
+        let indices: Vec<LeafIndex> = leaves.iter().map(|(i, _)| *i).collect();
+        // Any tree size holding the last index: only the index set's own shape is checked here.
+        let last = indices.last().map_or(0, |i| i.0.saturating_add(1));
+        multi_inclusion_proof_len(&indices, TreeSize(last))
+            .map_err(ClientError::InvalidProofRequest)?;
+        let (witnessed, tree_size) = self.policy_tree(tree_size).await?;
+        let request = v1::GetMultiProofRequest {
+            indices: indices.iter().map(|i| i.0).collect(),
+            tree_size: tree_size.map_or(0, |s| s.0),
+        };
+        let proof = self.rpc().get_multi_proof(request).await?.into_inner();
+        let checkpoint = self.proof_checkpoint(
+            verify_proto_checkpoint(&self.key, required("checkpoint", proof.checkpoint)?)?,
+            witnessed,
+        )?;
+        if let Some(asked) = tree_size {
+            check_equal("tree_size", asked.0, proof.tree_size)?;
+        }
+        check_equal(
+            "checkpoint.size",
+            proof.tree_size,
+            checkpoint.checkpoint.size.0,
+        )?;
+        let hashes = hashes_from_bytes("hashes", &proof.hashes)?;
+        verify_multi_inclusion(
+            checkpoint.checkpoint.size,
+            leaves,
+            &hashes,
+            &checkpoint.checkpoint.root,
+        )
+        .map_err(ClientError::MultiProofInvalid)?;
+        Ok(VerifiedMultiProof {
+            checkpoint,
+            proof: hashes,
+        })
+    }
+
     /// Fetches and verifies the proof that the tree of `new_size` (`None`: the latest) extends `old`, a checkpoint
     /// of this log (its note is verified again here).
     ///
@@ -719,6 +770,15 @@ impl EntryPages {
             }
         }
     }
+}
+
+/// A multiproof that passed [`LogClient::multi_inclusion`], with the checkpoint it proves against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedMultiProof {
+    /// The verified checkpoint whose tree holds the leaves.
+    pub checkpoint: SignedCheckpoint,
+    /// The multiproof's hashes, in `tlog_core`'s order.
+    pub proof: Vec<Hash>,
 }
 
 fn check_equal(field: &'static str, expected: u64, got: u64) -> Result<(), ClientError> {

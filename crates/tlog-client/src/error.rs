@@ -45,6 +45,22 @@ pub enum ClientError {
     /// The consistency proof does not link the two checkpoints (RFC 9162 §2.1.4.2).
     #[error("consistency proof invalid: {0}")]
     ConsistencyProofInvalid(#[source] VerifyError),
+    /// The multiproof does not lead from the leaves to the checkpoint root, or the leaves' indices are not strictly
+    /// increasing leaves of its tree.
+    #[error("multiproof invalid: {0}")]
+    MultiProofInvalid(#[source] VerifyError),
+    /// A private entry's opening (payload and salt) does not open its commitment.
+    #[error("event {index}: {source}")]
+    BadOpening {
+        /// The event's index in the log.
+        index: u64,
+        /// Why the opening fails.
+        #[source]
+        source: tlog_core::private::PrivateError,
+    },
+    /// An evidence bundle that is not well formed: not its JSON, another format or version, or not canonical.
+    #[error("evidence bundle: {0}")]
+    BadEvidence(#[source] crate::evidence::EvidenceError),
     /// Two validly signed checkpoints of the same size with different roots: the log forked.
     #[error("log fork at tree size {size}: trusted root {trusted_root}, new root {new_root}")]
     Fork {

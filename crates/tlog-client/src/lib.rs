@@ -12,6 +12,8 @@
 //!   [`TrustedLog::advance`] is the one way trust moves: to a new checkpoint only with an RFC 9162 §2.1.4.2
 //!   consistency proof, detecting forks (two roots for one size, which C2SP tlog-checkpoint "Signatures"
 //!   forbids a log to sign) and refusing rollbacks. The client below fetches the proof and calls it.
+//! - [`evidence`]: evidence bundles, one file proving many events with one multiproof, verified offline
+//!   ([`verify_evidence`]); `LogClient::multi_inclusion` fetches and verifies a multiproof.
 //! - [`verify_entries`]: a monitor's check that downloaded entries rebuild a checkpoint's root.
 //! - [`WitnessPolicy`]: the witnesses a client knows and the quorum of their cosignatures (C2SP tlog-witness,
 //!   tlog-cosignature) a checkpoint needs to be trusted; used by [`TrustedLog`], `LogClient`, [`TileClient`] and
@@ -40,6 +42,7 @@ mod checkpoint;
 #[cfg(feature = "grpc")]
 mod client;
 mod error;
+pub mod evidence;
 #[cfg(feature = "http")]
 pub mod http;
 mod policy;
@@ -52,8 +55,11 @@ mod tests;
 
 pub use checkpoint::verify_entries;
 #[cfg(feature = "grpc")]
-pub use client::{BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency};
+pub use client::{
+    BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency, VerifiedMultiProof,
+};
 pub use error::ClientError;
+pub use evidence::{EvidenceBundle, VerifiedEvidence, verify_evidence, verify_evidence_bytes};
 pub use policy::WitnessPolicy;
 pub use receipt::{
     Receipt, ReceiptFile, ReceiptUpgrade, VerifiedReceipt, verify_receipt, verify_receipt_file,

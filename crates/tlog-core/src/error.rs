@@ -26,6 +26,12 @@ pub enum VerifyError {
     EqualSizesDifferentRoots { root1: Hash, root2: Hash },
     /// The tree of size 0 has the root `SHA-256("")` and no other.
     NonEmptyRootForEmptyTree { root: Hash },
+    /// A multiproof was asked for no leaves at all.
+    NoLeaves,
+    /// A multiproof's leaf indices name the same leaf twice.
+    DuplicateIndex { index: u64 },
+    /// A multiproof's leaf indices must be strictly increasing.
+    UnsortedIndices { previous: u64, next: u64 },
 }
 
 impl fmt::Display for VerifyError {
@@ -67,6 +73,16 @@ impl fmt::Display for VerifyError {
             }
             VerifyError::NonEmptyRootForEmptyTree { root } => {
                 write!(f, "root {root} given for the empty tree")
+            }
+            VerifyError::NoLeaves => write!(f, "a multiproof needs at least one leaf"),
+            VerifyError::DuplicateIndex { index } => {
+                write!(f, "leaf index {index} is given twice")
+            }
+            VerifyError::UnsortedIndices { previous, next } => {
+                write!(
+                    f,
+                    "leaf indices must increase, but {next} follows {previous}"
+                )
             }
         }
     }

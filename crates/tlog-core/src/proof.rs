@@ -29,7 +29,7 @@ pub struct ProofPlan {
 
 impl ProofPlan {
     /// Lays out the compact ranges of the given leaf ranges, one proof hash per range, in the given order.
-    fn from_ranges(ranges: impl IntoIterator<Item = (u64, u64)>) -> Self {
+    pub(crate) fn from_ranges(ranges: impl IntoIterator<Item = (u64, u64)>) -> Self {
         let mut plan = ProofPlan {
             ids: Vec::new(),
             spans: Vec::new(),
@@ -69,7 +69,7 @@ impl ProofPlan {
 }
 
 /// The largest power of two strictly less than `n`: where RFC 9162 §2.1.1 splits `D[n]`. Requires `n >= 2`.
-fn split(n: u64) -> u64 {
+pub(crate) fn split(n: u64) -> u64 {
     1 << (n - 1).ilog2()
 }
 

@@ -273,6 +273,8 @@ struct FileConfig {
     max_entry_bytes: Option<usize>,
     max_request_entries: Option<usize>,
     max_entries_range: Option<u64>,
+    /// Most leaf indices in one GetMultiProof call.
+    max_multiproof_indices: Option<usize>,
     max_entries_per_read: Option<u64>,
     max_checkpoint_wait_secs: Option<u64>,
     max_message_bytes: Option<usize>,
@@ -365,6 +367,9 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.service.max_entries_range = file
         .max_entries_range
         .unwrap_or(c.service.max_entries_range);
+    c.service.max_multiproof_indices = file
+        .max_multiproof_indices
+        .unwrap_or(c.service.max_multiproof_indices);
     c.log.read.max_entries_per_read = file
         .max_entries_per_read
         .unwrap_or(c.log.read.max_entries_per_read);

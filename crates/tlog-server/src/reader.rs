@@ -13,6 +13,7 @@ use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
 use tlog_core::tiles::{TILE_WIDTH, Tile, TileKind, encode_bundle};
 use tlog_core::{
     HASH_SIZE, Hash, LeafIndex, NodeId, ProofPlan, TreeSize, consistency_plan, inclusion_plan,
+    multi_inclusion_plan,
 };
 use tlog_storage::{LogStore, ReadTier, StoreError};
 use tokio::sync::watch;
@@ -293,6 +294,32 @@ impl<S: LogStore> LogReader<S> {
             return Ok(None);
         }
         let plan = consistency_plan(old, new)?;
+        let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
+            return Ok(None);
+        };
+        Ok(Some((Self::prove(&plan, &nodes)?, cp)))
+    }
+
+    /// Multiproof of `indices` (strictly increasing, already checked by [`crate::validate`]) in the published tree
+    /// `size` (0 = latest): all its nodes come from one batched read.
+    pub fn multi_inclusion_in(
+        &self,
+        indices: &[LeafIndex],
+        size: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<(Vec<Hash>, Arc<SignedCheckpoint>)>> {
+        let Some(cp) = self.checkpoint_in(size, tier)? else {
+            return Ok(None);
+        };
+        let tree = cp.checkpoint.size;
+        // Increasing: the last index is the largest.
+        if let Some(last) = indices.last().filter(|last| last.0 >= tree.0) {
+            return Err(Error::LeafBeyondSize {
+                index: last.0,
+                size: tree.0,
+            });
+        }
+        let plan = multi_inclusion_plan(indices, tree)?;
         let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
             return Ok(None);
         };

@@ -14,8 +14,9 @@ use tlog_checkpoint::SignedCheckpoint as Signed;
 use tlog_core::{Hash, LeafIndex, TreeSize};
 use tlog_proto::v1::{
     ConsistencyProof, EntriesPage, GetCheckpointRequest, GetConsistencyProofRequest,
-    GetEntriesRequest, GetInclusionProofRequest, InclusionProof, Receipt, SignedCheckpoint,
-    SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, WatchCheckpointsRequest,
+    GetEntriesRequest, GetInclusionProofRequest, GetMultiProofRequest, InclusionProof, MultiProof,
+    Receipt, SignedCheckpoint, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
+    WatchCheckpointsRequest,
 };
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
 use tlog_storage::{LogStore, ReadTier, StoreError};
@@ -35,6 +36,10 @@ use crate::validate::{self, WriteTokens};
 pub const DEFAULT_MAX_ENTRIES_RANGE: u64 = 1_000_000;
 /// Longest a `GetCheckpoint{min_size}` call waits by default.
 pub const DEFAULT_MAX_CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
+/// Most leaf indices one `GetMultiProof` call may ask for by default. Its answer then stays well under the default
+/// message size limit: at most about `32 * indices * log2(size / indices)` bytes of hashes, under 10 MiB for this
+/// many indices in a tree of 2^40 leaves.
+pub const DEFAULT_MAX_MULTIPROOF_INDICES: usize = 16_384;
 /// Messages in flight per `SubmitStream` by default.
 pub const DEFAULT_STREAM_IN_FLIGHT: usize = 64;
 
@@ -47,6 +52,8 @@ pub struct ServiceLimits {
     pub max_checkpoint_wait: Duration,
     /// Stream messages in flight per SubmitStream (pipelining bound).
     pub stream_in_flight: usize,
+    /// Most leaf indices in one GetMultiProof call.
+    pub max_multiproof_indices: usize,
 }
 
 impl Default for ServiceLimits {
@@ -55,6 +62,7 @@ impl Default for ServiceLimits {
             max_entries_range: DEFAULT_MAX_ENTRIES_RANGE,
             max_checkpoint_wait: DEFAULT_MAX_CHECKPOINT_WAIT,
             stream_in_flight: DEFAULT_STREAM_IN_FLIGHT,
+            max_multiproof_indices: DEFAULT_MAX_MULTIPROOF_INDICES,
         }
     }
 }
@@ -473,6 +481,28 @@ impl<S: LogStore> Log for LogService<S> {
     ) -> Result<Response<Self::GetEntriesStream>, Status> {
         let GetEntriesRequest { start, end } = request.into_inner();
         answer(self.entries_stream(start, end))
+    }
+
+    async fn get_multi_proof(
+        &self,
+        request: Request<GetMultiProofRequest>,
+    ) -> Result<Response<MultiProof>, Status> {
+        let GetMultiProofRequest { indices, tree_size } = request.into_inner();
+        let proof =
+            match validate::check_multi_indices(&indices, self.limits.max_multiproof_indices) {
+                Ok(indices) => {
+                    self.read(move |r, tier| {
+                        r.multi_inclusion_in(&indices, TreeSize(tree_size), tier)
+                    })
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+        answer(proof.map(|(hashes, cp)| MultiProof {
+            tree_size: cp.checkpoint.size.0,
+            hashes: hashes_to_bytes(&hashes),
+            checkpoint: Some(signed_to_proto(&cp)),
+        }))
     }
 }
 

@@ -43,6 +43,16 @@ pub enum RequestError {
     RangeTooLarge { len: u64, limit: u64 },
     #[error("give the leaf by `index` or by `leaf_hash`")]
     MissingLeaf,
+    #[error("a multiproof needs at least one leaf index")]
+    NoIndices,
+    #[error(
+        "{got} leaf indices in one multiproof request; the limit (max_multiproof_indices) is {limit}"
+    )]
+    TooManyIndices { got: usize, limit: usize },
+    #[error(
+        "leaf indices must be strictly increasing: indices[{position}] = {index} does not exceed the one before"
+    )]
+    IndicesNotIncreasing { position: usize, index: u64 },
     /// A parameter of an HTTP query (the web explorer's JSON routes) that is missing or malformed.
     #[error("parameter `{name}`: {reason}")]
     BadParameter {
@@ -138,6 +148,27 @@ pub fn check_entries_range(
         });
     }
     Ok(())
+}
+
+/// Checks a `GetMultiProof` request's indices before any read: 1 to `limit` of them, strictly increasing. Whether
+/// they are in the tree depends on the log's state: the reader checks that.
+pub fn check_multi_indices(indices: &[u64], limit: usize) -> Result<Vec<LeafIndex>, RequestError> {
+    if indices.is_empty() {
+        return Err(RequestError::NoIndices);
+    }
+    if indices.len() > limit {
+        return Err(RequestError::TooManyIndices {
+            got: indices.len(),
+            limit,
+        });
+    }
+    if let Some(position) = indices.windows(2).position(|w| w[1] <= w[0]) {
+        return Err(RequestError::IndicesNotIncreasing {
+            position: position + 1,
+            index: indices[position + 1],
+        });
+    }
+    Ok(indices.iter().copied().map(LeafIndex).collect())
 }
 
 /// The leaf a `GetInclusionProof` request names.

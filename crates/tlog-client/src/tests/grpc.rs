@@ -303,6 +303,13 @@ impl Log for FakeLog {
             .collect::<Vec<_>>();
         streamed(pages)
     }
+
+    async fn get_multi_proof(
+        &self,
+        _req: Request<v1::GetMultiProofRequest>,
+    ) -> Result<Response<v1::MultiProof>, Status> {
+        Err(Status::unimplemented("the fake log serves no multiproofs"))
+    }
 }
 
 struct Fixture {

@@ -1,6 +1,7 @@
 //! Test support: trees built with `CompactRange`, naive RFC 9162 §2.1 proofs to check against, and signed
 //! checkpoints from fixed seeds.
 
+mod evidence;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod offline;
