@@ -52,7 +52,9 @@ mod tests;
 
 pub use checkpoint::verify_entries;
 #[cfg(feature = "grpc")]
-pub use client::{BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency};
+pub use client::{
+    BearerToken, CheckpointWatch, EntryPages, LogClient, PrivatePayload, VerifiedConsistency,
+};
 pub use error::ClientError;
 pub use policy::WitnessPolicy;
 pub use receipt::{
