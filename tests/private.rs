@@ -267,7 +267,7 @@ async fn erasure_shreds_one_subject_and_keeps_every_proof() {
 }
 
 /// Private payloads and salts appear in no entry, tile, entry bundle or log line of a real tlogd (debug logging).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
     let dir = tempfile::tempdir().unwrap();
     let log_file = dir.path().join("tlogd.log");
@@ -324,6 +324,7 @@ async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
     }
     public.push(("entries".into(), entries.concat()));
     let http = tlogd.http.clone().unwrap();
+    let client = tlog_client::http::http_client(Duration::from_secs(10)).unwrap();
     for path in [
         "/checkpoint",
         "/tile/0/000",
@@ -331,7 +332,7 @@ async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
         "/tile/entries/000",
         "/tile/entries/001.p/44",
     ] {
-        let r = reqwest::get(format!("{http}{path}")).await.unwrap();
+        let r = client.get(format!("{http}{path}")).send().await.unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         public.push((path.into(), r.bytes().await.unwrap().to_vec()));
     }
@@ -356,7 +357,7 @@ async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
 }
 
 /// `tlogd erase` on a stopped log does what the RPC does.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tlogd_erase_works_offline() {
     let dir = tempfile::tempdir().unwrap();
     let args = token_args();
@@ -446,7 +447,7 @@ async fn erased_state(rpc: &mut Rpc, subject: &str, index: u64) -> (bool, bool) 
 
 /// SIGKILL at any moment of an erasure leaves the subject wholly erased (payload gone, erasure entry logged) or
 /// not at all (payload readable, no erasure entry): never one without the other.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_erasure_leaves_before_or_after() {
     let dir = tempfile::tempdir().unwrap();
     let args = token_args();
