@@ -172,12 +172,9 @@ async fn every_call_answers_each_caller_with_the_documented_code() {
         .unwrap();
     // Subjects to erase, one per caller.
     for n in 0..CALLERS.len() {
-        rpc.submit_private(tlog_suite::authed(
-            WRITE,
-            private(&format!("erasable-{n}")),
-        ))
-        .await
-        .unwrap();
+        rpc.submit_private(tlog_suite::authed(WRITE, private(&format!("erasable-{n}"))))
+            .await
+            .unwrap();
     }
 
     let matrix: [(&str, [Code; 5]); 11] = [
@@ -198,7 +195,9 @@ async fn every_call_answers_each_caller_with_the_documented_code() {
         for (n, (token, want)) in CALLERS.iter().zip(expected).enumerate() {
             let got = grpc_code(&mut rpc, call, *token, n).await;
             if got != want {
-                wrong.push(format!("{call} with {token:?}: {got:?}, documented {want:?}"));
+                wrong.push(format!(
+                    "{call} with {token:?}: {got:?}, documented {want:?}"
+                ));
             }
         }
     }

@@ -62,10 +62,10 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             let path = e.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(path);
-                }
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
             }
         }
     }
@@ -134,7 +134,11 @@ async fn a_public_entry_with_a_reserved_prefix_is_refused() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert!(status.message().contains("reserved"), "{}", status.message());
+        assert!(
+            status.message().contains("reserved"),
+            "{}",
+            status.message()
+        );
     }
     drop(rpc);
     log.stop().await.unwrap();
@@ -156,7 +160,12 @@ async fn erasure_shreds_one_subject_and_keeps_every_proof() {
 
     let subjects = ["alice-0001", "bob-0002", "carol-0003"];
     let items: Vec<(&str, Vec<u8>)> = (0..9)
-        .map(|i| (subjects[i as usize % 3], payload(subjects[i as usize % 3], i)))
+        .map(|i| {
+            (
+                subjects[i as usize % 3],
+                payload(subjects[i as usize % 3], i),
+            )
+        })
         .collect();
     let refs: Vec<(&str, &[u8])> = items.iter().map(|(s, p)| (*s, p.as_slice())).collect();
     let receipts = writer.submit_private(&refs).await.unwrap();
@@ -175,7 +184,11 @@ async fn erasure_shreds_one_subject_and_keeps_every_proof() {
         secrets.push(sealed.expect("bob's payload row is stored"));
         secrets.push(key.expect("bob's key record is stored"));
     }
-    let salt = reader.private_payload(LeafIndex(bob[0].0)).await.unwrap().salt;
+    let salt = reader
+        .private_payload(LeafIndex(bob[0].0))
+        .await
+        .unwrap()
+        .salt;
     for secret in &secrets {
         assert!(
             !files_containing(dir.path(), secret).is_empty(),
@@ -212,9 +225,15 @@ async fn erasure_shreds_one_subject_and_keeps_every_proof() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-        assert!(status.message().contains("erased at"), "{}", status.message());
         assert!(
-            status.message().contains(&tlog_server::private::rfc3339(erased_at)),
+            status.message().contains("erased at"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status
+                .message()
+                .contains(&tlog_server::private::rfc3339(erased_at)),
             "{}",
             status.message()
         );
@@ -318,7 +337,10 @@ async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
     }
 
     let mut public: Vec<(String, Vec<u8>)> = Vec::new();
-    let entries = tlog_suite::first_page(&mut rpc, 0, 300).await.unwrap().entries;
+    let entries = tlog_suite::first_page(&mut rpc, 0, 300)
+        .await
+        .unwrap()
+        .entries;
     for e in &entries {
         assert!(parse_private_entry(e).unwrap().is_some());
     }
@@ -393,7 +415,10 @@ async fn tlogd_erase_works_offline() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-    let entries = tlog_suite::first_page(&mut rpc, 1, 2).await.unwrap().entries;
+    let entries = tlog_suite::first_page(&mut rpc, 1, 2)
+        .await
+        .unwrap()
+        .entries;
     assert!(parse_erasure_entry(&entries[0]).unwrap().is_some());
     drop(rpc);
     tlogd.stop();
@@ -439,9 +464,9 @@ async fn erased_state(rpc: &mut Rpc, subject: &str, index: u64) -> (bool, bool) 
         .await
         .map(|p| p.entries)
         .unwrap_or_default();
-    let logged = entries.iter().any(|e| {
-        matches!(parse_erasure_entry(e), Ok(Some((s, _))) if s == subject.as_bytes())
-    });
+    let logged = entries
+        .iter()
+        .any(|e| matches!(parse_erasure_entry(e), Ok(Some((s, _))) if s == subject.as_bytes()));
     (readable, logged)
 }
 

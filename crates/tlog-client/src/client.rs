@@ -328,8 +328,9 @@ impl LogClient {
             .await?
             .into_inner();
         check_equal("index", index.0, answer.index)?;
-        let subject = tlog_core::private::check_opening(&answer.entry, &answer.salt, &answer.payload)
-            .map_err(ClientError::PrivateOpening)?;
+        let subject =
+            tlog_core::private::check_opening(&answer.entry, &answer.salt, &answer.payload)
+                .map_err(ClientError::PrivateOpening)?;
         if subject != answer.subject.as_bytes() {
             return Err(ClientError::PrivateOpening(
                 tlog_core::private::PrivateError::CommitmentMismatch,

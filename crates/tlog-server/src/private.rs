@@ -68,7 +68,9 @@ pub enum PrivateError {
     NotPrivate(u64),
     #[error("no payload is stored for private entry {0} (e.g. a log restored from its archive)")]
     NoPayload(u64),
-    #[error("subject {subject:?} was erased at {at} (erasure entry {index}); its payloads are gone")]
+    #[error(
+        "subject {subject:?} was erased at {at} (erasure entry {index}); its payloads are gone"
+    )]
     Erased {
         subject: String,
         at: String,
@@ -382,7 +384,11 @@ impl Vault {
 
     /// Refuses a private submission or an erasure for a subject already erased. (An erasure is sequenced in a
     /// batch of its own, so no batch both erases a subject and files payloads under it.)
-    pub(crate) fn check_not_erased<S: LogStore>(&mut self, store: &S, subject: &[u8]) -> Result<()> {
+    pub(crate) fn check_not_erased<S: LogStore>(
+        &mut self,
+        store: &S,
+        subject: &[u8],
+    ) -> Result<()> {
         match self.known(store, subject)? {
             Some(Known::Erased { at, index }) => Err(erased(subject, at, index)),
             _ => Ok(()),
@@ -475,8 +481,12 @@ pub fn read_payload<S: LogStore>(
     let sealed = store
         .payload(&subject, index)?
         .ok_or(PrivateError::NoPayload(index.0))?;
-    let plain = open(&key.0, &sealed, &payload_aad(&subject, index, &leaf_hash(&entry)))
-        .ok_or_else(|| damaged(&subject, "a payload does not decrypt with its data key"))?;
+    let plain = open(
+        &key.0,
+        &sealed,
+        &payload_aad(&subject, index, &leaf_hash(&entry)),
+    )
+    .ok_or_else(|| damaged(&subject, "a payload does not decrypt with its data key"))?;
     if plain.len() < SALT_LEN {
         return Err(damaged(&subject, "a payload is shorter than its salt").into());
     }
@@ -505,7 +515,11 @@ mod tests {
         let wrapped = w.wrap(b"s-1", &key).unwrap();
         assert_eq!(w.unwrap(b"s-1", &wrapped).unwrap().0, key.0);
         assert!(w.unwrap(b"s-2", &wrapped).is_err());
-        assert!(FileMasterKey([8; KEY_LEN]).unwrap(b"s-1", &wrapped).is_err());
+        assert!(
+            FileMasterKey([8; KEY_LEN])
+                .unwrap(b"s-1", &wrapped)
+                .is_err()
+        );
     }
 
     #[test]
@@ -519,7 +533,14 @@ mod tests {
         );
         assert!(open(&key, &sealed, &payload_aad(b"s", LeafIndex(5), &leaf)).is_none());
         assert!(open(&key, &sealed, &payload_aad(b"t", LeafIndex(4), &leaf)).is_none());
-        assert!(open(&key, &sealed, &payload_aad(b"s", LeafIndex(4), &Hash([2; 32]))).is_none());
+        assert!(
+            open(
+                &key,
+                &sealed,
+                &payload_aad(b"s", LeafIndex(4), &Hash([2; 32]))
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -351,6 +351,8 @@ pub(crate) struct Sequencer<S> {
 impl<S: LogStore> Sequencer<S> {
     /// Starts a sequencer continuing from a recovered state on its own thread (its blocking, fsync-bound writes
     /// never stall the gRPC workers). Only [`crate::log::open`] calls this.
+    // The log's parts, each owned from here on by the sequencer thread; a struct for them would only be unpacked.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         store: Arc<S>,
         key: SignerKey,
@@ -427,7 +429,10 @@ impl<S: LogStore> Sequencer<S> {
             let mut batch = vec![first];
             let (mut entries, mut bytes) = (batch[0].entries.len(), batch[0].bytes);
             let deadline = tokio::time::Instant::now() + self.config.max_delay;
-            while !alone {
+            loop {
+                if alone {
+                    break;
+                }
                 let next = match rx.try_recv() {
                     Ok(s) => s,
                     Err(mpsc::error::TryRecvError::Empty) if !self.config.max_delay.is_zero() => {
@@ -664,7 +669,11 @@ impl<S: LogStore> Sequencer<S> {
             let index = start;
             batch.subject_keys.push((
                 subject.clone(),
-                private::KeyRecord::Erased { at, index: LeafIndex(index.0) }.encode(),
+                private::KeyRecord::Erased {
+                    at,
+                    index: LeafIndex(index.0),
+                }
+                .encode(),
             ));
             batch.erase_payloads_of.push(subject.clone());
             Vault::erase(&mut vault_batch, &subject, at, LeafIndex(index.0));

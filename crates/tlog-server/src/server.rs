@@ -287,12 +287,7 @@ impl Server {
         })
         .await?;
         let committed = erased?;
-        let index = committed
-            .assigned
-            .first()
-            .ok_or(Error::NoReceipt)?
-            .index
-            .0;
+        let index = committed.assigned.first().ok_or(Error::NoReceipt)?.index.0;
         tokio::task::spawn_blocking(move || store.purge_erased()).await??;
         Ok((index, committed.erased_at.unwrap_or_default()))
     }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use tlog_checkpoint::SignedCheckpoint as Signed;
 use tlog_core::{Hash, LeafIndex, TreeSize};
 use tlog_proto::v1::{
-    ConsistencyProof, EntriesPage, EraseSubjectRequest, EraseSubjectResponse,
-    GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
+    ConsistencyProof, EntriesPage, EraseSubjectRequest, EraseSubjectResponse, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
     GetPrivatePayloadRequest, InclusionProof, PrivatePayloadOpening, Receipt, SignedCheckpoint,
     SubmitBatchRequest, SubmitBatchResponse, SubmitPrivateRequest, SubmitRequest,
     WatchCheckpointsRequest,
@@ -579,7 +579,12 @@ impl<S: LogStore> Log for LogService<S> {
                 None => Vec::new(),
             };
             let assigned = *committed.assigned.first().ok_or(Error::NoReceipt)?;
-            tracing::info!(subject, erased_at, index = assigned.index.0, "subject erased");
+            tracing::info!(
+                subject,
+                erased_at,
+                index = assigned.index.0,
+                "subject erased"
+            );
             // The rows are deleted already; now make sure their bytes leave the store's files. A crash before
             // this is caught up at the next start.
             let reader = self.reader.clone();

@@ -252,7 +252,10 @@ impl WriteTokens {
 
     /// No token has the write scope: writes are open.
     pub fn is_open(&self) -> bool {
-        !self.0.iter().any(|(_, bits)| bits & Scope::Write.bit() != 0)
+        !self
+            .0
+            .iter()
+            .any(|(_, bits)| bits & Scope::Write.bit() != 0)
     }
 
     /// Checks the raw value of a write's `authorization` metadata (`None` when absent).

@@ -23,10 +23,7 @@ pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
     erasure_deletes_every_payload_of_one_subject(&make());
 }
 
-fn private_batch(
-    frontier: &mut CompactRange,
-    rows: &[(&[u8], &[u8])],
-) -> AppendBatch {
+fn private_batch(frontier: &mut CompactRange, rows: &[(&[u8], &[u8])]) -> AppendBatch {
     let start = frontier.size().0;
     let mut batch = batch_for(
         frontier,
@@ -44,13 +41,31 @@ fn private_batch(
 
 fn payload_rows_are_written_with_entries<S: LogStore>(store: &S) {
     let mut frontier = CompactRange::new();
-    let mut batch = private_batch(&mut frontier, &[(b"ab", b"sealed 0"), (b"abc", b"sealed 1")]);
-    batch.subject_keys.push((b"ab".to_vec(), b"key of ab".to_vec()));
+    let mut batch = private_batch(
+        &mut frontier,
+        &[(b"ab", b"sealed 0"), (b"abc", b"sealed 1")],
+    );
+    batch
+        .subject_keys
+        .push((b"ab".to_vec(), b"key of ab".to_vec()));
     store.append(&batch).unwrap();
-    assert_eq!(store.payload(b"ab", LeafIndex(0)).unwrap().as_deref(), Some(&b"sealed 0"[..]));
-    assert_eq!(store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(), Some(&b"sealed 1"[..]));
-    assert_eq!(store.payload(b"ab", LeafIndex(1)).unwrap(), None, "rows are filed by subject and index");
-    assert_eq!(store.subject_key(b"ab").unwrap().as_deref(), Some(&b"key of ab"[..]));
+    assert_eq!(
+        store.payload(b"ab", LeafIndex(0)).unwrap().as_deref(),
+        Some(&b"sealed 0"[..])
+    );
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"sealed 1"[..])
+    );
+    assert_eq!(
+        store.payload(b"ab", LeafIndex(1)).unwrap(),
+        None,
+        "rows are filed by subject and index"
+    );
+    assert_eq!(
+        store.subject_key(b"ab").unwrap().as_deref(),
+        Some(&b"key of ab"[..])
+    );
     assert_eq!(store.subject_key(b"abc").unwrap(), None);
     assert!(!store.purge_pending().unwrap());
 
@@ -67,23 +82,49 @@ fn erasure_deletes_every_payload_of_one_subject<S: LogStore>(store: &S) {
     store
         .append(&private_batch(
             &mut frontier,
-            &[(b"ab", b"a0"), (b"abc", b"b1"), (b"ab", b"a2"), (b"b", b"c3")],
+            &[
+                (b"ab", b"a0"),
+                (b"abc", b"b1"),
+                (b"ab", b"a2"),
+                (b"b", b"c3"),
+            ],
         ))
         .unwrap();
     let mut erase = batch_for(&mut frontier, vec![b"erasure of ab".to_vec()]);
     erase.erase_payloads_of.push(b"ab".to_vec());
-    erase.subject_keys.push((b"ab".to_vec(), b"erased".to_vec()));
+    erase
+        .subject_keys
+        .push((b"ab".to_vec(), b"erased".to_vec()));
     store.append(&erase).unwrap();
     assert_eq!(store.payload(b"ab", LeafIndex(0)).unwrap(), None);
     assert_eq!(store.payload(b"ab", LeafIndex(2)).unwrap(), None);
-    assert_eq!(store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(), Some(&b"b1"[..]));
-    assert_eq!(store.payload(b"b", LeafIndex(3)).unwrap().as_deref(), Some(&b"c3"[..]));
-    assert_eq!(store.subject_key(b"ab").unwrap().as_deref(), Some(&b"erased"[..]));
-    assert_eq!(store.tree_size().unwrap(), TreeSize(5), "the erasure entry is appended");
-    assert!(store.purge_pending().unwrap(), "the purge is owed from the same write");
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"b1"[..])
+    );
+    assert_eq!(
+        store.payload(b"b", LeafIndex(3)).unwrap().as_deref(),
+        Some(&b"c3"[..])
+    );
+    assert_eq!(
+        store.subject_key(b"ab").unwrap().as_deref(),
+        Some(&b"erased"[..])
+    );
+    assert_eq!(
+        store.tree_size().unwrap(),
+        TreeSize(5),
+        "the erasure entry is appended"
+    );
+    assert!(
+        store.purge_pending().unwrap(),
+        "the purge is owed from the same write"
+    );
     store.purge_erased().unwrap();
     assert!(!store.purge_pending().unwrap());
-    assert_eq!(store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(), Some(&b"b1"[..]));
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"b1"[..])
+    );
 }
 
 /// Deterministic test entry `i`.

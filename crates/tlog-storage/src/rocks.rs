@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
-    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions, DB,
-    DBCompressionType, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions,
+    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions,
+    DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, WriteBatch,
+    WriteOptions,
 };
 
 use crate::tiled::{Backend, Column, DeleteRange, Put, Row};
@@ -317,8 +318,14 @@ impl Backend for RocksBackend {
     fn write_batch(&self, puts: &[Put<'_>], deletes: &[DeleteRange<'_>]) -> Result<(), StoreError> {
         // Sized up front: a batch of thousands of rows otherwise grows (and copies) its buffer a dozen times.
         // Per row: tag, column id and two lengths, at most 16 bytes; 12 bytes of batch header.
-        let bytes: usize = puts.iter().map(|(_, k, v)| k.len() + v.len() + 16).sum::<usize>()
-            + deletes.iter().map(|(_, a, b)| a.len() + b.len() + 16).sum::<usize>();
+        let bytes: usize = puts
+            .iter()
+            .map(|(_, k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
+            + deletes
+                .iter()
+                .map(|(_, a, b)| a.len() + b.len() + 16)
+                .sum::<usize>();
         self.check_free_space(bytes as u64)?;
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 12);
         for &(column, key, value) in puts {

@@ -492,13 +492,15 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .map(|(key, p)| (Column::Payloads, key.as_slice(), p.sealed.as_slice())),
         );
         puts.extend(
-            batch
-                .subject_keys
-                .iter()
-                .map(|(subject, record)| (Column::SubjectKeys, subject.as_slice(), record.as_slice())),
+            batch.subject_keys.iter().map(|(subject, record)| {
+                (Column::SubjectKeys, subject.as_slice(), record.as_slice())
+            }),
         );
-        let ranges: Vec<(Vec<u8>, Vec<u8>)> =
-            batch.erase_payloads_of.iter().map(|s| payload_range(s)).collect();
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .erase_payloads_of
+            .iter()
+            .map(|s| payload_range(s))
+            .collect();
         let deletes: Vec<DeleteRange<'_>> = ranges
             .iter()
             .map(|(from, to)| (Column::Payloads, from.as_slice(), to.as_slice()))
