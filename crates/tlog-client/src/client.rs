@@ -72,6 +72,27 @@ pub struct VerifiedConsistency {
 
 /// A verifying client of a tlog server.
 ///
+/// A private entry's opening, checked against the entry and the entry's inclusion in a signed checkpoint.
+/// `Debug` does not print the payload or the salt.
+pub struct PrivatePayload {
+    pub subject: String,
+    pub salt: Vec<u8>,
+    pub payload: Vec<u8>,
+    /// The private entry (the public commitment).
+    pub entry: Vec<u8>,
+    /// Its inclusion in the latest checkpoint.
+    pub receipt: VerifiedReceipt,
+}
+
+impl fmt::Debug for PrivatePayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivatePayload")
+            .field("subject", &self.subject)
+            .field("index", &self.receipt.index())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Every method checks what it returns: checkpoint signatures with the log key, inclusion and consistency
 /// proofs, that the answer is to the question asked, and that the unsigned convenience fields agree with the
 /// signed note. With a [`TrustedLog`] attached, [`checkpoint`](Self::checkpoint) also proves each new checkpoint
@@ -264,6 +285,96 @@ impl LogClient {
         };
         *last = Some(checkpoint.clone());
         verify_receipt_against(checkpoint, &receipt, None)
+    }
+
+    /// Appends private payloads `(subject, payload)` (`SubmitPrivate`, write scope): the log commits to each
+    /// under a salt it draws and keeps the payload encrypted. Each receipt is verified (signed checkpoint,
+    /// inclusion of its leaf); the entry itself is the log's, so [`private_payload`](Self::private_payload) is
+    /// how to check it opens to the payload.
+    pub async fn submit_private(
+        &self,
+        payloads: &[(&str, &[u8])],
+    ) -> Result<Vec<VerifiedReceipt>, ClientError> {
+        let request = v1::SubmitPrivateRequest {
+            payloads: payloads
+                .iter()
+                .map(|(subject, payload)| v1::PrivatePayload {
+                    subject: subject.to_string(),
+                    payload: payload.to_vec(),
+                })
+                .collect(),
+        };
+        let receipts = self
+            .rpc()
+            .submit_private(request)
+            .await?
+            .into_inner()
+            .receipts;
+        check_equal("receipts.len", payloads.len() as u64, receipts.len() as u64)?;
+        let mut last = None;
+        receipts
+            .into_iter()
+            .map(|receipt| {
+                let leaf = hash_from_bytes("leaf_hash", &receipt.leaf_hash)?;
+                self.verify_wire_receipt_for(receipt, leaf, &mut last)
+            })
+            .collect()
+    }
+
+    /// The payload of the private entry at `index` (`GetPrivatePayload`, read-private scope), returned only once
+    /// checked: the salt and payload open the entry's commitment (`tlog_core::private::check_opening`), and the
+    /// entry is proved included in the latest signed checkpoint.
+    pub async fn private_payload(&self, index: LeafIndex) -> Result<PrivatePayload, ClientError> {
+        let answer = self
+            .rpc()
+            .get_private_payload(v1::GetPrivatePayloadRequest { index: index.0 })
+            .await?
+            .into_inner();
+        check_equal("index", index.0, answer.index)?;
+        let subject =
+            tlog_core::private::check_opening(&answer.entry, &answer.salt, &answer.payload)
+                .map_err(ClientError::PrivateOpening)?;
+        if subject != answer.subject.as_bytes() {
+            return Err(ClientError::PrivateOpening(
+                tlog_core::private::PrivateError::CommitmentMismatch,
+            ));
+        }
+        let receipt = self.inclusion_by_index(index, None).await?;
+        let entry_hash = leaf_hash(&answer.entry);
+        if receipt.leaf_hash() != entry_hash {
+            return Err(ClientError::LeafHashMismatch {
+                entry_hash,
+                receipt_hash: receipt.leaf_hash(),
+            });
+        }
+        Ok(PrivatePayload {
+            subject: answer.subject,
+            salt: answer.salt,
+            payload: answer.payload,
+            entry: answer.entry,
+            receipt,
+        })
+    }
+
+    /// Erases `subject` (`EraseSubject`, admin scope) and returns the verified receipt of the erasure entry, which
+    /// must be the `tlog-erasure-v1` entry for that subject and the time the log reports.
+    pub async fn erase_subject(
+        &self,
+        subject: &str,
+    ) -> Result<(VerifiedReceipt, u64), ClientError> {
+        let answer = self
+            .rpc()
+            .erase_subject(v1::EraseSubjectRequest {
+                subject: subject.to_string(),
+            })
+            .await?
+            .into_inner();
+        let entry = tlog_core::private::erasure_entry(subject.as_bytes(), answer.erased_at_unix)
+            .map_err(ClientError::PrivateOpening)?;
+        let receipt = required("receipt", answer.receipt)?;
+        let mut last = None;
+        let receipt = self.verify_wire_receipt(receipt, &entry, &mut last)?;
+        Ok((receipt, answer.erased_at_unix))
     }
 
     /// Appends many batches over one `SubmitStream` call and returns, per batch and in order, one verified

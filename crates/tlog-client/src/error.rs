@@ -99,6 +99,9 @@ pub enum ClientError {
         /// The number given.
         got: u64,
     },
+    /// A private payload and salt do not open the committed entry, or the entry is not a private entry.
+    #[error("private payload rejected: {0}")]
+    PrivateOpening(#[source] tlog_core::private::PrivateError),
     /// The server answered a different question than the one asked (another index, size or range).
     #[error("server answered {field} = {got}, expected {expected}")]
     UnexpectedResponse {

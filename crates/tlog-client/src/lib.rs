@@ -56,7 +56,8 @@ mod tests;
 pub use checkpoint::verify_entries;
 #[cfg(feature = "grpc")]
 pub use client::{
-    BearerToken, CheckpointWatch, EntryPages, LogClient, VerifiedConsistency, VerifiedMultiProof,
+    BearerToken, CheckpointWatch, EntryPages, LogClient, PrivatePayload, VerifiedConsistency,
+    VerifiedMultiProof,
 };
 pub use error::ClientError;
 pub use evidence::{EvidenceBundle, VerifiedEvidence, verify_evidence, verify_evidence_bytes};

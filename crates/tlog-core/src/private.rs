@@ -165,6 +165,44 @@ pub fn check_opening<'a>(
     Ok(parsed.subject)
 }
 
+/// The first bytes of every version-1 erasure entry.
+pub const ERASURE_ENTRY_PREFIX: &[u8] = b"tlog-erasure-v1\0";
+
+/// The public entry a log appends when it erases `subject`'s payloads (crypto-shredding) at `erased_at` (Unix
+/// seconds):
+///
+/// ```text
+/// entry = "tlog-erasure-v1" 0x00 || subject_len (1 byte) || subject || erased_at (u64 big-endian)
+/// ```
+///
+/// Like the private prefix, this one is reserved: only the log writes erasure entries.
+pub fn erasure_entry(subject: &[u8], erased_at: u64) -> Result<Vec<u8>, PrivateError> {
+    check_subject(subject)?;
+    let mut entry = Vec::with_capacity(ERASURE_ENTRY_PREFIX.len() + 1 + subject.len() + 8);
+    entry.extend_from_slice(ERASURE_ENTRY_PREFIX);
+    entry.push(subject.len() as u8);
+    entry.extend_from_slice(subject);
+    entry.extend_from_slice(&erased_at.to_be_bytes());
+    Ok(entry)
+}
+
+/// Parses an erasure entry into (subject, erased_at): `Ok(None)` for an entry without the prefix.
+pub fn parse_erasure_entry(entry: &[u8]) -> Result<Option<(&[u8], u64)>, PrivateError> {
+    let Some(rest) = entry.strip_prefix(ERASURE_ENTRY_PREFIX) else {
+        return Ok(None);
+    };
+    let (&len, rest) = rest.split_first().ok_or(PrivateError::Malformed)?;
+    let len = usize::from(len);
+    if rest.len() != len + 8 {
+        return Err(PrivateError::Malformed);
+    }
+    let (subject, at) = rest.split_at(len);
+    check_subject(subject)?;
+    let mut t = [0u8; 8];
+    t.copy_from_slice(at);
+    Ok(Some((subject, u64::from_be_bytes(t))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +252,21 @@ mod tests {
         h.update(b"tlog-private-v1 commitment\0\x03u-1");
         h.update([0u8; 32]);
         assert_eq!(entry[20..], h.finalize()[..]);
+    }
+
+    #[test]
+    fn erasure_entries_round_trip() {
+        let entry = erasure_entry(b"u-1", 1_700_000_000).unwrap();
+        assert_eq!(&entry[..16], b"tlog-erasure-v1\0");
+        assert_eq!(
+            parse_erasure_entry(&entry),
+            Ok(Some((&b"u-1"[..], 1_700_000_000)))
+        );
+        assert_eq!(parse_erasure_entry(b"public"), Ok(None));
+        assert_eq!(
+            parse_erasure_entry(&entry[..entry.len() - 1]),
+            Err(PrivateError::Malformed)
+        );
     }
 
     #[test]

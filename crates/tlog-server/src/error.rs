@@ -123,6 +123,19 @@ pub enum Error {
     /// A submission's receipt is missing from the sequencer's answer (a bug).
     #[error("no receipt for the entry")]
     NoReceipt,
+    /// Private payloads and erasure (see [`crate::private`]).
+    #[error(transparent)]
+    Private(crate::private::PrivateError),
+}
+
+impl From<crate::private::PrivateError> for Error {
+    fn from(e: crate::private::PrivateError) -> Self {
+        match e {
+            // Storage failing stays storage failing (retryable, or data loss), whoever met it.
+            crate::private::PrivateError::Store(e) => Error::Store(e),
+            e => Error::Private(e),
+        }
+    }
 }
 
 /// Why a store cannot be opened with the configured key (see [`crate::log::open`]).

@@ -283,7 +283,9 @@ impl<S: LogStore> IngestState<S> {
 }
 
 fn check_token(tokens: &WriteTokens, headers: &HeaderMap) -> Result<(), RequestError> {
-    tokens.check_authorization(headers.get(AUTHORIZATION).map(|v| v.as_bytes()))
+    tokens
+        .check_authorization(headers.get(AUTHORIZATION).map(|v| v.as_bytes()))
+        .inspect_err(|e| crate::service::denied("HTTP ingest", crate::validate::Scope::Write, e))
 }
 
 async fn events<S: LogStore>(

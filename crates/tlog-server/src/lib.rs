@@ -20,6 +20,7 @@ pub mod ingest;
 mod keyfile;
 pub mod log;
 pub mod metrics;
+pub mod private;
 mod reader;
 #[cfg(feature = "rocksdb")]
 pub mod replica;

@@ -16,6 +16,7 @@ use tlog_storage::LogStore;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{RecoveryError, Result};
 use crate::metrics::Metrics;
+use crate::private::{KeyWrapper, Vault};
 use crate::sequencer::{Sequencer, SubmissionLimits};
 
 pub use crate::reader::{
@@ -47,6 +48,9 @@ pub struct LogOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the sequencer and the appender record their figures (see [`crate::metrics`]); clones share it.
     pub metrics: Metrics,
+    /// Wraps the data keys of private payloads (see [`crate::private`]); without it the log refuses private
+    /// submissions and erasures.
+    pub private: Option<Arc<dyn KeyWrapper>>,
 }
 
 impl Default for LogOptions {
@@ -58,6 +62,7 @@ impl Default for LogOptions {
             read: ReadLimits::default(),
             clock: Arc::new(SystemClock),
             metrics: Metrics::new(),
+            private: None,
         }
     }
 }
@@ -110,6 +115,7 @@ pub fn open<S: LogStore>(
         options.sequencer,
         limits,
         options.metrics,
+        options.private.map(Vault::new),
     )?;
     let reader = LogReader::new(store, appender.watch(), verifier, options.read);
     Ok((appender, reader, Shutdown(thread)))

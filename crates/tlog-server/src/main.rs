@@ -89,6 +89,32 @@ Exit status:
   1  the archive or the restored log failed verification
   2  usage or I/O error")]
     Restore(RestoreArgs),
+    /// Erase a subject's private payloads (crypto-shredding) in a stopped log: destroy its data key and payload
+    /// rows, append an erasure entry, and purge the rows from the database files.
+    #[command(after_help = "\
+The erasure entry (tlog-erasure-v1: subject and time) is appended and signed like any entry, in the same atomic
+write that replaces the subject's data key by a tombstone and deletes its payload rows; the database files are then
+compacted so that the deleted bytes leave them. A running server does the same with the EraseSubject RPC (admin
+scope). See docs/private.md.
+
+Exit status:
+  0  erased
+  1  the subject was already erased
+  2  usage or I/O error (e.g. a server is running on the folder)")]
+    Erase(EraseArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EraseArgs {
+    /// The subject id to erase.
+    #[arg(long)]
+    subject: String,
+    /// Data folder of the log.
+    #[arg(long, env = "TLOGD_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Signing key file (default <data>/log.key).
+    #[arg(long, env = "TLOGD_KEY")]
+    key: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -180,7 +206,15 @@ struct Args {
     /// Signing key file (default <data>/log.key; created if missing).
     #[arg(long, env = "TLOGD_KEY")]
     key: Option<PathBuf>,
-    /// Bearer token allowed to write (repeatable). Without any, writes are open.
+    /// A bearer token and its scopes, SCOPE[,SCOPE...]=TOKEN with scopes write, read-private, admin (repeatable),
+    /// e.g. `read-private,admin=s3cret`. See docs/private.md.
+    #[arg(long = "token", value_name = "SCOPES=TOKEN")]
+    tokens: Vec<String>,
+    /// A file of scoped tokens, one SCOPE[,SCOPE...]=TOKEN a line (blank lines and # comments skipped); keeps
+    /// tokens off the command line.
+    #[arg(long, env = "TLOGD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Bearer token allowed to write (repeatable). Without any write-scoped token, writes are open.
     #[arg(
         long = "write-token",
         env = "TLOGD_WRITE_TOKENS",
@@ -270,6 +304,9 @@ struct FileConfig {
     origin: Option<String>,
     key: Option<PathBuf>,
     write_tokens: Option<Vec<String>>,
+    /// `SCOPES=TOKEN` of each scoped token, as `--token` takes them.
+    tokens: Option<Vec<String>>,
+    token_file: Option<PathBuf>,
     max_entry_bytes: Option<usize>,
     max_request_entries: Option<usize>,
     max_entries_range: Option<u64>,
@@ -357,6 +394,25 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     } else {
         args.write_tokens
     };
+    let mut specs = if args.tokens.is_empty() {
+        file.tokens.unwrap_or_default()
+    } else {
+        args.tokens
+    };
+    if let Some(path) = args.token_file.or(file.token_file) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+        specs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    c.scoped_tokens = specs
+        .iter()
+        .map(|spec| tlog_server::validate::parse_scoped_token(spec))
+        .collect::<Result<_, _>>()?;
     c.log.max_entry_bytes = args
         .max_entry_bytes
         .or(file.max_entry_bytes)
@@ -456,6 +512,7 @@ fn main() -> ExitCode {
                 ExitCode::from(code)
             }
         },
+        Some(Command::Erase(args)) => erase(args),
         None if cli.serve.replica_of.is_some() => replica(cli.serve),
         None => server(cli.serve),
     }
@@ -531,6 +588,43 @@ async fn replica(args: Args) -> ExitCode {
         Err(e) => {
             eprintln!("tlogd: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tlogd erase`: exit 0 erased, 1 already erased, 2 could not erase.
+#[tokio::main]
+async fn erase(args: EraseArgs) -> ExitCode {
+    tlog_daemon::init_logging(false);
+    let config = ServerConfig {
+        data_dir: args.data.clone(),
+        key_file: args.key,
+        ..ServerConfig::default()
+    };
+    if !args.data.join("db").exists() {
+        eprintln!("tlogd erase: error: {} holds no log", args.data.display());
+        return ExitCode::from(2);
+    }
+    let result = match tlog_server::server::Server::open(config) {
+        Ok(server) => server.erase(&args.subject).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((index, at)) => {
+            println!(
+                "tlogd erase: subject {} erased at {} (erasure entry {index})",
+                args.subject,
+                tlog_server::private::rfc3339(at)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tlogd erase: error: {e}");
+            let already = matches!(
+                &e,
+                tlog_server::Error::Private(tlog_server::private::PrivateError::Erased { .. })
+            );
+            ExitCode::from(if already { 1 } else { 2 })
         }
     }
 }

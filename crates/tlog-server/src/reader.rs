@@ -331,6 +331,27 @@ impl<S: LogStore> LogReader<S> {
         Ok(self.store.entries(start, end)?)
     }
 
+    /// The opening of the private entry at `index`, decrypted with `wrapper`'s data key (see [`crate::private`]).
+    pub fn private_payload(
+        &self,
+        wrapper: &dyn crate::private::KeyWrapper,
+        index: LeafIndex,
+    ) -> Result<crate::private::Opened> {
+        let size = self.latest().checkpoint.size.0;
+        if index.0 >= size {
+            return Err(Error::LeafBeyondSize {
+                index: index.0,
+                size,
+            });
+        }
+        crate::private::read_payload(self.store.as_ref(), wrapper, index)
+    }
+
+    /// Purges the rows erasures deleted from the store's files ([`LogStore::purge_erased`]).
+    pub fn purge_erased(&self) -> Result<()> {
+        Ok(self.store.purge_erased()?)
+    }
+
     /// Checks that a signed checkpoint covers `tile` at its width: the latest signed tree is at least
     /// [`Tile::min_tree_size`]. That serves every tile of every published size (a partial tile of an older size is
     /// a prefix of the wider one stored now) and nothing beyond what the log signed.

@@ -496,6 +496,27 @@ impl LogStore for ReplicaStore {
     fn set_meta(&self, _key: &str, _value: &[u8]) -> Result<(), StoreError> {
         Err(unsupported("a read replica takes no writes"))
     }
+
+    // Private payloads never leave the primary (the archive holds only commitments).
+    fn subject_key(&self, _subject: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(unsupported(
+            "a read replica holds no private payloads: read them from the primary",
+        ))
+    }
+
+    fn payload(&self, _subject: &[u8], _index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(unsupported(
+            "a read replica holds no private payloads: read them from the primary",
+        ))
+    }
+
+    fn purge_erased(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn purge_pending(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// The task that follows the archive's checkpoint: the one owner of what the replica serves.

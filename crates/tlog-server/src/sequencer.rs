@@ -34,7 +34,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result, StoreFailure, store_failure};
 use crate::log::Recovered;
 use crate::metrics::Metrics;
-use crate::validate::{self, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES};
+use crate::private::{self, Opening, Vault, VaultBatch};
+use crate::validate::{self, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ENTRIES, RequestError};
 
 /// Submissions that may wait for the sequencer by default.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -129,6 +130,8 @@ pub struct Committed {
     pub checkpoint: Arc<SignedCheckpoint>,
     /// The nodes of the batch that wrote the entries (none when every entry was already in the log).
     pub(crate) nodes: Option<Arc<BatchNodes>>,
+    /// For an erasure ([`Appender::erase`]): the time in its erasure entry, Unix seconds.
+    pub erased_at: Option<u64>,
 }
 
 impl Committed {
@@ -187,6 +190,11 @@ struct Submission {
     entries: Vec<Vec<u8>>,
     bytes: usize,
     reply: oneshot::Sender<Result<Committed>>,
+    /// Private submissions: the opening of each entry, in order (empty for public entries).
+    openings: Vec<Opening>,
+    /// An erasure of this subject; its entry is made by the sequencer (`entries` is empty). Sequenced in a batch
+    /// of its own.
+    erase: Option<Vec<u8>>,
 }
 
 /// A queued submission's answer, to be awaited.
@@ -255,6 +263,64 @@ impl Appender {
             .inspect_err(|_| {
                 metrics.rejected_invalid.inc();
             })?;
+        self.send(entries, bytes, Vec::new(), None)
+    }
+
+    /// Queues private payloads `(subject, payload)`: each becomes a private entry committing to it under a fresh
+    /// salt, and the sequencer stores the payload sealed with the entry (see [`crate::private`]).
+    pub fn enqueue_private(&self, items: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Pending> {
+        let limits = &self.limits;
+        let metrics = self.metrics.sequencer();
+        let mut entries = Vec::with_capacity(items.len());
+        let mut openings = Vec::with_capacity(items.len());
+        let mut bytes = 0;
+        let checked = (|| {
+            if items.is_empty() {
+                return Err(RequestError::NoEntries.into());
+            }
+            for (index, (subject, payload)) in items.into_iter().enumerate() {
+                if payload.len() > limits.max_entry_bytes {
+                    return Err(RequestError::EntryTooLarge {
+                        index,
+                        len: payload.len(),
+                        limit: limits.max_entry_bytes,
+                    }
+                    .into());
+                }
+                let (entry, opening) = private::commit(&subject, payload)?;
+                bytes += entry.len() + opening.payload.len();
+                entries.push(entry);
+                openings.push(opening);
+            }
+            validate::check_entries(&entries, limits.max_request_entries, limits.max_entry_bytes)?;
+            validate::check_request_bytes(bytes, limits.max_request_bytes)?;
+            Ok(())
+        })();
+        if let Err(e) = checked {
+            metrics.rejected_invalid.inc();
+            return Err(e);
+        }
+        self.send(entries, bytes, openings, None)
+    }
+
+    /// Erases `subject` (crypto-shredding, see [`crate::private`]) and waits until its erasure entry is durable and
+    /// signed; [`Committed::erased_at`] says when. The store still has to purge the deleted rows from its files
+    /// ([`LogStore::purge_erased`]).
+    pub async fn erase(&self, subject: Vec<u8>) -> Result<Committed> {
+        tlog_core::private::check_subject(&subject).map_err(private::PrivateError::from)?;
+        self.send(Vec::new(), 0, Vec::new(), Some(subject))?
+            .wait()
+            .await
+    }
+
+    fn send(
+        &self,
+        entries: Vec<Vec<u8>>,
+        bytes: usize,
+        openings: Vec<Opening>,
+        erase: Option<Vec<u8>>,
+    ) -> Result<Pending> {
+        let metrics = self.metrics.sequencer();
         let (reply, answer) = oneshot::channel();
         // Counted before the send so the sequencer's decrement never comes first.
         metrics.queue_depth.inc();
@@ -263,6 +329,8 @@ impl Appender {
                 entries,
                 bytes,
                 reply,
+                openings,
+                erase,
             })
             .map_err(|e| {
                 metrics.queue_depth.dec();
@@ -307,11 +375,15 @@ pub(crate) struct Sequencer<S> {
     /// writes resume, not at every refused batch.
     disk_full: bool,
     metrics: Metrics,
+    /// Data keys of private payloads; `None` when the log has no key wrapper (private submissions refused).
+    vault: Option<Vault>,
 }
 
 impl<S: LogStore> Sequencer<S> {
     /// Starts a sequencer continuing from a recovered state on its own thread (its blocking, fsync-bound writes
     /// never stall the gRPC workers). Only [`crate::log::open`] calls this.
+    // The log's parts, each owned from here on by the sequencer thread; a struct for them would only be unpacked.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         store: Arc<S>,
         key: SignerKey,
@@ -320,6 +392,7 @@ impl<S: LogStore> Sequencer<S> {
         config: SequencerConfig,
         limits: SubmissionLimits,
         metrics: Metrics,
+        vault: Option<Vault>,
     ) -> Result<(Appender, thread::JoinHandle<()>)> {
         let latest = Arc::new(recovered.latest);
         let sequencer = Sequencer {
@@ -333,6 +406,7 @@ impl<S: LogStore> Sequencer<S> {
             hashing: LeafHashing::new(),
             disk_full: false,
             metrics,
+            vault,
         };
         sequencer.start(limits)
     }
@@ -382,10 +456,15 @@ impl<S: LogStore> Sequencer<S> {
                     None => return,
                 },
             };
+            // An erasure is a batch of its own: what it deletes is then simply everything stored before it.
+            let alone = first.erase.is_some();
             let mut batch = vec![first];
             let (mut entries, mut bytes) = (batch[0].entries.len(), batch[0].bytes);
             let deadline = tokio::time::Instant::now() + self.config.max_delay;
             loop {
+                if alone {
+                    break;
+                }
                 let next = match rx.try_recv() {
                     Ok(s) => s,
                     Err(mpsc::error::TryRecvError::Empty) if !self.config.max_delay.is_zero() => {
@@ -399,6 +478,7 @@ impl<S: LogStore> Sequencer<S> {
                 self.metrics.sequencer().queue_depth.dec();
                 if entries + next.entries.len() > self.config.max_batch_entries
                     || bytes + next.bytes > self.config.max_batch_bytes
+                    || next.erase.is_some()
                 {
                     carried = Some(next);
                     break;
@@ -424,11 +504,43 @@ impl<S: LogStore> Sequencer<S> {
     ) {
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::new();
+        let mut openings: Vec<Option<Opening>> = Vec::new();
+        let mut erasure = None;
         for s in batch {
-            replies.push((s.reply, s.entries.len()));
+            if let Err(e) = self.admit(&s) {
+                let _ = s.reply.send(Err(e));
+                continue;
+            }
+            let private = !s.openings.is_empty();
+            let mut n = s.entries.len();
+            if private {
+                openings.resize_with(entries.len(), || None);
+                openings.extend(s.openings.into_iter().map(Some));
+            }
             entries.extend(s.entries);
+            if let Some(subject) = s.erase {
+                // Checkpoint times never go backwards, and neither do erasure times.
+                let at = self.clock.now_unix().max(self.latest.timestamp);
+                match private::erasure_entry(&subject, at) {
+                    Ok(entry) => {
+                        entries.push(entry);
+                        erasure = Some((subject, at));
+                        n = 1;
+                    }
+                    Err(e) => {
+                        let _ = s.reply.send(Err(e.into()));
+                        continue;
+                    }
+                }
+            }
+            replies.push((s.reply, n));
         }
-        let outcome = self.sequence(entries);
+        if replies.is_empty() {
+            return;
+        }
+        openings.resize_with(entries.len(), || None);
+        let erased_at = erasure.as_ref().map(|(_, at)| *at);
+        let outcome = self.sequence(entries, openings, erasure);
         let (mut assigned, nodes) = match outcome {
             Ok((assigned, checkpoint, nodes)) => {
                 if std::mem::take(&mut self.disk_full) {
@@ -474,8 +586,30 @@ impl<S: LogStore> Sequencer<S> {
                 assigned: mine,
                 checkpoint: self.latest.clone(),
                 nodes: nodes.clone(),
+                erased_at,
             }));
         }
+    }
+
+    /// Whether a private submission or an erasure may go into the batch: the log takes private payloads, and
+    /// their subject is not erased.
+    fn admit(&mut self, s: &Submission) -> Result<()> {
+        if s.openings.is_empty() && s.erase.is_none() {
+            return Ok(());
+        }
+        let vault = self
+            .vault
+            .as_mut()
+            .ok_or(private::PrivateError::NotConfigured)?;
+        for subject in s
+            .openings
+            .iter()
+            .map(|o| &o.subject)
+            .chain(s.erase.as_ref())
+        {
+            vault.check_not_erased(self.store.as_ref(), subject)?;
+        }
+        Ok(())
     }
 
     /// Assigns indices, writes and signs. On error nothing changed (store, frontier, latest checkpoint).
@@ -483,13 +617,17 @@ impl<S: LogStore> Sequencer<S> {
     fn sequence(
         &mut self,
         entries: Vec<Vec<u8>>,
+        openings: Vec<Option<Opening>>,
+        erasure: Option<(Vec<u8>, u64)>,
     ) -> Result<(
         Vec<Assigned>,
         Arc<SignedCheckpoint>,
         Option<Arc<BatchNodes>>,
     )> {
         let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-        let existing = if self.config.dedup {
+        // An erasure entry is always appended: the deletions it carries must be written.
+        let dedup = self.config.dedup && erasure.is_none();
+        let existing = if dedup {
             self.store.leaf_indices(&hashes)?
         } else {
             vec![None; hashes.len()]
@@ -504,9 +642,12 @@ impl<S: LogStore> Sequencer<S> {
             start,
             ..AppendBatch::default()
         };
-        for ((entry, hash), old) in entries.into_iter().zip(hashes).zip(existing) {
+        let mut vault_batch = VaultBatch::default();
+        for (((entry, hash), old), opening) in
+            entries.into_iter().zip(hashes).zip(existing).zip(openings)
+        {
             let earlier = old.or_else(|| {
-                if self.config.dedup {
+                if dedup {
                     in_batch.get(&hash).copied()
                 } else {
                     None
@@ -523,6 +664,21 @@ impl<S: LogStore> Sequencer<S> {
             let index = LeafIndex(next);
             next += 1;
             in_batch.insert(hash, index);
+            if let Some(opening) = opening {
+                let vault = self
+                    .vault
+                    .as_mut()
+                    .ok_or(private::PrivateError::NotConfigured)?;
+                let row = vault.seal(
+                    self.store.as_ref(),
+                    &mut vault_batch,
+                    &opening,
+                    index,
+                    &hash,
+                    &mut batch.subject_keys,
+                )?;
+                batch.payloads.push(row);
+            }
             assigned.push(Assigned {
                 index,
                 leaf_hash: hash,
@@ -538,6 +694,21 @@ impl<S: LogStore> Sequencer<S> {
             // Everything was already in the log: the current checkpoint covers it.
             metrics.duplicates.inc_by(duplicates);
             return Ok((assigned, self.latest.clone(), None));
+        }
+
+        if let Some((subject, at)) = erasure {
+            // The key record becomes the tombstone and every payload row goes, with the erasure entry.
+            let index = start;
+            batch.subject_keys.push((
+                subject.clone(),
+                private::KeyRecord::Erased {
+                    at,
+                    index: LeafIndex(index.0),
+                }
+                .encode(),
+            ));
+            batch.erase_payloads_of.push(subject.clone());
+            Vault::erase(&mut vault_batch, &subject, at, LeafIndex(index.0));
         }
 
         let mut frontier = self.frontier.clone();
@@ -556,6 +727,9 @@ impl<S: LogStore> Sequencer<S> {
         batch.checkpoint = signed.note.clone().into_bytes();
         let commit = Instant::now();
         self.store.append(&batch)?;
+        if let Some(vault) = self.vault.as_mut() {
+            vault.commit(vault_batch);
+        }
         metrics
             .commit_seconds
             .observe(commit.elapsed().as_secs_f64());

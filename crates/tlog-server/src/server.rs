@@ -26,6 +26,7 @@ use crate::ingest::{self, IngestLimits};
 use crate::keyfile;
 use crate::log::{self, Appender, LogOptions, LogReader, META_ORIGIN, Shutdown};
 use crate::metrics;
+use crate::private::{FileMasterKey, KeyWrapper};
 use crate::scrub::Scrub;
 use crate::service::{LogService, ServiceLimits};
 use crate::validate::WriteTokens;
@@ -70,6 +71,12 @@ pub struct ServerConfig {
     pub rocks: RocksOptions,
     /// Bearer tokens allowed to write; empty = writes open to all.
     pub write_tokens: Vec<String>,
+    /// Bearer tokens with their scopes (write, read-private, admin; see docs/private.md). Writes are open only
+    /// when neither these nor `write_tokens` hold a write-scoped token.
+    pub scoped_tokens: Vec<(Vec<crate::validate::Scope>, String)>,
+    /// The master key that wraps private payloads' data keys (default `<data>/master.key`; created on first run,
+    /// mode 0600).
+    pub master_key_file: Option<PathBuf>,
     /// Largest gRPC message accepted or sent.
     pub max_message_bytes: usize,
     /// PEM certificate chain and key for TLS; plaintext when absent.
@@ -95,6 +102,8 @@ impl Default for ServerConfig {
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
             write_tokens: Vec::new(),
+            scoped_tokens: Vec::new(),
+            master_key_file: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             tls: None,
             scrub_interval: None,
@@ -197,6 +206,7 @@ pub struct Server {
     verifier_key: VerifierKey,
     tree_size: u64,
     created_key: bool,
+    master_key: Arc<dyn KeyWrapper>,
 }
 
 impl Server {
@@ -216,7 +226,23 @@ impl Server {
         let (key, created_key) = load_key(&config, store.as_ref())?;
         let origin = key.name().to_owned();
         let verifier_key = key.verifier();
-        let (appender, reader, shutdown) = log::open(store.clone(), key, config.log.clone())?;
+        let master_path = config
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| FileMasterKey::path_in(&config.data_dir));
+        let (master, created_master) = FileMasterKey::load_or_create(&master_path)?;
+        if created_master {
+            tracing::info!(path = %master_path.display(), "created the master key of private payloads");
+        }
+        let master_key: Arc<dyn KeyWrapper> = Arc::new(master);
+        if store.purge_pending()? {
+            // An erasure's rows were deleted but the process stopped before their files were rewritten.
+            tracing::info!("finishing the purge of an interrupted erasure");
+            store.purge_erased()?;
+        }
+        let mut log_options = config.log.clone();
+        log_options.private = Some(master_key.clone());
+        let (appender, reader, shutdown) = log::open(store.clone(), key, log_options)?;
         let filter_loader = load_leaf_filter(store.clone())?;
         let tree_size = reader.latest().checkpoint.size.0;
         // The folder's statement of which log it holds; informational, so a failure to write it is only logged.
@@ -238,7 +264,32 @@ impl Server {
             verifier_key,
             tree_size,
             created_key,
+            master_key,
         })
+    }
+
+    /// Erases `subject` without serving (`tlogd erase`): appends the erasure through the sequencer, stops the log,
+    /// then purges the deleted rows from the store's files. Returns the erasure entry's index and time.
+    pub async fn erase(self, subject: &str) -> Result<(u64, u64)> {
+        let Server {
+            store,
+            appender,
+            reader,
+            shutdown,
+            filter_loader,
+            ..
+        } = self;
+        let erased = appender.erase(subject.as_bytes().to_vec()).await;
+        drop((appender, reader));
+        tokio::task::spawn_blocking(move || {
+            shutdown.wait();
+            let _ = filter_loader.join();
+        })
+        .await?;
+        let committed = erased?;
+        let index = committed.assigned.first().ok_or(Error::NoReceipt)?.index.0;
+        tokio::task::spawn_blocking(move || store.purge_erased()).await??;
+        Ok((index, committed.erased_at.unwrap_or_default()))
     }
 
     /// What a caller learns once the server listens on `listeners`.
@@ -269,6 +320,7 @@ impl Server {
             shutdown: log_shutdown,
             filter_loader,
             verifier_key,
+            master_key,
             ..
         } = self;
         // One shutdown for both listeners; the end of gRPC (shutdown or failure) stops HTTP too.
@@ -287,7 +339,8 @@ impl Server {
             })
         };
         let metrics = config.log.metrics.clone();
-        let tokens = WriteTokens::new(&config.write_tokens);
+        let tokens = WriteTokens::new(&config.write_tokens)
+            .merged(WriteTokens::scoped(config.scoped_tokens.clone()));
         let witnessing = match &config.witnessing {
             Some(witnesses) => Some(
                 Witnessing::spawn_with_metrics(
@@ -339,7 +392,8 @@ impl Server {
             tokio::spawn(http::serve(listener, router, stopped(&stop)))
         });
         let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_private(master_key);
         if let Some(witnessed) = witnessed {
             service = service.with_witnessed(witnessed);
         }

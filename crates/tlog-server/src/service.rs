@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use tlog_checkpoint::SignedCheckpoint as Signed;
 use tlog_core::{Hash, LeafIndex, TreeSize};
 use tlog_proto::v1::{
-    ConsistencyProof, EntriesPage, GetCheckpointRequest, GetConsistencyProofRequest,
-    GetEntriesRequest, GetInclusionProofRequest, GetMultiProofRequest, InclusionProof, MultiProof,
-    Receipt, SignedCheckpoint, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
+    ConsistencyProof, EntriesPage, EraseSubjectRequest, EraseSubjectResponse, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest, GetMultiProofRequest,
+    GetPrivatePayloadRequest, InclusionProof, MultiProof, PrivatePayloadOpening, Receipt,
+    SignedCheckpoint, SubmitBatchRequest, SubmitBatchResponse, SubmitPrivateRequest, SubmitRequest,
     WatchCheckpointsRequest,
 };
 use tlog_proto::{Log, hash_to_bytes, hashes_to_bytes};
@@ -29,8 +30,9 @@ use crate::archiving::ArchiveGate;
 use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
 use crate::metrics::{Metrics, ProofKind};
+use crate::private::{self, KeyWrapper};
 use crate::reader::answered;
-use crate::validate::{self, WriteTokens};
+use crate::validate::{self, RequestError, Scope, WriteTokens};
 
 /// Most entries one `GetEntries` call may ask for by default (served in pages).
 pub const DEFAULT_MAX_ENTRIES_RANGE: u64 = 1_000_000;
@@ -76,6 +78,7 @@ pub fn status(e: Error) -> Status {
 pub fn code(e: &Error) -> Code {
     match e {
         Error::Request(r) => r.code(),
+        Error::Private(p) => p.code(),
         Error::SizeBeyondLog { .. } | Error::LeafBeyondSize { .. } => Code::OutOfRange,
         Error::ConsistencySizes { .. } | Error::WitnessedWithSize => Code::InvalidArgument,
         Error::NotWitnessed | Error::ReadReplica { .. } => Code::FailedPrecondition,
@@ -102,6 +105,11 @@ fn signed_to_proto(cp: &Signed) -> SignedCheckpoint {
         timestamp_unix: cp.timestamp,
         archived_size: 0,
     }
+}
+
+/// Logs a refused call: which, the scope it needed and why (never the token).
+pub(crate) fn denied(rpc: &str, scope: Scope, reason: &RequestError) {
+    tracing::warn!(rpc, scope = scope.name(), reason = %reason, "access denied");
 }
 
 /// Runs blocking reader work (store reads, signature checks) on the blocking pool, off the async workers.
@@ -153,6 +161,8 @@ pub struct LogService<S> {
     archive: Option<ArchiveGate>,
     /// Where proofs served are recorded.
     metrics: Metrics,
+    /// Unwraps the data keys of private payloads, when the log takes them.
+    private: Option<Arc<dyn KeyWrapper>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -172,7 +182,23 @@ impl<S: LogStore> LogService<S> {
             witnessed: None,
             archive: None,
             metrics: Metrics::new(),
+            private: None,
         }
+    }
+
+    /// Serves private payloads (`GetPrivatePayload`), decrypting them with data keys `wrapper` unwraps.
+    pub fn with_private(mut self, wrapper: Arc<dyn KeyWrapper>) -> Self {
+        self.private = Some(wrapper);
+        self
+    }
+
+    /// Checks that the request carries a token with `scope`; every refusal is logged with the call and the
+    /// reason (never the token).
+    fn authorize<T>(&self, request: &Request<T>, scope: Scope, rpc: &'static str) -> Result<()> {
+        self.tokens
+            .check_scope(request, scope)
+            .inspect_err(|e| denied(rpc, scope, e))
+            .map_err(Error::from)
     }
 
     /// Refuses writes (`RESOURCE_EXHAUSTED`) while the archive behind `gate` lags too far, and reports the
@@ -241,8 +267,10 @@ impl<S: LogStore> LogService<S> {
         &self,
         request: &Request<()>,
         entries: Vec<Vec<u8>>,
+        rpc: &'static str,
     ) -> Result<Vec<Receipt>> {
-        self.tokens.check(request)?;
+        self.authorize(request, Scope::Write, rpc)?;
+        private::check_public(&entries)?;
         Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &entries)?;
         let pending = self.appender.enqueue(entries)?;
         Self::receipts(&self.reader, pending).await
@@ -311,7 +339,7 @@ impl<S: LogStore> LogService<S> {
 impl<S: LogStore> Log for LogService<S> {
     async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<Receipt>, Status> {
         let (request, SubmitRequest { entry }) = split(request);
-        let receipts = self.submit_entries(&request, vec![entry]).await;
+        let receipts = self.submit_entries(&request, vec![entry], "Submit").await;
         answer(receipts.and_then(|mut r| r.pop().ok_or(Error::NoReceipt)))
     }
 
@@ -326,7 +354,7 @@ impl<S: LogStore> Log for LogService<S> {
                 client_tag,
             },
         ) = split(request);
-        let receipts = self.submit_entries(&request, entries).await;
+        let receipts = self.submit_entries(&request, entries, "SubmitBatch").await;
         answer(receipts.map(|receipts| SubmitBatchResponse {
             receipts,
             client_tag,
@@ -339,7 +367,8 @@ impl<S: LogStore> Log for LogService<S> {
         &self,
         request: Request<Streaming<SubmitBatchRequest>>,
     ) -> Result<Response<Self::SubmitStreamStream>, Status> {
-        self.tokens.check(&request).map_err(|e| status(e.into()))?;
+        self.authorize(&request, Scope::Write, "SubmitStream")
+            .map_err(status)?;
         let mut incoming = request.into_inner();
         let (out_tx, out_rx) = mpsc::channel(self.limits.stream_in_flight.max(1));
         // Pipelined but ordered: each message is submitted as soon as it arrives, and its answer is queued in
@@ -364,7 +393,11 @@ impl<S: LogStore> Log for LogService<S> {
                     client_tag,
                 } = message;
                 // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
-                let queued = Self::archive_allows_writes(archive.as_ref(), &appender, &entries)
+                let queued = private::check_public(&entries)
+                    .map_err(Error::from)
+                    .and_then(|()| {
+                        Self::archive_allows_writes(archive.as_ref(), &appender, &entries)
+                    })
                     .and_then(|()| appender.enqueue(entries));
                 let reader = reader.clone();
                 let task = tokio::spawn(async move {
@@ -504,6 +537,102 @@ impl<S: LogStore> Log for LogService<S> {
             checkpoint: Some(signed_to_proto(&cp)),
         }))
     }
+
+    async fn submit_private(
+        &self,
+        request: Request<SubmitPrivateRequest>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        let (request, SubmitPrivateRequest { payloads }) = split(request);
+        let result = async {
+            self.authorize(&request, Scope::Write, "SubmitPrivate")?;
+            if self.private.is_none() {
+                return Err(private::PrivateError::NotConfigured.into());
+            }
+            let items: Vec<(Vec<u8>, Vec<u8>)> = payloads
+                .into_iter()
+                .map(|p| (p.subject.into_bytes(), p.payload))
+                .collect();
+            let placeholders = vec![Vec::new(); items.len()];
+            Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &placeholders)?;
+            let pending = self.appender.enqueue_private(items)?;
+            Self::receipts(&self.reader, pending).await
+        }
+        .await;
+        answer(result.map(|receipts| SubmitBatchResponse {
+            receipts,
+            client_tag: 0,
+        }))
+    }
+
+    async fn get_private_payload(
+        &self,
+        request: Request<GetPrivatePayloadRequest>,
+    ) -> Result<Response<PrivatePayloadOpening>, Status> {
+        let (request, GetPrivatePayloadRequest { index }) = split(request);
+        let result = async {
+            self.authorize(&request, Scope::ReadPrivate, "GetPrivatePayload")?;
+            let wrapper = self
+                .private
+                .clone()
+                .ok_or(private::PrivateError::NotConfigured)?;
+            let reader = self.reader.clone();
+            let opened =
+                blocking(move || reader.private_payload(wrapper.as_ref(), LeafIndex(index)))
+                    .await?;
+            Ok(PrivatePayloadOpening {
+                index: opened.index.0,
+                entry: opened.entry,
+                subject: String::from_utf8_lossy(&opened.subject).into_owned(),
+                salt: opened.salt,
+                payload: opened.payload,
+            })
+        }
+        .await;
+        answer(result)
+    }
+
+    async fn erase_subject(
+        &self,
+        request: Request<EraseSubjectRequest>,
+    ) -> Result<Response<EraseSubjectResponse>, Status> {
+        let (request, EraseSubjectRequest { subject }) = split(request);
+        let result = async {
+            self.authorize(&request, Scope::Admin, "EraseSubject")?;
+            if self.private.is_none() {
+                return Err(private::PrivateError::NotConfigured.into());
+            }
+            let committed = self.appender.erase(subject.clone().into_bytes()).await?;
+            let erased_at = committed.erased_at.unwrap_or_default();
+            let checkpoint = signed_to_proto(&committed.checkpoint);
+            let proof = match committed.proofs_in_memory() {
+                Some(proofs) => proofs?.pop().unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let assigned = *committed.assigned.first().ok_or(Error::NoReceipt)?;
+            tracing::info!(
+                subject,
+                erased_at,
+                index = assigned.index.0,
+                "subject erased"
+            );
+            // The rows are deleted already; now make sure their bytes leave the store's files. A crash before
+            // this is caught up at the next start.
+            let reader = self.reader.clone();
+            blocking(move || reader.purge_erased()).await?;
+            Ok(EraseSubjectResponse {
+                receipt: Some(Receipt {
+                    index: assigned.index.0,
+                    leaf_hash: hash_to_bytes(&assigned.leaf_hash),
+                    checkpoint: Some(checkpoint),
+                    inclusion_proof: hashes_to_bytes(&proof),
+                    duplicate: false,
+                }),
+                erased_at_unix: erased_at,
+            })
+        }
+        .await;
+        answer(result)
+    }
 }
 
 impl<S> Clone for LogService<S> {
@@ -516,6 +645,7 @@ impl<S> Clone for LogService<S> {
             witnessed: self.witnessed.clone(),
             archive: self.archive.clone(),
             metrics: self.metrics.clone(),
+            private: self.private.clone(),
         }
     }
 }

@@ -61,12 +61,72 @@ pub enum RequestError {
     },
     #[error(transparent)]
     Proto(#[from] ProtoError),
-    #[error("writes need `authorization: Bearer <token>` metadata")]
+    #[error("this call needs `authorization: Bearer <token>` metadata")]
     MissingToken,
     #[error("the authorization metadata must be `Bearer <token>`")]
     MalformedToken,
     #[error("the bearer token is not allowed to write")]
     UnknownToken,
+    /// A known token without the scope the call needs.
+    #[error("the bearer token lacks the {0} scope this call needs")]
+    MissingScope(Scope),
+    /// A token that is not one of the log's, for a call that always needs one.
+    #[error("the bearer token is not one of the log's tokens")]
+    UnknownScopedToken,
+}
+
+/// What a bearer token may do beyond the public reads (docs/private.md has the table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Submit entries and private payloads.
+    Write,
+    /// Read private payloads and their salts.
+    ReadPrivate,
+    /// Erase subjects.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Write, Scope::ReadPrivate, Scope::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Write => "write",
+            Scope::ReadPrivate => "read-private",
+            Scope::Admin => "admin",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parses a token with its scopes, `SCOPE[,SCOPE...]=TOKEN` (e.g. `read-private,admin=s3cret`).
+pub fn parse_scoped_token(spec: &str) -> Result<(Vec<Scope>, String), String> {
+    let (scopes, token) = spec
+        .split_once('=')
+        .ok_or_else(|| "a scoped token is SCOPE[,SCOPE...]=TOKEN".to_string())?;
+    let scopes = scopes
+        .split(',')
+        .map(|name| {
+            Scope::ALL
+                .into_iter()
+                .find(|s| s.name() == name.trim())
+                .ok_or_else(|| format!("unknown scope {name:?} (write, read-private, admin)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let token = token.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a token is visible ASCII, not empty".into());
+    }
+    Ok((scopes, token.to_string()))
 }
 
 impl RequestError {
@@ -77,7 +137,9 @@ impl RequestError {
             RequestError::MissingToken | RequestError::MalformedToken => {
                 tonic::Code::Unauthenticated
             }
-            RequestError::UnknownToken => tonic::Code::PermissionDenied,
+            RequestError::UnknownToken
+            | RequestError::MissingScope(_)
+            | RequestError::UnknownScopedToken => tonic::Code::PermissionDenied,
             _ => tonic::Code::InvalidArgument,
         }
     }
@@ -187,28 +249,54 @@ pub fn inclusion_leaf(leaf: Option<&Leaf>) -> Result<LeafRef, RequestError> {
     }
 }
 
-/// Write tokens, kept as SHA-256 digests and compared in constant time.
+/// Bearer tokens and their scopes, kept as SHA-256 digests and compared in constant time. Writes are open when
+/// no token has the write scope; reading private payloads and erasing always need a token with that scope.
 #[derive(Clone, Default)]
-pub struct WriteTokens(Vec<[u8; 32]>);
+pub struct WriteTokens(Vec<([u8; 32], u8)>);
 
 impl WriteTokens {
+    /// Tokens with the write scope only (`--write-token`).
     pub fn new<T: AsRef<str>>(tokens: impl IntoIterator<Item = T>) -> Self {
+        Self::scoped(tokens.into_iter().map(|t| (vec![Scope::Write], t)))
+    }
+
+    /// Tokens with the scopes given for each.
+    pub fn scoped<T: AsRef<str>>(tokens: impl IntoIterator<Item = (Vec<Scope>, T)>) -> Self {
         WriteTokens(
             tokens
                 .into_iter()
-                .map(|t| Sha256::digest(t.as_ref().as_bytes()).into())
+                .map(|(scopes, t)| {
+                    (
+                        Sha256::digest(t.as_ref().as_bytes()).into(),
+                        scopes.iter().fold(0, |bits, s| bits | s.bit()),
+                    )
+                })
                 .collect(),
         )
     }
 
-    /// No tokens configured: writes are open.
+    /// These tokens and `other`'s.
+    pub fn merged(mut self, other: WriteTokens) -> Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// No token has the write scope: writes are open.
     pub fn is_open(&self) -> bool {
-        self.0.is_empty()
+        !self
+            .0
+            .iter()
+            .any(|(_, bits)| bits & Scope::Write.bit() != 0)
     }
 
     /// Checks the raw value of a write's `authorization` metadata (`None` when absent).
     pub fn check_authorization(&self, header: Option<&[u8]>) -> Result<(), RequestError> {
-        if self.is_open() {
+        self.authorize(header, Scope::Write)
+    }
+
+    /// Checks that the raw `authorization` value (`None` when absent) names a token with `scope`.
+    pub fn authorize(&self, header: Option<&[u8]>, scope: Scope) -> Result<(), RequestError> {
+        if scope == Scope::Write && self.is_open() {
             return Ok(());
         }
         let header = header.ok_or(RequestError::MissingToken)?;
@@ -228,15 +316,31 @@ impl WriteTokens {
             .ok_or(RequestError::MalformedToken)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every configured token is compared, so the time taken does not say which (if any) matched.
-        let known = self
-            .0
-            .iter()
-            .fold(false, |found, t| found | constant_time_eq(t, &digest));
-        if known {
-            Ok(())
-        } else {
-            Err(RequestError::UnknownToken)
+        let (known, bits) = self.0.iter().fold((false, 0u8), |(found, bits), (t, b)| {
+            let hit = constant_time_eq(t, &digest);
+            (found | hit, bits | (*b & 0u8.wrapping_sub(u8::from(hit))))
+        });
+        match (known, bits & scope.bit() != 0) {
+            (true, true) => Ok(()),
+            (true, false) => Err(RequestError::MissingScope(scope)),
+            (false, _) if scope == Scope::Write => Err(RequestError::UnknownToken),
+            (false, _) => Err(RequestError::UnknownScopedToken),
         }
+    }
+
+    /// Checks that a request's `authorization` metadata names a token with `scope`.
+    pub fn check_scope<T>(
+        &self,
+        request: &tonic::Request<T>,
+        scope: Scope,
+    ) -> Result<(), RequestError> {
+        self.authorize(
+            request
+                .metadata()
+                .get("authorization")
+                .map(|v| v.as_bytes()),
+            scope,
+        )
     }
 
     /// Checks a write request's `authorization` metadata.
@@ -355,5 +459,38 @@ mod tests {
         );
         assert_eq!(check(Some(b"Bearer s3cret")), Ok(()));
         assert_eq!(check(Some(b"Bearer other ")), Ok(()));
+    }
+
+    #[test]
+    fn scoped_tokens() {
+        let (scopes, token) = parse_scoped_token("read-private,admin=t1").unwrap();
+        assert_eq!(scopes, [Scope::ReadPrivate, Scope::Admin]);
+        let tokens = WriteTokens::scoped([(scopes, token), (vec![Scope::Write], "w".into())]);
+        let check = |h: &[u8], scope| tokens.authorize(Some(h), scope);
+        assert_eq!(check(b"Bearer t1", Scope::Admin), Ok(()));
+        assert_eq!(check(b"Bearer t1", Scope::ReadPrivate), Ok(()));
+        assert_eq!(
+            check(b"Bearer t1", Scope::Write),
+            Err(RequestError::MissingScope(Scope::Write))
+        );
+        assert_eq!(
+            check(b"Bearer w", Scope::Admin),
+            Err(RequestError::MissingScope(Scope::Admin))
+        );
+        assert_eq!(
+            check(b"Bearer nope", Scope::Admin),
+            Err(RequestError::UnknownScopedToken)
+        );
+        // Only write-scoped tokens close writes; other scopes never open without a token.
+        let readers = WriteTokens::scoped([(vec![Scope::ReadPrivate], "r")]);
+        assert!(readers.is_open());
+        assert_eq!(readers.authorize(None, Scope::Write), Ok(()));
+        assert_eq!(
+            readers.authorize(None, Scope::ReadPrivate),
+            Err(RequestError::MissingToken)
+        );
+        assert!(parse_scoped_token("root=x").is_err());
+        assert!(parse_scoped_token("write").is_err());
+        assert!(parse_scoped_token("write=").is_err());
     }
 }

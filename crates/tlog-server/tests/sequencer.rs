@@ -199,6 +199,18 @@ impl<S: LogStore> LogStore for TestStore<S> {
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.inner.set_meta(key, value)
     }
+    fn subject_key(&self, subject: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.subject_key(subject)
+    }
+    fn payload(&self, subject: &[u8], index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.payload(subject, index)
+    }
+    fn purge_erased(&self) -> Result<(), StoreError> {
+        self.inner.purge_erased()
+    }
+    fn purge_pending(&self) -> Result<bool, StoreError> {
+        self.inner.purge_pending()
+    }
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use tlog_core::{
 
 use std::ops::Range;
 
-use crate::{AppendBatch, LogStore, StoreError};
+use crate::{AppendBatch, LogStore, PayloadRow, StoreError};
 
 /// Runs every check; panics (it is a test suite) with the name of the failed check.
 pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
@@ -19,6 +19,112 @@ pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
     rejected_appends_change_nothing(&make());
     checkpoints_and_tiles(&make());
     metadata_round_trips(&make());
+    payload_rows_are_written_with_entries(&make());
+    erasure_deletes_every_payload_of_one_subject(&make());
+}
+
+fn private_batch(frontier: &mut CompactRange, rows: &[(&[u8], &[u8])]) -> AppendBatch {
+    let start = frontier.size().0;
+    let mut batch = batch_for(
+        frontier,
+        (0..rows.len() as u64).map(|i| entry(start + i)).collect(),
+    );
+    for (i, (subject, sealed)) in rows.iter().enumerate() {
+        batch.payloads.push(PayloadRow {
+            subject: subject.to_vec(),
+            index: LeafIndex(start + i as u64),
+            sealed: sealed.to_vec(),
+        });
+    }
+    batch
+}
+
+fn payload_rows_are_written_with_entries<S: LogStore>(store: &S) {
+    let mut frontier = CompactRange::new();
+    let mut batch = private_batch(
+        &mut frontier,
+        &[(b"ab", b"sealed 0"), (b"abc", b"sealed 1")],
+    );
+    batch
+        .subject_keys
+        .push((b"ab".to_vec(), b"key of ab".to_vec()));
+    store.append(&batch).unwrap();
+    assert_eq!(
+        store.payload(b"ab", LeafIndex(0)).unwrap().as_deref(),
+        Some(&b"sealed 0"[..])
+    );
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"sealed 1"[..])
+    );
+    assert_eq!(
+        store.payload(b"ab", LeafIndex(1)).unwrap(),
+        None,
+        "rows are filed by subject and index"
+    );
+    assert_eq!(
+        store.subject_key(b"ab").unwrap().as_deref(),
+        Some(&b"key of ab"[..])
+    );
+    assert_eq!(store.subject_key(b"abc").unwrap(), None);
+    assert!(!store.purge_pending().unwrap());
+
+    // A refused batch writes no payload row either.
+    let mut refused = private_batch(&mut frontier.clone(), &[(b"ab", b"sealed 2")]);
+    refused.start = TreeSize(7);
+    assert!(store.append(&refused).is_err());
+    assert_eq!(store.payload(b"ab", LeafIndex(2)).unwrap(), None);
+}
+
+fn erasure_deletes_every_payload_of_one_subject<S: LogStore>(store: &S) {
+    let mut frontier = CompactRange::new();
+    // "ab" is a prefix of "abc" and "ab" with a longer index would sort among them: only "ab"'s rows go.
+    store
+        .append(&private_batch(
+            &mut frontier,
+            &[
+                (b"ab", b"a0"),
+                (b"abc", b"b1"),
+                (b"ab", b"a2"),
+                (b"b", b"c3"),
+            ],
+        ))
+        .unwrap();
+    let mut erase = batch_for(&mut frontier, vec![b"erasure of ab".to_vec()]);
+    erase.erase_payloads_of.push(b"ab".to_vec());
+    erase
+        .subject_keys
+        .push((b"ab".to_vec(), b"erased".to_vec()));
+    store.append(&erase).unwrap();
+    assert_eq!(store.payload(b"ab", LeafIndex(0)).unwrap(), None);
+    assert_eq!(store.payload(b"ab", LeafIndex(2)).unwrap(), None);
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"b1"[..])
+    );
+    assert_eq!(
+        store.payload(b"b", LeafIndex(3)).unwrap().as_deref(),
+        Some(&b"c3"[..])
+    );
+    assert_eq!(
+        store.subject_key(b"ab").unwrap().as_deref(),
+        Some(&b"erased"[..])
+    );
+    assert_eq!(
+        store.tree_size().unwrap(),
+        TreeSize(5),
+        "the erasure entry is appended"
+    );
+    assert!(
+        store.purge_pending().unwrap(),
+        "the purge is owed from the same write"
+    );
+    store.purge_erased().unwrap();
+    assert!(!store.purge_pending().unwrap());
+    assert_eq!(
+        store.payload(b"abc", LeafIndex(1)).unwrap().as_deref(),
+        Some(&b"b1"[..])
+    );
 }
 
 /// Deterministic test entry `i`.
@@ -47,6 +153,7 @@ pub fn batch_for(frontier: &mut CompactRange, entries: Vec<Vec<u8>>) -> AppendBa
         leaf_hashes,
         nodes,
         checkpoint,
+        ..AppendBatch::default()
     }
 }
 

@@ -30,7 +30,7 @@ pub use memory::MemoryBackend;
 pub use rocks::{
     DEFAULT_BLOCK_CACHE_BYTES, DEFAULT_WRITE_BUFFER_BYTES, RocksBackend, RocksOptions,
 };
-pub use tiled::{Backend, Column, TiledStore};
+pub use tiled::{Backend, Column, DeleteRange, META_PURGE_PENDING, TiledStore, payload_key};
 pub use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
 /// The log on RocksDB in one folder (the embedded default).
@@ -58,6 +58,22 @@ pub struct AppendBatch {
     pub nodes: Vec<(NodeId, Hash)>,
     /// The signed checkpoint (signed-note bytes) for the new size `start + entries.len()`.
     pub checkpoint: Vec<u8>,
+    /// Sealed payloads of private entries, written with them (so an acknowledged private entry's payload is as
+    /// durable as the entry). Opaque to the store.
+    pub payloads: Vec<PayloadRow>,
+    /// Subject key records to write (subject, record): new wrapped data keys, erasure tombstones. Opaque to the
+    /// store.
+    pub subject_keys: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Subjects whose every payload row this batch deletes (erasure); applied after the batch's puts.
+    pub erase_payloads_of: Vec<Vec<u8>>,
+}
+
+/// The sealed payload of the private entry at `index`, filed under its subject.
+#[derive(Debug, Clone)]
+pub struct PayloadRow {
+    pub subject: Vec<u8>,
+    pub index: LeafIndex,
+    pub sealed: Vec<u8>,
 }
 
 /// Whether a read may wait for the disk.
@@ -111,6 +127,15 @@ pub trait LogStore: Send + Sync + 'static {
     ) -> Result<Vec<(TreeSize, Vec<u8>)>, StoreError>;
     /// The C2SP tile body (bottom row hashes) of a stored tile, full or partial.
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The key record of a private-payload subject ([`Column::SubjectKeys`]).
+    fn subject_key(&self, subject: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed payload row of the private entry at `index` of `subject` ([`Column::Payloads`]).
+    fn payload(&self, subject: &[u8], index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Rewrites the backend's files so that payload rows and key records deleted by erasures are gone from them
+    /// (not only hidden), then clears [`LogStore::purge_pending`].
+    fn purge_erased(&self) -> Result<(), StoreError>;
+    /// Whether a batch erased payloads that [`LogStore::purge_erased`] has not purged yet (e.g. after a crash).
+    fn purge_pending(&self) -> Result<bool, StoreError>;
     /// Log metadata (origin, key ids, format version).
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a metadata value (durably).

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use crate::StoreError;
-use crate::tiled::{Backend, Column, Put, Row};
+use crate::tiled::{Backend, Column, DeleteRange, Put, Row};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -27,13 +27,18 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
+    fn write_batch(&self, puts: &[Put<'_>], deletes: &[DeleteRange<'_>]) -> Result<(), StoreError> {
         let mut columns = self.columns.write().unwrap_or_else(|p| p.into_inner());
         for &(column, key, value) in puts {
             columns
                 .entry(column)
                 .or_default()
                 .insert(key.to_vec(), value.to_vec());
+        }
+        for &(column, from, to) in deletes {
+            if let Some(map) = columns.get_mut(&column) {
+                map.retain(|k, _| !(k.as_slice() >= from && k.as_slice() < to));
+            }
         }
         Ok(())
     }

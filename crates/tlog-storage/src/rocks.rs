@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
-    IteratorMode, Options, WriteBatch, WriteOptions,
+    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions,
+    DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, WriteBatch,
+    WriteOptions,
 };
 
-use crate::tiled::{Backend, Column, Put, Row};
+use crate::tiled::{Backend, Column, DeleteRange, Put, Row};
 use crate::{BackendError, BackendErrorKind, StoreError};
 
 /// Default [`RocksOptions::block_cache_bytes`].
@@ -202,7 +203,13 @@ impl RocksBackend {
     /// also works beside a running server (seeing the log as of the open).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let names = Column::ALL.iter().map(|c| c.name());
+        // A log written before a column existed lacks its family (a read-write open adds it); reads of it then
+        // fail with "column family missing" instead of the whole open failing.
+        let existing = DB::list_cf(&Options::default(), &path).unwrap_or_default();
+        let names = Column::ALL
+            .iter()
+            .map(|c| c.name())
+            .filter(|n| existing.is_empty() || existing.iter().any(|e| e == n));
         let db = DB::open_cf_for_read_only(&Options::default(), &path, names, false).map_err(
             backend_error_in(format!("opening RocksDB in {} read-only", path.display())),
         )?;
@@ -308,18 +315,56 @@ fn supports_direct_io(dir: &Path) -> Result<bool, StoreError> {
 }
 
 impl Backend for RocksBackend {
-    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
+    fn write_batch(&self, puts: &[Put<'_>], deletes: &[DeleteRange<'_>]) -> Result<(), StoreError> {
         // Sized up front: a batch of thousands of rows otherwise grows (and copies) its buffer a dozen times.
         // Per row: tag, column id and two lengths, at most 16 bytes; 12 bytes of batch header.
-        let bytes: usize = puts.iter().map(|(_, k, v)| k.len() + v.len() + 16).sum();
+        let bytes: usize = puts
+            .iter()
+            .map(|(_, k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
+            + deletes
+                .iter()
+                .map(|(_, a, b)| a.len() + b.len() + 16)
+                .sum::<usize>();
         self.check_free_space(bytes as u64)?;
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 12);
         for &(column, key, value) in puts {
             batch.put_cf(self.cf(column)?, key, value);
         }
+        for &(column, from, to) in deletes {
+            batch.delete_range_cf(self.cf(column)?, from, to);
+        }
         self.db
             .write_opt(batch, &self.write_options)
             .map_err(backend_error)
+    }
+
+    /// Deleted rows stay in the table files (hidden by tombstones) until a compaction rewrites those files, and in
+    /// the write-ahead log until every memtable it feeds is flushed. So: flush every column family (the WAL files
+    /// holding the rows become obsolete and RocksDB deletes them; none are recycled or archived with the default
+    /// options used here), then compact the whole of each column down to and including the bottommost level,
+    /// which writes new files without the deleted rows (and drops the tombstones) and deletes the old ones.
+    fn purge_deleted(&self, columns: &[Column]) -> Result<(), StoreError> {
+        let mut flush = FlushOptions::default();
+        flush.set_wait(true);
+        let all: Vec<_> = Column::ALL
+            .iter()
+            .map(|&c| self.cf(c))
+            .collect::<Result<_, _>>()?;
+        self.db
+            .flush_cfs_opt(&all, &flush)
+            .map_err(backend_error_in("flushing before a purge".into()))?;
+        self.db
+            .flush_wal(true)
+            .map_err(backend_error_in("syncing the WAL before a purge".into()))?;
+        let mut compact = CompactOptions::default();
+        compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        compact.set_exclusive_manual_compaction(true);
+        for &column in columns {
+            self.db
+                .compact_range_cf_opt(self.cf(column)?, None::<&[u8]>, None::<&[u8]>, &compact);
+        }
+        Ok(())
     }
 
     fn get_many<K: AsRef<[u8]>>(

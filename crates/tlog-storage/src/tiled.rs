@@ -26,15 +26,22 @@ pub enum Column {
     Checkpoints,
     /// UTF-8 name → value
     Meta,
+    /// subject id → the subject's key record (opaque to the store: a wrapped data key, or the erasure tombstone
+    /// that replaced it). Private payloads: see `tlog_server::private`.
+    SubjectKeys,
+    /// subject length (1 byte), subject, index (u64 big-endian) → sealed salt and payload of that private entry
+    Payloads,
 }
 
 impl Column {
-    pub const ALL: [Column; 5] = [
+    pub const ALL: [Column; 7] = [
         Column::Entries,
         Column::Leaves,
         Column::Tiles,
         Column::Checkpoints,
         Column::Meta,
+        Column::SubjectKeys,
+        Column::Payloads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +51,8 @@ impl Column {
             Column::Tiles => "tiles",
             Column::Checkpoints => "checkpoints",
             Column::Meta => "meta",
+            Column::SubjectKeys => "subject_keys",
+            Column::Payloads => "payloads",
         }
     }
 }
@@ -54,10 +63,24 @@ pub type Row = (Vec<u8>, Vec<u8>);
 /// One row to write: column, key, value (borrowed, so an append copies each byte once, into the write batch).
 pub type Put<'a> = (Column, &'a [u8], &'a [u8]);
 
+/// Keys `[from, to)` of a column to delete: column, from, to.
+pub type DeleteRange<'a> = (Column, &'a [u8], &'a [u8]);
+
 /// A key-value store with column families, atomic durable batch writes and batched point reads.
 pub trait Backend: Send + Sync + 'static {
     /// Writes all puts atomically and durably (or none of them).
-    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
+    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
+        self.write_batch(puts, &[])
+    }
+    /// Writes all puts and deletes every key in the ranges, atomically and durably (or nothing); the deletes apply
+    /// after the puts.
+    fn write_batch(&self, puts: &[Put<'_>], deletes: &[DeleteRange<'_>]) -> Result<(), StoreError>;
+    /// Makes sure rows deleted from `columns` are gone from the backend's files, not only hidden: for erasure.
+    /// A backend that keeps nothing on disk has nothing to do.
+    fn purge_deleted(&self, columns: &[Column]) -> Result<(), StoreError> {
+        let _ = columns;
+        Ok(())
+    }
     /// Point reads in one batch, answers in the order of `keys`.
     fn get_many<K: AsRef<[u8]>>(
         &self,
@@ -128,6 +151,34 @@ fn key_u64(column: Column, key: &[u8]) -> Result<u64, StoreError> {
         })
     })
 }
+
+/// The key of a private payload row: subject length, subject, index. Rows of one subject are contiguous.
+pub fn payload_key(subject: &[u8], index: LeafIndex) -> Vec<u8> {
+    let mut key = payload_prefix(subject);
+    key.extend_from_slice(&index.0.to_be_bytes());
+    key
+}
+
+fn payload_prefix(subject: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + subject.len() + 8);
+    // Subjects are at most 255 bytes (tlog_core::private); the length keeps "ab" from prefixing "abc".
+    key.push(subject.len() as u8);
+    key.extend_from_slice(subject);
+    key
+}
+
+/// Every payload key of `subject`: `[prefix‖0…0, prefix‖ff…ff‖00)`, the keys being exactly prefix + 8 bytes.
+fn payload_range(subject: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut from = payload_prefix(subject);
+    let mut to = from.clone();
+    from.extend_from_slice(&[0; 8]);
+    to.extend_from_slice(&[0xff; 9]);
+    to[from.len()] = 0;
+    (from, to)
+}
+
+/// Metadata key set by a batch that erased payloads until [`TiledStore::purge_erased`] has run.
+pub const META_PURGE_PENDING: &str = "erasure_purge_pending";
 
 /// What the leaf index holds for one leaf hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,8 +491,37 @@ impl<B: Backend> LogStore for TiledStore<B> {
                 .map(|(_, key, new, _)| (Column::Tiles, &key[..], new.as_slice())),
         );
         puts.push((Column::Checkpoints, &checkpoint_key[..], &batch.checkpoint));
+        let payload_keys: Vec<Vec<u8>> = batch
+            .payloads
+            .iter()
+            .map(|p| payload_key(&p.subject, p.index))
+            .collect();
+        puts.extend(
+            payload_keys
+                .iter()
+                .zip(&batch.payloads)
+                .map(|(key, p)| (Column::Payloads, key.as_slice(), p.sealed.as_slice())),
+        );
+        puts.extend(
+            batch.subject_keys.iter().map(|(subject, record)| {
+                (Column::SubjectKeys, subject.as_slice(), record.as_slice())
+            }),
+        );
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .erase_payloads_of
+            .iter()
+            .map(|s| payload_range(s))
+            .collect();
+        let deletes: Vec<DeleteRange<'_>> = ranges
+            .iter()
+            .map(|(from, to)| (Column::Payloads, from.as_slice(), to.as_slice()))
+            .collect();
+        if !deletes.is_empty() {
+            // In the same write as the deletion, so a crash cannot lose the reminder to purge the files.
+            puts.push((Column::Meta, META_PURGE_PENDING.as_bytes(), b"1"));
+        }
 
-        self.backend.write(&puts)?;
+        self.backend.write_batch(&puts, &deletes)?;
         drop(puts);
         match &mut *self.leaves.write().unwrap_or_else(|p| p.into_inner()) {
             FilterState::Ready(filter) | FilterState::Loading(filter) => {
@@ -587,6 +667,32 @@ impl<B: Backend> LogStore for TiledStore<B> {
             Some(stored) => Ok(Some(tile::bottom_row(id, &stored)?.to_vec())),
             None => Ok(None),
         }
+    }
+
+    fn subject_key(&self, subject: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .backend
+            .get_many(Column::SubjectKeys, &[subject])?
+            .pop()
+            .flatten())
+    }
+
+    fn payload(&self, subject: &[u8], index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .backend
+            .get_many(Column::Payloads, &[payload_key(subject, index)])?
+            .pop()
+            .flatten())
+    }
+
+    fn purge_erased(&self) -> Result<(), StoreError> {
+        self.backend
+            .purge_deleted(&[Column::Payloads, Column::SubjectKeys])?;
+        self.set_meta(META_PURGE_PENDING, b"0")
+    }
+
+    fn purge_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.meta(META_PURGE_PENDING)?.as_deref() == Some(b"1"))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -279,6 +279,27 @@ impl Log for FakeLog {
 
     type GetEntriesStream = Stream<v1::EntriesPage>;
 
+    async fn submit_private(
+        &self,
+        _req: Request<v1::SubmitPrivateRequest>,
+    ) -> Result<Response<v1::SubmitBatchResponse>, Status> {
+        Err(Status::unimplemented("no private payloads"))
+    }
+
+    async fn get_private_payload(
+        &self,
+        _req: Request<v1::GetPrivatePayloadRequest>,
+    ) -> Result<Response<v1::PrivatePayloadOpening>, Status> {
+        Err(Status::unimplemented("no private payloads"))
+    }
+
+    async fn erase_subject(
+        &self,
+        _req: Request<v1::EraseSubjectRequest>,
+    ) -> Result<Response<v1::EraseSubjectResponse>, Status> {
+        Err(Status::unimplemented("no private payloads"))
+    }
+
     async fn get_entries(
         &self,
         req: Request<v1::GetEntriesRequest>,
