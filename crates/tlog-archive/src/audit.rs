@@ -58,7 +58,7 @@ pub async fn audit<S: TileSource>(
                 pending.push(Vec::new());
                 full.push(0);
             }
-            pending[level].extend(rising.drain(..));
+            pending[level].append(&mut rising);
             if pending[level].len() < TILE_WIDTH as usize {
                 break;
             }
