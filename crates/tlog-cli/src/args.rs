@@ -150,7 +150,8 @@ pub enum Command {
     #[command(subcommand)]
     Evidence(EvidenceCommand),
     /// Verify a whole log from its S3 archive alone (tlogd --archive): the archived checkpoint's signature, and
-    /// every archived entry rebuilding its root. Endpoint and credentials from the AWS environment.
+    /// every archived entry rebuilding its root, every archived hash tile recomputed from the entries. Endpoint and
+    /// credentials from the AWS environment.
     Verify {
         /// The archive: s3://bucket/prefix.
         #[arg(long, value_name = "S3_URL")]
