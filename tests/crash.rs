@@ -31,27 +31,10 @@ use std::time::{Duration, Instant};
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_client::{ClientError, LogClient};
+use tlog_core::testing::SplitMix64;
 use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, empty_root, leaf_hash};
 use tlog_suite::{Tlogd, tlogd_verify};
 use tonic::Code;
-
-/// splitmix64: a tiny seeded generator, so a failing run can be replayed from its printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi]` (modulo bias is irrelevant here).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 /// Everything the log handed out, as the clients saw it.
 #[derive(Default)]
@@ -127,7 +110,7 @@ async fn submitter(
     let client = LogClient::connect(&addr, key)
         .await
         .unwrap_or_else(|e| panic!("submitter {name} could not connect to {addr}: {e}"));
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let (count, stream) = match rng.range(0, 2) {
@@ -200,7 +183,7 @@ async fn proof_reader(
     let client = LogClient::connect(&addr, key)
         .await
         .unwrap_or_else(|e| panic!("proof reader could not connect to {addr}: {e}"));
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     while !stop.load(Ordering::Relaxed) {
         let pick = {
             let seen = seen.lock().unwrap();
@@ -400,7 +383,7 @@ async fn acknowledged_writes_survive_sigkill() {
     });
     println!("crash test: {cycles} cycles, seed {seed} (replay with TLOG_CRASH_SEED={seed})");
     let began = Instant::now();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -419,7 +402,7 @@ async fn acknowledged_writes_survive_sigkill() {
                 server.addr.clone(),
                 key.clone(),
                 format!("c{cycle}s{s}"),
-                rng.next(),
+                rng.next_u64(),
                 stop.clone(),
                 seen.clone(),
             )));
@@ -433,7 +416,7 @@ async fn acknowledged_writes_survive_sigkill() {
         tasks.push(tokio::spawn(proof_reader(
             server.addr.clone(),
             key.clone(),
-            rng.next(),
+            rng.next_u64(),
             stop.clone(),
             seen.clone(),
         )));

@@ -144,15 +144,7 @@ pub fn verify_multi_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), VerifyError> {
-    let computed = root_from_multi_inclusion_proof(size, leaves, proof)?;
-    if computed == *root {
-        Ok(())
-    } else {
-        Err(VerifyError::RootMismatch {
-            computed,
-            expected: *root,
-        })
-    }
+    crate::verify::expect_root(root_from_multi_inclusion_proof(size, leaves, proof)?, root)
 }
 
 #[cfg(test)]

@@ -136,15 +136,7 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), VerifyError> {
-    let computed = root_from_inclusion_proof(leaf, index, size, proof)?;
-    if computed == *root {
-        Ok(())
-    } else {
-        Err(VerifyError::RootMismatch {
-            computed,
-            expected: *root,
-        })
-    }
+    expect_root(root_from_inclusion_proof(leaf, index, size, proof)?, root)
 }
 
 /// Verifies that the tree of `size1` with `root1` is a prefix of the tree of `size2` with `root2`
@@ -196,6 +188,18 @@ pub fn verify_consistency(
         });
     }
     Ok(())
+}
+
+/// `Ok` when a proof led to the expected root.
+pub(crate) fn expect_root(computed: Hash, root: &Hash) -> Result<(), VerifyError> {
+    if computed == *root {
+        Ok(())
+    } else {
+        Err(VerifyError::RootMismatch {
+            computed,
+            expected: *root,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use rs_merkle::{Hasher, MerkleProof, MerkleTree};
-use sha2::{Digest, Sha256};
-use tlog_core::testing::Tree;
+mod common;
+
+use common::Rfc9162;
+use rs_merkle::{MerkleProof, MerkleTree};
 use tlog_core::testing::reference::{Rfc, split};
+use tlog_core::testing::{SplitMix64, Tree};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, VerifyError, leaf_hash, multi_inclusion_plan,
     multi_inclusion_proof_len, root_from_multi_inclusion_proof, root_plan, verify_multi_inclusion,
@@ -173,46 +175,13 @@ fn a_single_leaf_multiproof_holds_its_inclusion_proof() {
     }
 }
 
-#[derive(Clone)]
-struct Rfc6962;
-
-impl Hasher for Rfc6962 {
-    type Hash = [u8; 32];
-
-    fn hash(data: &[u8]) -> [u8; 32] {
-        Sha256::digest(data).into()
-    }
-
-    fn concat_and_hash(left: &[u8; 32], right: Option<&[u8; 32]>) -> [u8; 32] {
-        match right {
-            Some(right) => Sha256::new()
-                .chain_update([0x01])
-                .chain_update(left)
-                .chain_update(right)
-                .finalize()
-                .into(),
-            None => *left,
-        }
-    }
+/// Random index sets for the cross-checks.
+trait Indices {
+    /// About `count` distinct increasing indices below `size`, sometimes as one contiguous run.
+    fn indices(&mut self, size: u64, count: u64) -> Vec<u64>;
 }
 
-/// splitmix64: reproducible random index sets without another dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// About `count` distinct increasing indices below `size`, sometimes as one contiguous run.
+impl Indices for SplitMix64 {
     fn indices(&mut self, size: u64, count: u64) -> Vec<u64> {
         let mut v: Vec<u64> = if self.below(4) == 0 {
             let start = self.below(size);
@@ -239,7 +208,7 @@ fn multiproofs_match_rs_merkle_up_to_100k_leaves() {
         .unwrap();
     let hashes = |ids: &[NodeId]| ids.iter().map(|id| nodes[id]).collect::<Vec<Hash>>();
     let raw: Vec<[u8; 32]> = leaves.iter().map(|h| h.0).collect();
-    let mut rng = Rng(15);
+    let mut rng = SplitMix64(15);
     // Edges (1, powers of two and their neighbours, the largest) and random sizes in between. rs_merkle builds a
     // whole tree per size and its proofs are quadratic in the number of leaves proven: sizes and sets are sampled.
     let mut sizes = vec![
@@ -249,7 +218,7 @@ fn multiproofs_match_rs_merkle_up_to_100k_leaves() {
     sizes.extend((0..12).map(|_| 1 + rng.below(1000)));
     let mut compared = 0;
     for size in sizes {
-        let theirs = MerkleTree::<Rfc6962>::from_leaves(&raw[..size as usize]);
+        let theirs = MerkleTree::<Rfc9162>::from_leaves(&raw[..size as usize]);
         let plan = root_plan(TreeSize(size));
         let root = plan.build(&hashes(plan.node_ids())).unwrap()[0];
         assert_eq!(theirs.root().map(Hash), Some(root), "root of {size}");
@@ -292,7 +261,7 @@ fn multiproofs_match_rs_merkle_up_to_100k_leaves() {
             let mut bad = leaf_hashes.clone();
             bad[victim][0] ^= 1;
             assert!(
-                !MerkleProof::<Rfc6962>::new(their_proof.proof_hashes().to_vec()).verify(
+                !MerkleProof::<Rfc9162>::new(their_proof.proof_hashes().to_vec()).verify(
                     root.0,
                     &usize_indices,
                     &bad,

@@ -20,36 +20,16 @@
 //!   to accept our valid proofs, never to judge invalid ones.
 //! - Incremental trees: `insert` + `commit` one leaf at a time must give the same roots as our `CompactRange`.
 
-use rs_merkle::{Hasher, MerkleProof, MerkleTree};
+mod common;
+
+use common::Rfc9162;
+use rs_merkle::{MerkleProof, MerkleTree};
 use sha2::{Digest, Sha256};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, NodeId, TreeSize, inclusion_plan, verify_inclusion,
 };
 
 const MAX_SIZE: usize = 300;
-
-#[derive(Clone)]
-struct Rfc9162;
-
-impl Hasher for Rfc9162 {
-    type Hash = [u8; 32];
-
-    fn hash(data: &[u8]) -> [u8; 32] {
-        Sha256::digest(data).into()
-    }
-
-    fn concat_and_hash(left: &[u8; 32], right: Option<&[u8; 32]>) -> [u8; 32] {
-        match right {
-            Some(right) => Sha256::new()
-                .chain_update([0x01])
-                .chain_update(left)
-                .chain_update(right)
-                .finalize()
-                .into(),
-            None => *left,
-        }
-    }
-}
 
 fn rfc_leaf(entry: &[u8]) -> [u8; 32] {
     Sha256::new()

@@ -44,16 +44,15 @@ use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
 use tlog_client::{ClientError, TileClient, TileSource};
 use tlog_core::tiles::{TILE_WIDTH, Tile, TileKind};
 use tlog_core::{HASH_SIZE, Hash, LeafIndex, NodeId, TreeSize, node_hash};
-use tlog_proto::LogServer;
 use tlog_storage::tile::{NodeSlot, TileId, extend_tile, read_node};
 use tlog_storage::{AppendBatch, BackendError, BackendErrorKind, LogStore, ReadTier, StoreError};
 use tokio::sync::watch;
 
-use crate::error::{ConfigError, Error, Result};
+use crate::error::{ConfigError, Result};
 use crate::http::{self, HttpLimits};
 use crate::log::{Appender, LogReader, ReadLimits};
 use crate::metrics::{self, Metrics};
-use crate::server::{Listeners, incoming_nodelay, reflection, transport};
+use crate::server::{Listeners, Stop, serve_grpc, serving_health};
 use crate::service::{LogService, ServiceLimits};
 use crate::validate::WriteTokens;
 
@@ -716,20 +715,7 @@ impl Replica {
             config,
             ..
         } = self;
-        let halt = Arc::new(watch::channel(false).0);
-        let stopped = |halt: &watch::Sender<bool>| {
-            let mut stopped = halt.subscribe();
-            async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            }
-        };
-        let signal = {
-            let halt = halt.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                halt.send_replace(true);
-            })
-        };
+        let halt = Stop::on(shutdown);
         let metrics = Metrics::new();
         let http = listeners.http.map(|listener| {
             let router = http::router(reader.clone(), None, &config.http).merge(metrics::router(
@@ -738,7 +724,7 @@ impl Replica {
                 None,
                 Arc::new(crate::SystemClock),
             ));
-            tokio::spawn(http::serve(listener, router, stopped(&halt)))
+            tokio::spawn(http::serve(listener, router, halt.stopped()))
         });
         let service = LogService::new(
             appender,
@@ -747,31 +733,18 @@ impl Replica {
             WriteTokens::new(&[] as &[String]),
         )
         .with_metrics(metrics);
-        let (health_reporter, health) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<LogServer<LogService<ReplicaStore>>>()
-            .await;
-        let (reflection, reflection_alpha) = reflection()?;
-        let log = LogServer::new(service)
-            .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(config.max_message_bytes);
-        let result = transport(config.tls.as_ref())?
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_alpha)
-            .add_service(log)
-            .serve_with_incoming_shutdown(incoming_nodelay(listeners.grpc), stopped(&halt))
-            .await
-            .map_err(Error::Serve);
-        halt.send_replace(true);
-        signal.abort();
-        let http_result = match http {
-            Some(task) => task.await.map_err(Error::Task).and_then(|r| r),
-            None => Ok(()),
-        };
+        let result = serve_grpc(
+            listeners.grpc,
+            service,
+            serving_health::<ReplicaStore>().await,
+            (config.tls.as_ref(), config.max_message_bytes),
+            halt,
+            http,
+        )
+        .await;
         let _ = stop.send(true);
         let _ = follower.await;
-        result.and(http_result)
+        result
     }
 }
 

@@ -17,6 +17,8 @@ use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::archiving::{ArchiveConfig, ArchiveGate, Archiving};
 use crate::datadir;
@@ -323,21 +325,7 @@ impl Server {
             master_key,
             ..
         } = self;
-        // One shutdown for both listeners; the end of gRPC (shutdown or failure) stops HTTP too.
-        let stop = Arc::new(watch::channel(false).0);
-        let stopped = |stop: &watch::Sender<bool>| {
-            let mut stopped = stop.subscribe();
-            async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            }
-        };
-        let signal = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stop.send_replace(true);
-            })
-        };
+        let stop = Stop::on(shutdown);
         let metrics = config.log.metrics.clone();
         let tokens = WriteTokens::new(&config.write_tokens)
             .merged(WriteTokens::scoped(config.scoped_tokens.clone()));
@@ -389,7 +377,7 @@ impl Server {
                     tokens.clone(),
                     &config.ingest,
                 ));
-            tokio::spawn(http::serve(listener, router, stopped(&stop)))
+            tokio::spawn(http::serve(listener, router, stop.stopped()))
         });
         let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
             .with_metrics(metrics.clone())
@@ -400,35 +388,22 @@ impl Server {
         if let Some((archiving, max_lag)) = &archiving {
             service = service.with_archive(ArchiveGate::new(archiving.subscribe(), *max_lag));
         }
-        let (health_reporter, health) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<LogServer<LogService<RocksStore>>>()
-            .await;
+        let health_reporter = serving_health::<RocksStore>().await;
         let scrub = match config.scrub_interval {
-            Some(every) => {
-                Some(Scrub::spawn(store, verifier_key, every, health_reporter, metrics).await)
-            }
+            Some(every) => Some(
+                Scrub::spawn(store, verifier_key, every, health_reporter.clone(), metrics).await,
+            ),
             None => None,
         };
-        let (reflection, reflection_alpha) = reflection()?;
-        let log = LogServer::new(service)
-            .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(config.max_message_bytes);
-        let result = transport(config.tls.as_ref())?
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_alpha)
-            .add_service(log)
-            .serve_with_incoming_shutdown(incoming_nodelay(listeners.grpc), stopped(&stop))
-            .await
-            .map_err(Error::Serve);
-        stop.send_replace(true);
-        signal.abort();
-        // The HTTP handlers hold the store open: wait for them before the store is closed below.
-        let http_result = match http {
-            Some(task) => task.await.map_err(Error::Task).and_then(|r| r),
-            None => Ok(()),
-        };
+        let result = serve_grpc(
+            listeners.grpc,
+            service,
+            health_reporter,
+            (config.tls.as_ref(), config.max_message_bytes),
+            stop,
+            http,
+        )
+        .await;
         if let Some(scrub) = scrub {
             scrub.stop().await;
         }
@@ -448,7 +423,7 @@ impl Server {
         .await
         .ok();
         tracing::info!("stopped");
-        result.and(http_result)
+        result
     }
 }
 
@@ -528,6 +503,83 @@ fn load_leaf_filter(store: Arc<RocksStore>) -> Result<thread::JoinHandle<()>> {
 
 type Reflection<T> = tonic_reflection::server::v1::ServerReflectionServer<T>;
 type ReflectionAlpha<T> = tonic_reflection::server::v1alpha::ServerReflectionServer<T>;
+
+/// One shutdown for both listeners: `shutdown`, or the end of gRPC (shut down or failed), stops HTTP too.
+pub(crate) struct Stop {
+    stop: Arc<watch::Sender<bool>>,
+    signal: tokio::task::JoinHandle<()>,
+}
+
+impl Stop {
+    pub(crate) fn on(shutdown: impl Future<Output = ()> + Send + 'static) -> Stop {
+        let stop = Arc::new(watch::channel(false).0);
+        let signal = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stop.send_replace(true);
+            })
+        };
+        Stop { stop, signal }
+    }
+
+    /// Resolves once stopping has begun.
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopped = self.stop.subscribe();
+        async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        }
+    }
+
+    fn finish(self) {
+        self.stop.send_replace(true);
+        self.signal.abort();
+    }
+}
+
+/// A health service that reports the log service over `S` as serving.
+pub(crate) async fn serving_health<S: LogStore>() -> HealthReporter {
+    let reporter = HealthReporter::new();
+    reporter.set_serving::<LogServer<LogService<S>>>().await;
+    reporter
+}
+
+/// Serves `service` with health and reflection on the gRPC listener until `stop` (TLS and message limit as
+/// `(tls, max_message_bytes)` say), then stops the HTTP task and waits for it: the HTTP handlers hold the store
+/// open, so the caller may close it only after this returns. How both a log and a read replica serve.
+pub(crate) async fn serve_grpc<S: LogStore>(
+    grpc: TcpListener,
+    service: LogService<S>,
+    health: HealthReporter,
+    (tls, max_message_bytes): (Option<&(PathBuf, PathBuf)>, usize),
+    stop: Stop,
+    http: Option<tokio::task::JoinHandle<Result<()>>>,
+) -> Result<()> {
+    let stopped = stop.stopped();
+    let result = async {
+        let (reflection, reflection_alpha) = reflection()?;
+        let log = LogServer::new(service)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes);
+        transport(tls)?
+            .add_service(HealthServer::new(HealthService::from_health_reporter(
+                health,
+            )))
+            .add_service(reflection)
+            .add_service(reflection_alpha)
+            .add_service(log)
+            .serve_with_incoming_shutdown(incoming_nodelay(grpc), stopped)
+            .await
+            .map_err(Error::Serve)
+    }
+    .await;
+    stop.finish();
+    let http_result = match http {
+        Some(task) => task.await.map_err(Error::Task).and_then(|r| r),
+        None => Ok(()),
+    };
+    result.and(http_result)
+}
 
 /// Both reflection versions: grpcurl before 1.8.8 (and other older tools) only speak v1alpha.
 #[allow(clippy::type_complexity)]

@@ -5,6 +5,7 @@
 //! - [`tiles`]: C2SP tiles and entry bundles cut from a naive reference, and non-canonical tile paths.
 //! - [`Tree`]: a tree built by [`CompactRange`](crate::CompactRange) that keeps every node and the root of every
 //!   size, to build valid proofs through the proof plans.
+//! - [`SplitMix64`]: a tiny seeded generator, so a failing randomized test can be replayed from its seed.
 
 pub mod reference;
 pub mod tiles;
@@ -89,5 +90,28 @@ impl Tree {
     /// The size whose root `root` is, if any.
     pub fn size_of_root(&self, root: &Hash) -> Option<u64> {
         self.roots.iter().position(|r| r == root).map(|s| s as u64)
+    }
+}
+
+/// splitmix64: a tiny seeded generator for tests (reproducible from the seed a test prints; not for secrets).
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Below `n` (> 0; modulo bias is irrelevant to tests).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
     }
 }
