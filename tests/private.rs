@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tlog_archive::testing::{SeaweedFs, all_objects};
 use tlog_client::{BearerToken, LogClient};
 use tlog_core::private::{check_opening, parse_erasure_entry, parse_private_entry};
 use tlog_core::{LeafIndex, leaf_hash};
@@ -13,6 +14,7 @@ use tlog_server::server::ServerConfig;
 use tlog_server::testing::Running;
 use tlog_server::validate::Scope;
 use tlog_storage::{LogStore, RocksBackend, RocksStore};
+use tlog_suite::archive::{init_archive, wait_archived};
 use tlog_suite::{Rpc, Tlogd, authed, bin};
 
 const WRITE: &str = "w-token";
@@ -287,22 +289,28 @@ async fn erasure_shreds_one_subject_and_keeps_every_proof() {
 
 /// Private payloads and salts appear in no entry, tile, entry bundle or log line of a real tlogd (debug logging).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
+async fn no_payload_or_salt_in_entries_tiles_bundles_the_archive_or_logs() {
     let dir = tempfile::tempdir().unwrap();
     let log_file = dir.path().join("tlogd.log");
     let data = dir.path().join("data");
+    let s3 = SeaweedFs::shared();
+    let archive = init_archive(&s3, "private-scan");
     let mut args = token_args();
-    args.push("--max-batch-entries".into());
-    args.push("300".into());
+    args.extend(
+        [
+            "--max-batch-entries",
+            "300",
+            "--archive",
+            &archive,
+            "--archive-interval-ms",
+            "100",
+        ]
+        .map(String::from),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let tlogd = Tlogd::launch_with_env(
-        &bin("tlogd"),
-        &data,
-        &args,
-        Some(&log_file),
-        &[("RUST_LOG", "debug".into())],
-    )
-    .unwrap();
+    let mut env = s3.env();
+    env.push(("RUST_LOG", "debug".into()));
+    let tlogd = Tlogd::launch_with_env(&bin("tlogd"), &data, &args, Some(&log_file), &env).unwrap();
     let mut rpc = Rpc::connect(tlogd.addr.clone()).await.unwrap();
     // More than one full tile (256 leaves), so full and partial tiles and bundles are served.
     let payloads: Vec<Vec<u8>> = (0..300).map(|i| payload("dave-0004", i)).collect();
@@ -358,6 +366,19 @@ async fn no_payload_or_salt_in_entries_tiles_bundles_or_logs() {
         assert!(r.status().is_success(), "{path}: {}", r.status());
         public.push((path.into(), r.bytes().await.unwrap().to_vec()));
     }
+    wait_archived(&mut rpc, Duration::from_secs(60)).await;
+    let archived = all_objects(s3.config(), "private-scan").await;
+    assert!(
+        archived.iter().any(|(_, bytes)| bytes
+            .windows(entries[0].len())
+            .any(|w| w == entries[0].as_slice())),
+        "the archive scan reads the archived entry bundles (it finds the first commitment)"
+    );
+    public.extend(
+        archived
+            .into_iter()
+            .map(|(key, bytes)| (format!("archive object {key}"), bytes)),
+    );
     drop(rpc);
     tlogd.stop();
     public.push((

@@ -194,3 +194,27 @@ pub async fn get_version(config: &S3Config, bucket: &str, key: &str, version: &s
     );
     response.bytes().await.expect("a version's body").to_vec()
 }
+
+/// Every object in `bucket` (the current version of each key) with its bytes: what a reader of the bucket can see.
+pub async fn all_objects(config: &S3Config, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    use futures_util::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let store = crate::s3::object_store(config, bucket).expect("object store");
+    let listed: Vec<object_store::ObjectMeta> = store
+        .list(None)
+        .try_collect()
+        .await
+        .expect("list the bucket");
+    let mut objects = Vec::with_capacity(listed.len());
+    for meta in listed {
+        let body = store
+            .get(&meta.location)
+            .await
+            .expect("get an object")
+            .bytes()
+            .await
+            .expect("an object's body");
+        objects.push((meta.location.to_string(), body.to_vec()));
+    }
+    objects
+}
