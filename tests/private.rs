@@ -544,3 +544,84 @@ async fn sigkill_during_erasure_leaves_before_or_after() {
     eprintln!("SIGKILL during erasure: {before} rounds before, {after} after");
     assert!(after > 0, "some erasure completed before the kill");
 }
+
+/// `tlog evidence export --openings`: a bundle holds the payload and salt of the private events the token may read,
+/// none for an erased subject, and verifies offline with the payloads checked against their commitments; without
+/// the read-private scope the export is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_bundles_carry_checked_openings_for_readers_of_private_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = token_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tlogd = Tlogd::start(&dir.path().join("data"), &args);
+    let mut rpc = Rpc::connect(tlogd.addr.clone()).await.unwrap();
+    let kept = submit_one(&mut rpc, "fay-0006", &payload("fay-0006", 1)).await;
+    let gone = submit_one(&mut rpc, "gus-0007", &payload("gus-0007", 2)).await;
+    rpc.erase_subject(authed(
+        ADMIN,
+        v1::EraseSubjectRequest {
+            subject: "gus-0007".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    drop(rpc);
+    let out = dir.path().join("bundle.json");
+    let out_arg = out.to_str().unwrap();
+    let indices = format!("{kept},{gone}");
+    let export = |token: &str| {
+        tlog_suite::cli::tlog(
+            &[
+                "--server",
+                &tlogd.addr,
+                "--key",
+                &tlogd.vkey,
+                "--token",
+                token,
+                "--json",
+                "evidence",
+                "export",
+                "--out",
+                out_arg,
+                "--index",
+                &indices,
+                "--openings",
+            ],
+            None,
+        )
+    };
+    tlog_suite::cli::fails(export(WRITE), 1, "read-private");
+    let exported = tlog_suite::cli::ok_json(export(READ));
+    assert_eq!(exported["openings"], 1);
+    assert_eq!(exported["erased_without_opening"], 1);
+    let bundle =
+        tlog_client::evidence::EvidenceBundle::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let opening = bundle.events[0]
+        .opening
+        .as_ref()
+        .expect("the readable payload is opened");
+    assert_eq!(opening.payload, payload("fay-0006", 1));
+    assert!(
+        bundle.events[1].opening.is_none(),
+        "the erased payload is not"
+    );
+
+    let vkey = tlogd.vkey.clone();
+    tlogd.stop();
+    let verified = tlog_suite::cli::ok_json(tlog_suite::cli::tlog(
+        &["--key", &vkey, "--json", "evidence", "verify", out_arg],
+        None,
+    ));
+    let kinds: Vec<&serde_json::Value> = verified["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["kind"])
+        .collect();
+    assert_eq!(kinds[0]["opened"], true);
+    assert_eq!(
+        kinds[0]["payload"].as_str().unwrap().as_bytes(),
+        payload("fay-0006", 1)
+    );
+    assert_eq!(kinds[1]["opened"], false);
+}

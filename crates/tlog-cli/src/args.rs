@@ -212,6 +212,10 @@ pub struct ExportArgs {
     /// Also prove the bundle's checkpoint consistent with the log's latest one, and include that.
     #[arg(long)]
     pub consistency: bool,
+    /// Include the payload and salt of every private event (`--token` needs the read-private scope); each is
+    /// checked against its commitment first. An erased subject's events go in without one.
+    #[arg(long)]
+    pub openings: bool,
 }
 
 /// `tlog submit`: exactly one entry source.

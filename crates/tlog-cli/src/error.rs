@@ -241,7 +241,8 @@ fn describe(e: &ClientError) -> String {
         ),
         E::Rpc(status) => match status.code() {
             tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => format!(
-                "the log refused the write: {} (pass a write token with --token or TLOG_TOKEN)",
+                "the log refused the request: {} (pass a token with the scope it needs, write for \
+                 submissions or read-private for payloads, with --token or TLOG_TOKEN)",
                 status.message()
             ),
             code => format!("the log answered {code:?}: {}", status.message()),

@@ -12,9 +12,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use tlog_client::evidence::{
-    EventKind, EvidenceBundle, EvidenceConsistency, EvidenceEvent, VerifiedEvidence,
+    EventKind, EvidenceBundle, EvidenceConsistency, EvidenceEvent, Opening, VerifiedEvidence,
 };
-use tlog_client::{LogClient, ReceiptFile, verify_evidence_bytes};
+use tlog_client::{ClientError, LogClient, ReceiptFile, verify_evidence_bytes};
+use tlog_core::private::parse_private_entry;
 use tlog_core::{Hash, LeafIndex, TreeSize, leaf_hash};
 
 use crate::args::ExportArgs;
@@ -145,16 +146,37 @@ pub async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
     } else {
         None
     };
+    let mut events = Vec::with_capacity(entries.len());
+    let mut erased = 0usize;
+    for (i, entry) in entries {
+        let opening = if args.openings && matches!(parse_private_entry(&entry), Ok(Some(_))) {
+            match client.private_payload(LeafIndex(i)).await {
+                Ok(opened) => Some(Opening {
+                    payload: opened.payload,
+                    salt: opened.salt,
+                }),
+                // Erased: the commitment stays proven, its opening is gone for good.
+                Err(ClientError::Rpc(status))
+                    if status.code() == tonic::Code::FailedPrecondition =>
+                {
+                    erased += 1;
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        events.push(EvidenceEvent {
+            index: LeafIndex(i),
+            entry,
+            opening,
+        });
+    }
+    let opened = events.iter().filter(|e| e.opening.is_some()).count();
     let bundle = EvidenceBundle {
         checkpoint: proven.checkpoint.note.clone(),
-        events: entries
-            .into_iter()
-            .map(|(i, entry)| EvidenceEvent {
-                index: LeafIndex(i),
-                entry,
-                opening: None,
-            })
-            .collect(),
+        events,
         multiproof: proven.proof,
         consistency,
     };
@@ -165,10 +187,17 @@ pub async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
         "events": bundle.events.len(),
         "proof_hashes": bundle.multiproof.len(),
         "bytes": bytes.len(),
+        "openings": opened,
+        "erased_without_opening": erased,
         "checkpoint": checkpoint_json(&proven.checkpoint),
     });
+    let openings = if args.openings {
+        format!(" ({opened} private payloads opened, {erased} erased)")
+    } else {
+        String::new()
+    };
     let human = format!(
-        "wrote {} events with one multiproof of {} hashes ({} bytes) to {}\nin {}",
+        "wrote {} events{openings} with one multiproof of {} hashes ({} bytes) to {}\nin {}",
         bundle.events.len(),
         bundle.multiproof.len(),
         bytes.len(),
