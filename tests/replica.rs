@@ -91,15 +91,7 @@ impl Primary {
 
     /// The primary's signed root at `size`.
     async fn root_at(&mut self, size: u64) -> Hash {
-        let cp = self
-            .rpc
-            .get_checkpoint(v1::GetCheckpointRequest {
-                size,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let cp = tlog_suite::checkpoint_at(&mut self.rpc, size).await;
         hash_from_bytes("root", &cp.root_hash).unwrap()
     }
 }
@@ -241,13 +233,19 @@ async fn a_replica_refuses_writes_and_lookups_by_leaf_hash_with_clear_statuses()
 }
 
 /// Waits until the follower has refused `n` checkpoints in all; panics after 10 s.
-async fn wait_refused(replica: &Replica, n: u64) -> ReplicaStatus {
+/// Puts `note` in the archive as its checkpoint (by hand: a new version, Object Lock keeps the old one) and waits
+/// until the replica refuses it for a reason containing `why`; returns its status then.
+async fn refuses(replica: &Replica, primary: &Primary, note: &str, why: &str) -> ReplicaStatus {
+    forge_checkpoint(primary, note).await;
     let mut status = replica.status();
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.refused >= n))
+    let status = tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.refused >= 1))
         .await
         .expect("the replica refused the checkpoint in time")
         .unwrap()
-        .clone()
+        .clone();
+    let refusal = status.last_refusal.as_deref().unwrap_or_default();
+    assert!(refusal.contains(why), "{status:?}");
+    status
 }
 
 /// Replaces the archive's checkpoint object by hand (a new version: Object Lock keeps the old one).
@@ -271,16 +269,7 @@ async fn a_replica_refuses_a_checkpoint_signed_by_another_key() {
     let impostor = SignerKey::from_seed(&origin, [7; 32]).unwrap();
     let claim = Checkpoint::new(origin, TreeSize(900), Hash([9; 32])).unwrap();
     let forged = sign_checkpoint(&impostor, &claim, 1_800_000_000).unwrap();
-    forge_checkpoint(&primary, &forged.note).await;
-    let status = wait_refused(&replica, 1).await;
-    assert!(
-        status
-            .last_refusal
-            .as_deref()
-            .unwrap()
-            .contains("does not verify"),
-        "{status:?}"
-    );
+    let status = refuses(&replica, &primary, &forged.note, "does not verify").await;
     assert_eq!(status.size, 600);
     assert_eq!(
         replica.reader().latest().note.as_bytes(),
@@ -298,16 +287,7 @@ async fn a_replica_refuses_a_validly_signed_checkpoint_that_forks_from_the_adopt
     let claim =
         Checkpoint::new(primary.tlogd.origin.clone(), TreeSize(900), Hash([9; 32])).unwrap();
     let forked = sign_checkpoint(&key, &claim, 1_800_000_000).unwrap();
-    forge_checkpoint(&primary, &forked.note).await;
-    let status = wait_refused(&replica, 1).await;
-    assert!(
-        status
-            .last_refusal
-            .as_deref()
-            .unwrap()
-            .contains("no consistency"),
-        "{status:?}"
-    );
+    let status = refuses(&replica, &primary, &forked.note, "no consistency").await;
     assert_eq!(status.size, 600);
     assert_eq!(replica.reader().latest().checkpoint.size, TreeSize(600));
 }

@@ -268,14 +268,7 @@ async fn a_witnessed_log_is_read_and_verified_from_tiles_alone() {
     for &size in sizes.iter().filter(|&&s| published.contains(&s)) {
         let root = tiles.root_at(TreeSize(size), &witnessed).await.unwrap();
         assert_eq!(root, tree.root(size), "root at {size}");
-        let old = rpc
-            .get_checkpoint(v1::GetCheckpointRequest {
-                size,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let old = tlog_suite::checkpoint_at(&mut rpc, size).await;
         let old = tlog_checkpoint::verify_checkpoint(&log_key().verifier(), &old.note).unwrap();
         if size < ENTRIES {
             tiles.prove_consistency(&old, &witnessed).await.unwrap();

@@ -9,8 +9,7 @@ use std::path::Path;
 
 use prost::Message;
 use tlog_checkpoint::cosign;
-use tlog_client::evidence::{EvidenceBundle, EvidenceEvent};
-use tlog_core::{LeafIndex, TreeSize, leaf_hash, multi_inclusion_plan};
+use tlog_core::leaf_hash;
 use tlog_fuzz::{
     LOG_ENTRIES, ORIGIN, PLAIN_TEXTS, log, log_entry, other_signer, service_published_sizes,
     signer, verifier,
@@ -382,25 +381,13 @@ fn main() {
     for (name, size, indices) in [
         ("bundle_one", 1u64, &[0u64][..]),
         ("bundle_some", 7, &[1, 2, 5][..]),
-        ("bundle_all", LOG_ENTRIES as u64, &(0..LOG_ENTRIES as u64).collect::<Vec<_>>()[..]),
+        (
+            "bundle_all",
+            LOG_ENTRIES as u64,
+            &(0..LOG_ENTRIES as u64).collect::<Vec<_>>()[..],
+        ),
     ] {
-        let ids: Vec<LeafIndex> = indices.iter().copied().map(LeafIndex).collect();
-        let plan = multi_inclusion_plan(&ids, TreeSize(size)).expect("valid indices");
-        let bundle = EvidenceBundle {
-            checkpoint: log.checkpoint(size).note.clone(),
-            events: ids
-                .iter()
-                .map(|&index| EvidenceEvent {
-                    index,
-                    entry: log_entry(index.0 as usize),
-                    opening: None,
-                })
-                .collect(),
-            multiproof: plan
-                .build(&log.tree.hashes(plan.node_ids()))
-                .expect("the plan's nodes"),
-            consistency: None,
-        };
+        let bundle = log.evidence_bundle(size, indices);
         let bytes = bundle.to_bytes();
         write("evidence_parse", name, &[&[0][..], &bytes].concat());
         if name == "bundle_some" {
@@ -408,7 +395,11 @@ fn main() {
                 &serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON"),
             )
             .expect("JSON");
-            write("evidence_parse", "bundle_pretty", &[&[0][..], &pretty, b"\n"].concat());
+            write(
+                "evidence_parse",
+                "bundle_pretty",
+                &[&[0][..], &pretty, b"\n"].concat(),
+            );
         }
     }
     for (name, program) in [

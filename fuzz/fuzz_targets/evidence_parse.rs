@@ -7,9 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlog_client::evidence::{EvidenceBundle, EvidenceEvent};
+use tlog_client::evidence::EvidenceBundle;
 use tlog_client::{WitnessPolicy, verify_evidence, verify_evidence_bytes};
-use tlog_core::{LeafIndex, TreeSize, multi_inclusion_plan};
 use tlog_fuzz::{Input, LOG_ENTRIES, log, log_entry, verifier};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +23,11 @@ fn check_parsed(bytes: &[u8]) {
     let Ok(bundle) = EvidenceBundle::from_bytes(bytes) else {
         return;
     };
-    assert_eq!(bundle.to_bytes(), bytes, "a parsed bundle is its canonical bytes");
+    assert_eq!(
+        bundle.to_bytes(),
+        bytes,
+        "a parsed bundle is its canonical bytes"
+    );
     let Ok(verified) = verify_evidence(verifier(), &WitnessPolicy::none(), &bundle) else {
         return;
     };
@@ -48,30 +51,13 @@ fn genuine(input: &mut Input) -> Vec<u8> {
     if indices.is_empty() {
         indices.push(size - 1);
     }
-    let ids: Vec<LeafIndex> = indices.iter().copied().map(LeafIndex).collect();
-    let plan = multi_inclusion_plan(&ids, TreeSize(size)).expect("valid indices");
-    let multiproof = plan
-        .build(&log().tree.hashes(plan.node_ids()))
-        .expect("the plan's nodes");
-    EvidenceBundle {
-        checkpoint: log().checkpoint(size).note.clone(),
-        events: ids
-            .iter()
-            .map(|&index| EvidenceEvent {
-                index,
-                entry: log_entry(index.0 as usize),
-                opening: None,
-            })
-            .collect(),
-        multiproof,
-        consistency: None,
-    }
-    .to_bytes()
+    log().evidence_bundle(size, &indices).to_bytes()
 }
 
 fn check_mutated(input: &mut Input) {
     let mut bytes = genuine(input);
-    verify_evidence_bytes(verifier(), &WitnessPolicy::none(), &bytes).expect("a genuine bundle verifies");
+    verify_evidence_bytes(verifier(), &WitnessPolicy::none(), &bytes)
+        .expect("a genuine bundle verifies");
     let at = usize::from(input.u16()) % bytes.len();
     let value = input.u8();
     if bytes[at] == value {

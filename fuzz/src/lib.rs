@@ -72,6 +72,32 @@ impl Log {
     }
 
     /// A genuine receipt for `index` in the checkpoint of `size`.
+    /// A genuine evidence bundle of the events at `indices` (increasing, below `size`) in the tree of `size`.
+    pub fn evidence_bundle(
+        &self,
+        size: u64,
+        indices: &[u64],
+    ) -> tlog_client::evidence::EvidenceBundle {
+        use tlog_client::evidence::{EvidenceBundle, EvidenceEvent};
+        let ids: Vec<LeafIndex> = indices.iter().copied().map(LeafIndex).collect();
+        let plan = tlog_core::multi_inclusion_plan(&ids, TreeSize(size)).expect("valid indices");
+        EvidenceBundle {
+            checkpoint: self.checkpoint(size).note.clone(),
+            events: ids
+                .iter()
+                .map(|&index| EvidenceEvent {
+                    index,
+                    entry: log_entry(index.0 as usize),
+                    opening: None,
+                })
+                .collect(),
+            multiproof: plan
+                .build(&self.tree.hashes(plan.node_ids()))
+                .expect("the plan's nodes"),
+            consistency: None,
+        }
+    }
+
     pub fn receipt(&self, index: u64, size: u64) -> tlog_client::Receipt {
         tlog_client::Receipt {
             index: LeafIndex(index),

@@ -250,6 +250,15 @@ pub async fn first_page(
     pages.message().await.unwrap()
 }
 
+/// The checkpoint the log published for exactly `size`; panics if the call fails.
+pub async fn checkpoint_at(rpc: &mut Rpc, size: u64) -> tlog_proto::v1::SignedCheckpoint {
+    let request = tlog_proto::v1::GetCheckpointRequest {
+        size,
+        ..Default::default()
+    };
+    rpc.get_checkpoint(request).await.unwrap().into_inner()
+}
+
 /// `message` as a request carrying `authorization: Bearer <token>`.
 pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);

@@ -25,6 +25,30 @@ fn log_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// [`shutdown_signal`], then a log line saying what stopping means (`what`, e.g. "finishing the batch in flight").
+pub async fn shutdown_logged(what: &'static str) {
+    shutdown_signal().await;
+    tracing::info!(
+        "shutting down{}{what}",
+        if what.is_empty() { "" } else { ": " }
+    );
+}
+
+/// The exit status of a server that ran until stopped: success, or the error printed as `program: error` and
+/// failure.
+pub fn exit_status<E: std::fmt::Display>(
+    program: &str,
+    result: Result<(), E>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what systemd and container runtimes send to stop a
 /// service).
 pub async fn shutdown_signal() {

@@ -577,19 +577,10 @@ async fn replica(args: Args) -> ExitCode {
             }
             println!("tlogd: listening on {}", s.addr);
         },
-        async {
-            tlog_daemon::shutdown_signal().await;
-            tracing::info!("shutting down");
-        },
+        tlog_daemon::shutdown_logged(""),
     )
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tlogd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tlog_daemon::exit_status("tlogd", result)
 }
 
 /// `tlogd erase`: exit 0 erased, 1 already erased, 2 could not erase.
@@ -984,17 +975,8 @@ async fn server(args: Args) -> ExitCode {
             }
             println!("tlogd: listening on {}", s.addr);
         },
-        async {
-            tlog_daemon::shutdown_signal().await;
-            tracing::info!("shutting down: finishing the batch in flight");
-        },
+        tlog_daemon::shutdown_logged("finishing the batch in flight"),
     )
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tlogd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tlog_daemon::exit_status("tlogd", result)
 }

@@ -119,10 +119,7 @@ async fn main() -> ExitCode {
             }
             tracing::info!(addr = %s.addr, key = %s.cosigner_key, "serving");
         },
-        async {
-            tlog_daemon::shutdown_signal().await;
-            tracing::info!("shutting down");
-        },
+        tlog_daemon::shutdown_logged(""),
     )
     .await;
     match result {
