@@ -46,7 +46,11 @@ pub fn incompressible_entry(prefix: &[u8], seed: u64, size: usize) -> Vec<u8> {
     e.extend_from_slice(prefix);
     // xorshift64 never leaves 0, so 0 is moved elsewhere; every other seed is its own state (`seed | 1` made seeds
     // 2k and 2k + 1 give the same entry, so benches that counted them acknowledged duplicates).
-    let mut x = if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed };
+    let mut x = if seed == 0 {
+        0x9e37_79b9_7f4a_7c15
+    } else {
+        seed
+    };
     while e.len() < size {
         x ^= x << 13;
         x ^= x >> 7;
