@@ -15,8 +15,8 @@ use tlog_client::tiles::TileClient;
 use tlog_core::LeafIndex;
 use tlog_proto::v1;
 use tlog_suite::archive::{
-    archive_tiles, archiving_tlogd, checkpoint, init_archive, rpc, submit, tlog_verify_archive,
-    wait_archived,
+    HoldingProxy, archive_tiles, archiving_tlogd, checkpoint, init_archive, rpc, submit,
+    tlog_verify_archive, wait_archived,
 };
 use tlog_suite::{Rpc, Tlogd, bin};
 
@@ -172,23 +172,25 @@ async fn a_sigkill_during_archiving_then_a_restart_completes_the_archive() {
         .await
         .unwrap();
 
-    // Killed as soon as the first bundle is in the bucket: the upload is in flight, no checkpoint yet.
-    let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
-    let tiles = archive_tiles(&server, &url);
-    let first = tlog_core::tiles::Tile::entries_at(0, tlog_core::TreeSize(256)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while tlog_client::TileSource::fetch(&tiles, &first)
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing was archived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Killed with every tile of the first upload in the bucket and its checkpoint held back by a proxy: the
+    // archive is in flight, its objects written, nothing yet claims them.
+    let proxy = HoldingProxy::start(&server, "PUT /sigkill/log/checkpoint ").await;
+    let tlogd = Tlogd::start_with_env(
+        dir.path(),
+        &["--archive", &url, "--archive-interval-ms", "100"],
+        &proxy.env(&server),
+    );
+    proxy.wait_held(Duration::from_secs(120)).await;
     tlogd.kill();
     let key = VerifierKey::parse(&vkey).unwrap();
     let archive = s3::open(&S3Location::parse(&url).unwrap(), server.config(), key).unwrap();
     let head: Head = archive.head().await.unwrap();
-    assert!(head.size().0 < 60_000, "the kill came after the upload");
+    assert_eq!(head.size().0, 0, "no checkpoint reached the archive");
+    let last =
+        tlog_core::tiles::Tile::entries_at(60_000 / 256, tlog_core::TreeSize(60_000)).unwrap();
+    tlog_client::TileSource::fetch(&archive_tiles(&server, &url), &last)
+        .await
+        .expect("the tiles were uploaded before the checkpoint");
 
     let tlogd = archiving_tlogd(dir.path(), &server, &url, &[]);
     let archived = wait_archived(&mut rpc(&tlogd).await, Duration::from_secs(120)).await;
