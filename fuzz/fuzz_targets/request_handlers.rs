@@ -28,6 +28,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tlog_checkpoint::{SignerKey, verify_checkpoint};
+use tlog_core::private::{ERASURE_ENTRY_PREFIX, PRIVATE_ENTRY_PREFIX};
 use tlog_core::{
     CompactRange, Hash, LeafIndex, TreeSize, leaf_hash, verify_consistency, verify_inclusion,
     verify_multi_inclusion,
@@ -210,7 +211,11 @@ fn entries_code(entries: &[Vec<u8>]) -> Option<Code> {
         || entries
             .iter()
             .any(|e| e.is_empty() || e.len() > MAX_ENTRY_BYTES)
-        || total > MAX_BATCH_BYTES;
+        || total > MAX_BATCH_BYTES
+        // Only the log writes private and erasure entries (tlog_core::private).
+        || entries.iter().any(|e| {
+            e.starts_with(PRIVATE_ENTRY_PREFIX) || e.starts_with(ERASURE_ENTRY_PREFIX)
+        });
     bad.then_some(Code::InvalidArgument)
 }
 
