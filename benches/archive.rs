@@ -1,9 +1,11 @@
 //! `archive`: issue 14's benchmarks, end to end with the real `tlogd` on a local SeaweedFS (started by
 //! scripts/seaweedfs.sh, as the tests do), in one run:
 //!
-//! 1. **archive under load**: SubmitBatch writers for `--seconds`; the log's ingest rate, the archive's rate
-//!    (archived entries per second), the archive's lag in entries sampled every 100 ms (p50, p99, max) and the time
-//!    the archive takes to catch up once the writers stop;
+//! 1. **archive under load**: SubmitBatch writers for `--seconds`; the log's ingest rate (and, as its baseline,
+//!    the same writers against a tlogd without an archive, after), the archive's rate (archived entries per
+//!    second), the archive's lag in entries sampled every 100 ms (p50, p99, max), the time the archive takes to
+//!    catch up once the writers stop, and the CPU tlogd and SeaweedFS spend (cores while writing, microseconds per
+//!    entry archived in the catch-up);
 //! 2. **restore**: `tlogd restore` of that archive into an empty folder, entries per second (its final full
 //!    verification timed apart);
 //! 3. **replica next to primary**: a `tlogd --replica-of` caught up with the archive, then gRPC inclusion proofs
@@ -31,7 +33,7 @@ use tlog_core::{Hash, LeafIndex, TreeSize, verify_inclusion};
 use tlog_proto::v1::{self, get_inclusion_proof_request::Leaf};
 use tlog_proto::{hash_from_bytes, hashes_from_bytes};
 use tlog_suite::archive::init_archive;
-use tlog_suite::{Rpc, Tlogd, bin, incompressible_entry};
+use tlog_suite::{Rpc, Tlogd, bench, bin, incompressible_entry};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -104,17 +106,35 @@ struct ArchiveRun {
     lag: Vec<u64>,
     catch_up: Duration,
     size: u64,
+    /// CPU seconds of (tlogd, SeaweedFS) while the writers ran, and during the catch-up.
+    cpu_during: (f64, f64),
+    cpu_catch_up: (f64, f64),
+}
+
+/// CPU seconds so far of tlogd and of the SeaweedFS it archives to.
+fn cpu(primary: &Tlogd, server: &SeaweedFs) -> (f64, f64) {
+    let of = |pid: Option<u32>| {
+        pid.and_then(|p| bench::cpu_secs(&p.to_string()))
+            .unwrap_or(f64::NAN)
+    };
+    (of(Some(primary.pid())), of(server.pid()))
+}
+
+fn minus(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 - b.0, a.1 - b.1)
 }
 
 /// Writers for `args.seconds` while the archive's lag is sampled, then the wait until it has everything.
-async fn archive_under_load(args: &Args, primary: &Tlogd) -> Res<ArchiveRun> {
-    let mut sampler = connect(primary).await?;
-    let start_archived = checkpoint(&mut sampler).await?.archived_size;
-    let stop = Arc::new(AtomicBool::new(false));
-    let written = Arc::new(AtomicU64::new(0));
+/// `args.writers` closed-loop SubmitBatch writers against `tlogd` until `stop`; entries acknowledged go to `written`.
+async fn spawn_writers(
+    args: &Args,
+    tlogd: &Tlogd,
+    stop: &Arc<AtomicBool>,
+    written: &Arc<AtomicU64>,
+) -> Res<Vec<tokio::task::JoinHandle<Res<()>>>> {
     let mut writers = Vec::new();
     for w in 0..args.writers {
-        let mut rpc = connect(primary).await?;
+        let mut rpc = connect(tlogd).await?;
         let (stop, written, batch, bytes) =
             (stop.clone(), written.clone(), args.batch, args.entry_bytes);
         writers.push(tokio::spawn(async move {
@@ -144,7 +164,49 @@ async fn archive_under_load(args: &Args, primary: &Tlogd) -> Res<ArchiveRun> {
             Ok(())
         }));
     }
+    Ok(writers)
+}
+
+async fn join(writers: Vec<tokio::task::JoinHandle<Res<()>>>) -> Res<()> {
+    for writer in writers {
+        writer.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// The same writers for `args.seconds` against a tlogd without an archive: the ingest rate archiving is compared
+/// with, in entries/s.
+async fn ingest_without_archive(args: &Args, dir: &Path) -> Res<f64> {
+    let tlogd = Tlogd::launch_with_env(
+        &bin("tlogd"),
+        &dir.join("plain"),
+        &[],
+        Some(&dir.join("plain.log")),
+        &[],
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writers = spawn_writers(args, &tlogd, &stop, &written).await?;
     let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    join(writers).await?;
+    let rate = written.load(Ordering::Relaxed) as f64 / seconds;
+    tokio::task::spawn_blocking(move || tlogd.stop())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rate)
+}
+
+async fn archive_under_load(args: &Args, primary: &Tlogd, server: &SeaweedFs) -> Res<ArchiveRun> {
+    let mut sampler = connect(primary).await?;
+    let start_archived = checkpoint(&mut sampler).await?.archived_size;
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writers = spawn_writers(args, primary, &stop, &written).await?;
+    let started = Instant::now();
+    let cpu_started = cpu(primary, server);
     let run = Duration::from_secs_f64(args.seconds);
     let mut lag = Vec::new();
     let mut last = checkpoint(&mut sampler).await?;
@@ -155,11 +217,10 @@ async fn archive_under_load(args: &Args, primary: &Tlogd) -> Res<ArchiveRun> {
     }
     stop.store(true, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
-    for writer in writers {
-        writer.await.map_err(|e| e.to_string())??;
-    }
+    join(writers).await?;
     let archived_during = last.archived_size - start_archived;
     let stopped = Instant::now();
+    let cpu_stopped = cpu(primary, server);
     let size = loop {
         let cp = checkpoint(&mut sampler).await?;
         if cp.archived_size == cp.size {
@@ -173,8 +234,11 @@ async fn archive_under_load(args: &Args, primary: &Tlogd) -> Res<ArchiveRun> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let cpu_caught_up = cpu(primary, server);
     lag.sort_unstable();
     Ok(ArchiveRun {
+        cpu_during: minus(cpu_stopped, cpu_started),
+        cpu_catch_up: minus(cpu_caught_up, cpu_stopped),
         ingested: written.load(Ordering::Relaxed),
         seconds,
         archived_during,
@@ -284,11 +348,13 @@ async fn run(args: Args) -> Res<()> {
         args.writers, args.batch, args.entry_bytes, args.archive_interval_ms, args.seconds
     );
 
-    let a = archive_under_load(&args, &primary).await?;
+    let a = archive_under_load(&args, &primary, &server).await?;
+    let plain = ingest_without_archive(&args, dir.path()).await?;
+    let ingest = a.ingested as f64 / a.seconds;
     println!("| archive under load | |\n|---|---|");
     println!(
-        "| log ingest | {:.0} entries/s |",
-        a.ingested as f64 / a.seconds
+        "| log ingest | {ingest:.0} entries/s ({:.2}x of {plain:.0}/s without the archive, same writers) |",
+        ingest / plain
     );
     println!(
         "| archived during the run | {:.0} entries/s |",
@@ -303,6 +369,17 @@ async fn run(args: Args) -> Res<()> {
     println!(
         "| catch-up after the writers stop | {:.2} s |",
         a.catch_up.as_secs_f64()
+    );
+    println!(
+        "| CPU while writing (cores): tlogd / SeaweedFS | {:.2} / {:.2} |",
+        a.cpu_during.0 / a.seconds,
+        a.cpu_during.1 / a.seconds
+    );
+    let behind = (a.size - a.archived_during) as f64;
+    println!(
+        "| CPU per entry archived in the catch-up (µs): tlogd / SeaweedFS | {:.2} / {:.2} |",
+        a.cpu_catch_up.0 * 1e6 / behind,
+        a.cpu_catch_up.1 * 1e6 / behind
     );
     println!("| archived tree | {} entries |\n", a.size);
 

@@ -86,7 +86,7 @@ impl Server {
     }
 
     pub(crate) fn cpu_secs(&self) -> Option<f64> {
-        proc_cpu_secs(&self.proc.as_ref()?.pid().to_string())
+        tlog_suite::bench::cpu_secs(&self.proc.as_ref()?.pid().to_string())
     }
 
     /// Bytes the started tlogd has caused to be sent to storage so far (`write_bytes` of /proc/<pid>/io).
@@ -131,17 +131,6 @@ pub(crate) fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// User + system CPU seconds of a process (`self` or a pid) from /proc/<pid>/stat.
-pub(crate) fn proc_cpu_secs(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // /proc reports USER_HZ ticks, which Linux fixes at 100 for user space.
-    Some(ticks as f64 / 100.0)
 }
 
 pub(crate) fn dir_bytes(path: &Path) -> u64 {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::args::Mode;
 use crate::error::{LoadError, Res};
-use crate::launch::{Server, connect, connect_all, latest, proc_cpu_secs};
+use crate::launch::{Server, connect, connect_all, latest};
 use crate::metrics;
 use crate::plan::Scenario;
 use crate::report::thousands;
@@ -13,6 +13,7 @@ use crate::workers::{
     Ctx, Known, ReadKind, Stop, Tally, read_closed, write_closed, write_open, write_stream,
 };
 use crate::{PREFILL_CLIENT, PREFILL_WINDOW, SERVER_MAX_BATCH};
+use tlog_suite::bench::cpu_secs as proc_cpu_secs;
 
 /// One side (writes or reads) of a run.
 #[derive(Clone, Debug)]

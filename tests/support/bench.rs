@@ -74,3 +74,14 @@ pub fn run(name: &str, bench: impl Future<Output = Result<(), String>>) -> ExitC
         }
     }
 }
+
+/// User + system CPU seconds of a process (`"self"` or a pid) so far, from /proc/<pid>/stat; `None` when it is gone.
+pub fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // /proc reports USER_HZ ticks, which Linux fixes at 100 for user space.
+    Some(ticks as f64 / 100.0)
+}

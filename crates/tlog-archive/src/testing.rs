@@ -64,6 +64,15 @@ impl SeaweedFs {
             .expect("SeaweedFS env file has the AWS settings")
     }
 
+    /// The `weed` process's id (to read its CPU time), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Endpoint and credentials.
     pub fn config(&self) -> &S3Config {
         &self.config
