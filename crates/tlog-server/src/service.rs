@@ -32,7 +32,7 @@ use crate::log::{Appender, Committed, LogReader, Pending};
 use crate::metrics::{Metrics, ProofKind};
 use crate::private::{self, KeyWrapper};
 use crate::reader::answered;
-use crate::validate::{self, RequestError, Scope, WriteTokens};
+use crate::validate::{self, LeafRef, RequestError, Scope, WriteTokens};
 
 /// Most entries one `GetEntries` call may ask for by default (served in pages).
 pub const DEFAULT_MAX_ENTRIES_RANGE: u64 = 1_000_000;
@@ -472,6 +472,12 @@ impl<S: LogStore> Log for LogService<S> {
         let GetInclusionProofRequest { leaf, tree_size } = request.into_inner();
         let started = Instant::now();
         let proof = match validate::inclusion_leaf(leaf.as_ref()) {
+            // By hash, the leaf-index row is a random key, seldom in the block cache: a memory attempt would mostly
+            // decline after doing most of the lookup, which the pool then does again (BENCHMARKS.md, issue 13).
+            Ok(leaf @ LeafRef::Hash(_)) => {
+                let reader = self.reader.clone();
+                blocking(move || reader.inclusion(leaf, TreeSize(tree_size))).await
+            }
             Ok(leaf) => {
                 self.read(move |r, tier| r.inclusion_in(leaf, TreeSize(tree_size), tier))
                     .await
