@@ -124,7 +124,6 @@ fn minus(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
     (a.0 - b.0, a.1 - b.1)
 }
 
-/// Writers for `args.seconds` while the archive's lag is sampled, then the wait until it has everything.
 /// `args.writers` closed-loop SubmitBatch writers against `tlogd` until `stop`; entries acknowledged go to `written`.
 async fn spawn_writers(
     args: &Args,
@@ -199,6 +198,7 @@ async fn ingest_without_archive(args: &Args, dir: &Path) -> Res<f64> {
     Ok(rate)
 }
 
+/// Writers for `args.seconds` while the archive's lag is sampled, then the wait until it has everything.
 async fn archive_under_load(args: &Args, primary: &Tlogd, server: &SeaweedFs) -> Res<ArchiveRun> {
     let mut sampler = connect(primary).await?;
     let start_archived = checkpoint(&mut sampler).await?.archived_size;
