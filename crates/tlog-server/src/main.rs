@@ -323,6 +323,7 @@ struct FileConfig {
     sync: Option<bool>,
     block_cache_bytes: Option<usize>,
     direct_io: Option<bool>,
+    leaf_filter_bytes: Option<usize>,
     min_free_bytes: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -451,6 +452,7 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
     c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
+    c.leaf_filter_bytes = file.leaf_filter_bytes.unwrap_or(c.leaf_filter_bytes);
     c.rocks.min_free_bytes = args
         .min_free_bytes
         .or(file.min_free_bytes)

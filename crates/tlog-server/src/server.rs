@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_proto::{FILE_DESCRIPTOR_SET, LogServer};
-use tlog_storage::{LogStore, RocksBackend, RocksOptions, RocksStore};
+use tlog_storage::{DEFAULT_LEAF_FILTER_BYTES, LogStore, RocksBackend, RocksOptions, RocksStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -71,6 +71,9 @@ pub struct ServerConfig {
     /// Limits of the gRPC calls.
     pub service: ServiceLimits,
     pub rocks: RocksOptions,
+    /// Memory budget of the in-memory filter of leaf hashes that answers most de-duplication lookups (default
+    /// [`DEFAULT_LEAF_FILTER_BYTES`]); past it the filter folds, and more lookups read RocksDB.
+    pub leaf_filter_bytes: usize,
     /// Bearer tokens allowed to write; empty = writes open to all.
     pub write_tokens: Vec<String>,
     /// Bearer tokens with their scopes (write, read-private, admin; see docs/private.md). Writes are open only
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             log: LogOptions::default(),
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
+            leaf_filter_bytes: DEFAULT_LEAF_FILTER_BYTES,
             write_tokens: Vec::new(),
             scoped_tokens: Vec::new(),
             master_key_file: None,
@@ -221,10 +225,13 @@ impl Server {
             context: format!("creating {}", config.data_dir.display()),
             source,
         })?;
-        let store = Arc::new(RocksStore::open(RocksBackend::open(
-            config.data_dir.join("db"),
-            &config.rocks,
-        )?)?);
+        let store = Arc::new(
+            RocksStore::open(RocksBackend::open(
+                config.data_dir.join("db"),
+                &config.rocks,
+            )?)?
+            .with_leaf_filter_bytes(config.leaf_filter_bytes),
+        );
         let (key, created_key) = load_key(&config, store.as_ref())?;
         let origin = key.name().to_owned();
         let verifier_key = key.verifier();
@@ -326,6 +333,7 @@ impl Server {
             ..
         } = self;
         let stop = Stop::on(shutdown);
+        let saving_store = store.clone();
         let metrics = config.log.metrics.clone();
         let tokens = WriteTokens::new(&config.write_tokens)
             .merged(WriteTokens::scoped(config.scoped_tokens.clone()));
@@ -419,6 +427,16 @@ impl Server {
             log_shutdown.wait();
             // The loader holds the database open; a restart in this process must find it closed.
             let _ = filter_loader.join();
+            // No more appends: the next start loads this instead of scanning the whole leaf index.
+            let started = std::time::Instant::now();
+            match saving_store.save_leaf_filter() {
+                Ok(saved) => tracing::info!(
+                    saved,
+                    secs = started.elapsed().as_secs_f64(),
+                    "saved the leaf filter"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not save the leaf filter; the next start rebuilds it"),
+            }
         })
         .await
         .ok();
@@ -485,8 +503,9 @@ fn load_key<S: LogStore>(config: &ServerConfig, store: &S) -> Result<(SignerKey,
     Ok((key, created))
 }
 
-/// Loads the leaf filter in the background (about 5 s per 10M entries); until it is ready, de-duplication and
-/// lookups by hash read RocksDB.
+/// Loads the leaf filter in the background (the one saved at the last clean shutdown in a moment; otherwise a scan
+/// of the leaf index, about 5 s per 10M entries); until it is ready, de-duplication and lookups by hash read
+/// RocksDB.
 fn load_leaf_filter(store: Arc<RocksStore>) -> Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name("tlog-leaf-filter".into())

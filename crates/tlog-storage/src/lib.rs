@@ -16,6 +16,7 @@
 pub mod conformance;
 mod error;
 mod filter;
+pub use filter::DEFAULT_LEAF_FILTER_BYTES;
 pub mod fsck;
 pub mod identity;
 mod memory;

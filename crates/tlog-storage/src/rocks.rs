@@ -156,6 +156,9 @@ impl RocksBackend {
                 Column::Leaves => {
                     // Most misses never get here (the leaf filter answers them), so more bits would only cost
                     // memory.
+                    // In every level, the last included: without its filter (`optimize_filters_for_hits`, tried in
+                    // issue 20) each of the leaf filter's false positives costs a read from disk on the sequencer,
+                    // and past its first fold (~60M entries) that cut the write rate to a third (BENCHMARKS.md).
                     table.set_bloom_filter(LEAVES_BLOOM_BITS_PER_KEY, false);
                     // Filters and indexes live in the table readers, loaded when a flush or compaction opens its new
                     // file (a background thread), not on the sequencer's first lookup after it.

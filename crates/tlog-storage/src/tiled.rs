@@ -7,7 +7,7 @@ use std::sync::{Mutex, RwLock};
 use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
 use crate::error::hex;
-use crate::filter::LeafFilter;
+use crate::filter::{DEFAULT_LEAF_FILTER_BYTES, LeafFilter};
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
 use crate::{
     AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, ReadTier, StoreError,
@@ -128,6 +128,8 @@ pub struct TiledStore<B> {
     /// `append` adds its hashes after its write succeeded and before the new size is visible. It only gains bits,
     /// so even a poisoned lock holds a filter without false negatives.
     leaves: RwLock<FilterState>,
+    /// Memory budget of the leaf filter, in bytes.
+    leaf_filter_bytes: usize,
 }
 
 /// Where the [`LeafFilter`] stands. Until it is ready, every lookup goes to the backend.
@@ -141,6 +143,70 @@ enum FilterState {
 
 /// Leaf-index rows read per backend scan while loading the [`LeafFilter`].
 const FILTER_LOAD_CHUNK: usize = 1 << 16;
+/// Meta key of the saved leaf filter's header (see [`TiledStore::save_leaf_filter`]); its blocks are in rows
+/// `leaf_filter.<generation>/<segment>/<chunk>`, [`SAVED_FILTER_CHUNK_BLOCKS`] blocks each.
+const META_LEAF_FILTER: &str = "leaf_filter";
+/// First byte past every saved filter's block rows (`'/'` follows `'.'`).
+const SAVED_FILTER_ROWS_END: &str = "leaf_filter/";
+/// Filter blocks (64 bytes) per saved row: 1 MiB.
+const SAVED_FILTER_CHUNK_BLOCKS: usize = 1 << 14;
+/// Saved rows per write batch, so saving never holds more than this many MiB beyond the filter itself.
+const SAVED_FILTER_ROWS_PER_BATCH: usize = 8;
+/// First line of a saved filter's header.
+const SAVED_FILTER_MAGIC: &[u8] = b"tlog-leaf-filter-v1\n";
+
+/// The saved filter's rows of generation `generation` start with this.
+fn saved_filter_prefix(generation: u64) -> String {
+    format!("{META_LEAF_FILTER}.{generation:016x}")
+}
+
+/// What a saved filter's header holds.
+struct SavedFilter {
+    generation: u64,
+    /// Tree size whose every leaf hash the saved filter holds.
+    covered: u64,
+    folds: u32,
+    /// Capacity, length and block count of each segment.
+    segments: Vec<[u64; 3]>,
+}
+
+impl SavedFilter {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = SAVED_FILTER_MAGIC.to_vec();
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        out.extend_from_slice(&self.covered.to_be_bytes());
+        out.extend_from_slice(&self.folds.to_be_bytes());
+        out.extend_from_slice(&(self.segments.len() as u32).to_be_bytes());
+        for seg in &self.segments {
+            seg.iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+        }
+        out
+    }
+
+    /// `None` for a header this code did not write (the filter is then rebuilt from the leaf index).
+    fn decode(bytes: &[u8]) -> Option<SavedFilter> {
+        let rest = bytes.strip_prefix(SAVED_FILTER_MAGIC)?;
+        let u64_at = |i: usize| Some(u64::from_be_bytes(rest.get(i..i + 8)?.try_into().ok()?));
+        let u32_at = |i: usize| Some(u32::from_be_bytes(rest.get(i..i + 4)?.try_into().ok()?));
+        let n = usize::try_from(u32_at(20)?).ok()?;
+        if rest.len() != 24 + n * 24 {
+            return None;
+        }
+        let segments = (0..n)
+            .map(|k| {
+                let at = 24 + k * 24;
+                Some([u64_at(at)?, u64_at(at + 8)?, u64_at(at + 16)?])
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(SavedFilter {
+            generation: u64_at(0)?,
+            covered: u64_at(8)?,
+            folds: u32_at(16)?,
+            segments,
+        })
+    }
+}
 
 /// A big-endian `u64` key (entries, checkpoints).
 fn key_u64(column: Column, key: &[u8]) -> Result<u64, StoreError> {
@@ -197,6 +263,7 @@ impl<B: Backend> TiledStore<B> {
             size: AtomicU64::new(0),
             edge: Mutex::new(HashMap::new()),
             leaves: RwLock::new(FilterState::Unloaded),
+            leaf_filter_bytes: DEFAULT_LEAF_FILTER_BYTES,
         };
         match store.meta(META_FORMAT_VERSION)? {
             None => store.set_meta(META_FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?,
@@ -215,9 +282,28 @@ impl<B: Backend> TiledStore<B> {
         if store.backend.scan(Column::Leaves, &[], 1)?.is_empty() {
             // Nothing to load: a new log's filter is ready at once.
             *store.leaves.get_mut().unwrap_or_else(|p| p.into_inner()) =
-                FilterState::Ready(LeafFilter::new());
+                FilterState::Ready(LeafFilter::with_budget(store.leaf_filter_bytes));
         }
         Ok(store)
+    }
+
+    /// Bounds the leaf filter's memory to `bytes` (default [`DEFAULT_LEAF_FILTER_BYTES`]): past it, the filter
+    /// trades accuracy for room, and more de-duplication lookups reach the backend.
+    pub fn with_leaf_filter_bytes(mut self, bytes: usize) -> Self {
+        self.leaf_filter_bytes = bytes;
+        match self.leaves.get_mut().unwrap_or_else(|p| p.into_inner()) {
+            FilterState::Loading(filter) | FilterState::Ready(filter) => filter.set_budget(bytes),
+            FilterState::Unloaded => {}
+        }
+        self
+    }
+
+    /// Bytes the leaf filter takes now (0 until it is loaded).
+    pub fn leaf_filter_bytes(&self) -> usize {
+        match &*self.leaves.read().unwrap_or_else(|p| p.into_inner()) {
+            FilterState::Loading(filter) | FilterState::Ready(filter) => filter.bytes(),
+            FilterState::Unloaded => 0,
+        }
     }
 
     /// The backend, for tests and benchmarks that reach rows directly (bypassing the log's rules).
@@ -233,16 +319,22 @@ impl<B: Backend> TiledStore<B> {
         {
             let mut state = self.leaves.write().unwrap_or_else(|p| p.into_inner());
             match *state {
-                FilterState::Unloaded => *state = FilterState::Loading(LeafFilter::new()),
+                FilterState::Unloaded => {
+                    *state = FilterState::Loading(LeafFilter::with_budget(self.leaf_filter_bytes));
+                }
                 FilterState::Loading(_) | FilterState::Ready(_) => return Ok(()),
             }
         }
         // Appends from here on are caught by `Loading`; the scan sees every row written before.
-        let scanned = self.scan_leaf_hashes();
+        let scanned = match self.saved_leaf_filter() {
+            Ok(Some(filter)) => Ok(filter),
+            // No saved filter, one too far behind, or one that cannot be read: the leaf index has every hash.
+            Ok(None) | Err(_) => self.scan_leaf_hashes(),
+        };
         let mut state = self.leaves.write().unwrap_or_else(|p| p.into_inner());
         let appended = match std::mem::replace(&mut *state, FilterState::Unloaded) {
             FilterState::Loading(appended) => appended,
-            _ => LeafFilter::new(),
+            _ => LeafFilter::with_budget(self.leaf_filter_bytes),
         };
         let mut filter = scanned?;
         filter.absorb(appended);
@@ -250,9 +342,128 @@ impl<B: Backend> TiledStore<B> {
         Ok(())
     }
 
+    /// Saves the leaf filter, if it is loaded, so that the next open loads it in a moment instead of scanning the
+    /// whole leaf index (about 5 s per 10M entries, on the cores that serve). For a clean shutdown, after the last
+    /// append: appends wait while it runs. Returns whether a filter was saved.
+    ///
+    /// The blocks go in rows of a new generation, a few per write; one last write stores the header that names
+    /// that generation and deletes every other generation's rows, so a save cut short leaves the previous one in
+    /// force. A saved filter holds every hash of the tree size it records; the loader hashes the entries after
+    /// it. It is only ever behind the log (the log never shrinks), so a stale one costs time, never exactness.
+    pub fn save_leaf_filter(&self) -> Result<bool, StoreError> {
+        // The size first: `append` adds hashes to the filter before it publishes a new size.
+        let covered = self.size.load(Ordering::SeqCst);
+        let state = self.leaves.read().unwrap_or_else(|p| p.into_inner());
+        let FilterState::Ready(filter) = &*state else {
+            return Ok(false);
+        };
+        let generation = self
+            .meta(META_LEAF_FILTER)?
+            .and_then(|h| SavedFilter::decode(&h))
+            .map_or(0, |h| h.generation.wrapping_add(1));
+        let (folds, segments) = filter.shape();
+        let prefix = saved_filter_prefix(generation);
+        let mut rows: Vec<(String, Vec<u8>)> = Vec::new();
+        let write = |rows: &[(String, Vec<u8>)], deletes: &[DeleteRange<'_>]| {
+            let puts: Vec<Put<'_>> = rows
+                .iter()
+                .map(|(k, v)| (Column::Meta, k.as_bytes(), v.as_slice()))
+                .collect();
+            self.backend.write_batch(&puts, deletes)
+        };
+        for (seg, &[_, _, blocks]) in segments.iter().enumerate() {
+            let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
+            for (chunk, first) in (0..blocks).step_by(SAVED_FILTER_CHUNK_BLOCKS).enumerate() {
+                rows.push((
+                    format!("{prefix}/{seg:04x}/{chunk:08x}"),
+                    filter.block_bytes(seg, first, SAVED_FILTER_CHUNK_BLOCKS),
+                ));
+                if rows.len() == SAVED_FILTER_ROWS_PER_BATCH {
+                    write(&rows, &[])?;
+                    rows.clear();
+                }
+            }
+        }
+        let header = SavedFilter {
+            generation,
+            covered,
+            folds,
+            segments,
+        };
+        rows.push((META_LEAF_FILTER.to_string(), header.encode()));
+        let (older, newer) = (
+            format!("{META_LEAF_FILTER}."),
+            saved_filter_prefix(generation.wrapping_add(1)),
+        );
+        write(
+            &rows,
+            &[
+                (Column::Meta, older.as_bytes(), prefix.as_bytes()),
+                (
+                    Column::Meta,
+                    newer.as_bytes(),
+                    SAVED_FILTER_ROWS_END.as_bytes(),
+                ),
+            ],
+        )?;
+        Ok(true)
+    }
+
+    /// The saved leaf filter with the hashes of every entry after it added: `None` when there is none, or it is
+    /// too far behind to be worth it (more entries after it than in it: scanning the index is then quicker).
+    fn saved_leaf_filter(&self) -> Result<Option<LeafFilter>, StoreError> {
+        let Some(header) = self
+            .meta(META_LEAF_FILTER)?
+            .and_then(|h| SavedFilter::decode(&h))
+        else {
+            return Ok(None);
+        };
+        let size = self.size.load(Ordering::SeqCst);
+        if header.covered > size || size - header.covered > header.covered {
+            return Ok(None);
+        }
+        // No more than a filter of every entry at 16 bits per hash could take.
+        let Some(mut filter) = LeafFilter::from_shape(
+            self.leaf_filter_bytes,
+            header.folds,
+            &header.segments,
+            size.saturating_mul(8).saturating_add(64 << 20),
+        ) else {
+            return Ok(None);
+        };
+        let prefix = saved_filter_prefix(header.generation);
+        for (seg, &[_, _, blocks]) in header.segments.iter().enumerate() {
+            let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
+            for (chunk, first) in (0..blocks).step_by(SAVED_FILTER_CHUNK_BLOCKS).enumerate() {
+                let Some(bytes) = self.meta(&format!("{prefix}/{seg:04x}/{chunk:08x}"))? else {
+                    return Ok(None);
+                };
+                let want = (blocks - first).min(SAVED_FILTER_CHUNK_BLOCKS) * 64;
+                if bytes.len() != want || !filter.set_block_bytes(seg, first, &bytes) {
+                    return Ok(None);
+                }
+            }
+        }
+        filter.set_budget(self.leaf_filter_bytes);
+        // Every entry row after the saved size, including those of an append that is writing now.
+        let mut next = header.covered;
+        loop {
+            let rows =
+                self.backend
+                    .scan(Column::Entries, &next.to_be_bytes(), FILTER_LOAD_CHUNK)?;
+            for (key, entry) in &rows {
+                next = key_u64(Column::Entries, key)? + 1;
+                filter.insert(&tlog_core::leaf_hash(entry));
+            }
+            if rows.len() < FILTER_LOAD_CHUNK {
+                return Ok(Some(filter));
+            }
+        }
+    }
+
     /// A filter of every key in the leaf index.
     fn scan_leaf_hashes(&self) -> Result<LeafFilter, StoreError> {
-        let mut filter = LeafFilter::new();
+        let mut filter = LeafFilter::with_budget(self.leaf_filter_bytes);
         let mut from = Vec::new();
         loop {
             let rows = self
@@ -772,5 +983,102 @@ mod tests {
             found.iter().all(Option::is_some),
             "hashes appended after the load"
         );
+    }
+
+    fn filter_holds(store: &TiledStore<MemoryBackend>, hash: &Hash) -> bool {
+        match &*store.leaves.read().unwrap() {
+            FilterState::Ready(filter) => filter.may_contain(hash),
+            _ => panic!("the filter is not loaded"),
+        }
+    }
+
+    /// Deletes the leaf-index row of `index`, so that a filter rebuilt by scanning the index lacks its hash.
+    fn drop_leaf_row(store: &TiledStore<MemoryBackend>, index: u64) -> Hash {
+        let hash = leaf_hash(&entry(index));
+        let mut to = hash.0.to_vec();
+        to.push(0);
+        store
+            .backend
+            .write_batch(&[], &[(Column::Leaves, &hash.0, &to)])
+            .unwrap();
+        hash
+    }
+
+    /// A start after a clean shutdown loads the saved filter (no scan: a hash whose index row is gone is still in
+    /// it) and hashes the entries appended after the save.
+    #[test]
+    fn a_saved_filter_loads_without_a_scan_and_takes_in_later_entries() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..3000);
+        assert!(store.save_leaf_filter().unwrap());
+        append_entries(&store, &mut frontier, 3000..3100);
+        let gone = drop_leaf_row(&store, 7);
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!(
+            filter_holds(&store, &gone),
+            "the filter was rebuilt by a scan"
+        );
+        assert!(
+            (0..3100).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))),
+            "a hash saved or appended after the save is missing"
+        );
+    }
+
+    /// A saved filter that cannot be read as written is not used: the filter is rebuilt from the leaf index.
+    #[test]
+    fn a_damaged_saved_filter_is_replaced_by_a_scan() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..3000);
+        assert!(store.save_leaf_filter().unwrap());
+        let gone = drop_leaf_row(&store, 7);
+        let chunk = format!("{}/0000/00000000", saved_filter_prefix(0));
+        store.set_meta(&chunk, b"short").unwrap();
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!(!filter_holds(&store, &gone), "the damaged filter was used");
+        assert!((8..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// Each save replaces the one before: only the newest generation's rows remain.
+    #[test]
+    fn a_new_save_deletes_the_previous_one() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..100);
+        assert!(store.save_leaf_filter().unwrap());
+        append_entries(&store, &mut frontier, 100..200);
+        assert!(store.save_leaf_filter().unwrap());
+        let rows = store
+            .backend
+            .scan(Column::Meta, b"leaf_filter.", usize::MAX)
+            .unwrap();
+        let saved: Vec<_> = rows
+            .iter()
+            .filter(|(k, _)| k.starts_with(b"leaf_filter."))
+            .collect();
+        assert!(!saved.is_empty());
+        assert!(
+            saved
+                .iter()
+                .all(|(k, _)| k.starts_with(saved_filter_prefix(1).as_bytes())),
+            "rows of the first save remain"
+        );
+    }
+
+    /// A filter saved under a larger budget is folded to the current one on load, keeping every hash.
+    #[test]
+    fn a_saved_filter_is_folded_to_a_smaller_budget() {
+        let mut store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..1000);
+        assert!(store.save_leaf_filter().unwrap());
+        store = store.with_leaf_filter_bytes(1 << 20);
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!(store.leaf_filter_bytes() <= 1 << 20);
+        assert!((0..1000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
     }
 }
