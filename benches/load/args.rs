@@ -43,6 +43,9 @@ pub(crate) enum Suite {
     Standard,
     /// Proof reads on a 10M-entry log (the prefill alone takes minutes).
     Large,
+    /// A log filled to 100M entries (`--prefill N` for another size) with fsync on: rate, RSS and disk per 10M,
+    /// proof reads at 1M and at the end, and the restart at the end. About an hour.
+    Huge,
 }
 
 #[derive(Parser, Debug)]

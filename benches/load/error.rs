@@ -49,6 +49,9 @@ pub(crate) enum LoadError {
     },
     #[error("prefill failed after {entries} entries: {why}")]
     Prefill { entries: u64, why: String },
+    /// The huge suite's restart did not serve, or did not de-duplicate exactly.
+    #[error("restart: {0}")]
+    Restart(String),
     /// A run the plan cannot make with what the log holds.
     #[error("{0}")]
     Plan(String),

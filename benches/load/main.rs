@@ -21,6 +21,7 @@ mod args;
 mod baselines;
 mod entries;
 mod error;
+mod huge;
 mod launch;
 mod metrics;
 mod plan;
@@ -39,7 +40,7 @@ use clap::Parser;
 use tlog_proto::v1;
 use tonic::transport::Channel;
 
-use crate::args::{Args, Mode, validate};
+use crate::args::{Args, Mode, Suite, validate};
 use crate::baselines::measure_baselines;
 use crate::entries::now_nanos;
 use crate::error::{LoadError, Res};
@@ -104,7 +105,15 @@ pub(crate) async fn run(args: Args) -> Res<Report> {
         outcomes.push(outcome?);
     }
     let mut prefill_done = None;
-    if !plan.reads.is_empty() || plan.prefill > 0 {
+    let mut huge_done = None;
+    if args.suite == Some(Suite::Huge) {
+        let mut server = start_server()?;
+        let h = huge::run(&mut server, &plan, &set, run0, &mut outcomes).await;
+        server.stop();
+        let h = h?;
+        prefill_done = Some(h.prefill);
+        huge_done = Some(h);
+    } else if !plan.reads.is_empty() || plan.prefill > 0 {
         let mut server = start_server()?;
         let known = if plan.prefill > 0 {
             let start = Instant::now();
@@ -148,6 +157,7 @@ pub(crate) async fn run(args: Args) -> Res<Report> {
         outcomes,
         baselines,
         prefill: prefill_done,
+        huge: huge_done,
         machine: machine(load_before),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         sync: !args.no_sync,

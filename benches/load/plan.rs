@@ -138,9 +138,14 @@ pub(crate) fn plan(args: &Args) -> Res<Plan> {
                 ],
             })
         }
-        Some(Suite::Large) => Ok(Plan {
+        // Proof reads on a big log: 10M, or 100M filled with fsync on (the huge suite, see huge.rs).
+        Some(suite @ (Suite::Large | Suite::Huge)) => Ok(Plan {
             writes: vec![],
-            prefill: args.prefill.unwrap_or(10_000_000),
+            prefill: args.prefill.unwrap_or(if suite == Suite::Huge {
+                100_000_000
+            } else {
+                10_000_000
+            }),
             reads: vec![
                 sc(Mode::InclusionIndex, 16, 1),
                 sc(Mode::InclusionHash, 16, 1),

@@ -46,6 +46,8 @@ pub(crate) struct Report {
     pub(crate) outcomes: Vec<Outcome>,
     pub(crate) baselines: Baselines,
     pub(crate) prefill: Option<(u64, f64)>,
+    /// The huge suite's fill, row by row, and its restart.
+    pub(crate) huge: Option<crate::huge::Huge>,
     pub(crate) machine: Machine,
     pub(crate) command: String,
     pub(crate) sync: bool,
@@ -246,7 +248,120 @@ pub(crate) fn targets(r: &Report) -> Vec<Target> {
         }),
         met: proofs_m.and_then(|(size, m)| (size >= 10_000_000).then_some(m.rate() >= 20_000.0)),
     });
+    if let Some(h) = &r.huge {
+        out.extend(huge_targets(r, h));
+    }
     out
+}
+
+/// Issue 20's figures at scale: each a ratio within the same run.
+fn huge_targets(r: &Report, h: &crate::huge::Huge) -> Vec<Target> {
+    let mut out = Vec::new();
+    if let (Some(first), Some(last)) = (h.rows.first(), h.rows.last()) {
+        let ratio = last.rate() / first.rate();
+        out.push(Target {
+            goal: "write rate of the last 10M ≥ 0.8× the first 10M",
+            measured: Some(format!(
+                "{:.2}× ({} vs {} entries/s)",
+                ratio,
+                thousands(last.rate()),
+                thousands(first.rate())
+            )),
+            met: Some(ratio >= 0.8),
+        });
+        let peak = h.rows.iter().map(|x| x.hwm_kib).max().unwrap_or(0);
+        out.push(Target {
+            goal: "tlogd RSS ≤ 256 MiB throughout",
+            measured: Some(format!("peak {} MiB", mib(peak))),
+            met: Some(peak <= 256 << 10),
+        });
+        let per_entry = last.disk_bytes as f64 / last.entries as f64;
+        out.push(Target {
+            goal: "disk ≤ 400 bytes/entry",
+            measured: Some(format!("{per_entry:.0} bytes/entry at the end of the fill")),
+            met: Some(per_entry <= 400.0),
+        });
+    }
+    let rs = &h.restart;
+    out.push(Target {
+        goal: "restart to serving ≤ 10 s, de-duplication exact from the first request",
+        measured: Some(format!(
+            "serving after {:.2} s, first Submit de-duplicated to index {} (expected {}) after {:.2} s",
+            rs.serving_secs, rs.dedup_index, rs.expected_index, rs.first_dedup_secs
+        )),
+        met: Some(rs.first_dedup_secs <= 10.0 && rs.dedup_index == rs.expected_index),
+    });
+    for mode in [Mode::InclusionIndex, Mode::InclusionHash, Mode::Consistency] {
+        let at: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.sc.mode == mode).collect();
+        let (Some(small), Some(big)) = (at.first(), at.last()) else {
+            continue;
+        };
+        let (Some(a), Some(b)) = (&small.read, &big.read) else {
+            continue;
+        };
+        if big.log_size <= small.log_size {
+            continue;
+        }
+        let ratio = b.rate() / a.rate();
+        out.push(Target {
+            goal: match mode {
+                Mode::InclusionIndex => "inclusion by index at the full size ≥ 0.8× at 1M",
+                Mode::InclusionHash => "inclusion by hash at the full size ≥ 0.8× at 1M",
+                _ => "consistency at the full size ≥ 0.8× at 1M",
+            },
+            measured: Some(format!(
+                "{ratio:.2}× ({} vs {} proofs/s)",
+                thousands(b.rate()),
+                thousands(a.rate())
+            )),
+            met: Some(ratio >= 0.8),
+        });
+    }
+    out
+}
+
+fn huge_markdown(h: &crate::huge::Huge) -> String {
+    let mut s = String::from(
+        "Fill, fsync on (each row: the entries written since the row before; the reads at 1M are not timed):\n\n\
+         | entries | written | entries/s | RSS / peak MiB | disk B/entry | tlogd CPU µs/entry | written B/entry |\n\
+         |--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for row in &h.rows {
+        s += &format!(
+            "| {} | {} | {} | {} / {} | {:.0} | {} | {} |\n",
+            thousands(row.entries as f64),
+            thousands(row.written as f64),
+            thousands(row.rate()),
+            mib(row.rss_kib),
+            mib(row.hwm_kib),
+            row.disk_bytes as f64 / row.entries as f64,
+            row.cpu_us_per_entry
+                .map_or("–".into(), |v| format!("{v:.1}")),
+            row.written_per_entry
+                .map_or("–".into(), |v| format!("{v:.0}")),
+        );
+    }
+    let rs = &h.restart;
+    s += &format!(
+        "\nRestart at the full size: serving after {:.2} s; the first Submit (the log's first entry again) answered \
+         after {:.2} s as a duplicate of index {}.\n\n",
+        rs.serving_secs, rs.first_dedup_secs, rs.dedup_index
+    );
+    s
+}
+
+fn huge_json(h: &crate::huge::Huge) -> Value {
+    json!({
+        "rows": h.rows.iter().map(|x| json!({
+            "entries": x.entries, "written": x.written, "secs": x.secs, "rate": x.rate(),
+            "rss_kib": x.rss_kib, "peak_rss_kib": x.hwm_kib, "disk_bytes": x.disk_bytes,
+            "cpu_us_per_entry": x.cpu_us_per_entry, "written_bytes_per_entry": x.written_per_entry,
+        })).collect::<Vec<_>>(),
+        "restart": {
+            "serving_secs": h.restart.serving_secs, "first_dedup_secs": h.restart.first_dedup_secs,
+            "dedup_index": h.restart.dedup_index, "expected_index": h.restart.expected_index,
+        },
+    })
 }
 
 pub(crate) fn markdown(r: &Report) -> String {
@@ -270,6 +385,9 @@ pub(crate) fn markdown(r: &Report) -> String {
             thousands(n as f64),
             thousands(n as f64 / secs)
         );
+    }
+    if let Some(h) = &r.huge {
+        s += &huge_markdown(h);
     }
     if !r.outcomes.is_empty() {
         s += "| run | result | p50 ms | p99 ms | p99.9 ms | vs raw RocksDB | vs sha2 | vs empty RPC | checked | tlogd CPU | load CPU | RSS / peak MiB | disk B/entry | tlogd CPU µs/entry | written B/entry |\n";
@@ -442,6 +560,7 @@ pub(crate) fn to_json(r: &Report) -> Value {
         "entry_bytes": r.entry_bytes,
         "fsync": r.sync,
         "prefill": r.prefill.map(|(n, s)| json!({"entries": n, "secs": s})),
+        "huge": r.huge.as_ref().map(huge_json),
         "baselines": {
             "sha2_leaf_hashes_per_sec": b.sha2,
             "raw_rocksdb": b.raw.iter().map(|(k, x)| (k.to_string(), rate(x))).collect::<serde_json::Map<_, _>>(),

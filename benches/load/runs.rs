@@ -331,6 +331,7 @@ pub(crate) async fn prefill(
         entry_bytes: set.entry_bytes,
         base,
         count: n,
+        run_entries: u64::MAX,
         checkpoints: checkpoints.into_iter().collect(),
     })
 }
@@ -345,6 +346,7 @@ pub(crate) async fn existing(server: &Server, entry_bytes: usize) -> Res<Known> 
         entry_bytes,
         base: 0,
         count: size,
+        run_entries: u64::MAX,
         checkpoints: Vec::new(),
     })
 }

@@ -450,6 +450,7 @@ pub(crate) async fn write_open(
 }
 
 /// What the run knows about the log's contents: the prefill's entries and the checkpoints it saw.
+#[derive(Clone)]
 pub(crate) struct Known {
     /// Run id of the prefill entries; None when this run did not write them (then entries are not checked).
     pub(crate) run: Option<u64>,
@@ -457,14 +458,19 @@ pub(crate) struct Known {
     /// Index of the first prefill entry; `count` entries follow.
     pub(crate) base: u64,
     pub(crate) count: u64,
+    /// Entries written under each run id: entry `p` has run id `run + p / run_entries` and sequence number
+    /// `p % run_entries` (the huge suite fills in steps of its own run id; otherwise one run, `u64::MAX`).
+    pub(crate) run_entries: u64,
     /// Published (size, signed note) pairs, ascending.
     pub(crate) checkpoints: Vec<(u64, String)>,
 }
 
 impl Known {
     pub(crate) fn entry(&self, index: u64) -> Option<Vec<u8>> {
+        let p = index - self.base;
+        let step = self.run_entries.max(1);
         self.run
-            .map(|run| make_entry(run, PREFILL_CLIENT, index - self.base, self.entry_bytes))
+            .map(|run| make_entry(run + p / step, PREFILL_CLIENT, p % step, self.entry_bytes))
     }
 }
 
