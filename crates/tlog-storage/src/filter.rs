@@ -108,7 +108,7 @@ impl Segment {
     }
 
     fn bytes(&self) -> usize {
-        self.blocks.len() * std::mem::size_of::<Block>()
+        self.blocks.len() * size_of::<Block>()
     }
 }
 
@@ -154,11 +154,21 @@ impl LeafFilter {
         self.segments.iter().map(Segment::bytes).sum()
     }
 
+    /// Folds every segment once.
+    fn fold_all(&mut self) {
+        self.segments.iter_mut().for_each(Segment::fold);
+        self.folds += 1;
+    }
+
+    /// Whether some segment can still fold.
+    fn can_fold(&self) -> bool {
+        self.segments.iter().any(|s| s.blocks.len() > 1)
+    }
+
     /// Folds every segment until the filter fits its budget (or cannot shrink further).
     fn fit_budget(&mut self) {
-        while self.bytes() > self.budget && self.segments.iter().any(|s| s.blocks.len() > 1) {
-            self.segments.iter_mut().for_each(Segment::fold);
-            self.folds += 1;
+        while self.bytes() > self.budget && self.can_fold() {
+            self.fold_all();
         }
     }
 
@@ -173,11 +183,10 @@ impl LeafFilter {
             // Fold the segments there are until a new one, folded as often, fits beside them: the new one is
             // never allocated at full size, so its pages never count toward RSS before hashes land in them.
             while self.bytes() + Segment::bytes_for(capacity, self.folds) > self.budget
-                && (Segment::bytes_for(capacity, self.folds) > 64
-                    || self.segments.iter().any(|s| s.blocks.len() > 1))
+                && (Segment::bytes_for(capacity, self.folds) > size_of::<Block>()
+                    || self.can_fold())
             {
-                self.segments.iter_mut().for_each(Segment::fold);
-                self.folds += 1;
+                self.fold_all();
             }
             self.segments.push(Segment::new(capacity, self.folds));
         }
@@ -261,12 +270,10 @@ impl LeafFilter {
     pub fn absorb(&mut self, mut other: LeafFilter) {
         // Bring both to the same bits per hash, then back within this filter's budget.
         while other.folds < self.folds {
-            other.segments.iter_mut().for_each(Segment::fold);
-            other.folds += 1;
+            other.fold_all();
         }
         while self.folds < other.folds {
-            self.segments.iter_mut().for_each(Segment::fold);
-            self.folds += 1;
+            self.fold_all();
         }
         self.segments.extend(other.segments);
         self.fit_budget();

@@ -160,6 +160,24 @@ fn saved_filter_prefix(generation: u64) -> String {
     format!("{META_LEAF_FILTER}.{generation:016x}")
 }
 
+/// The rows of a saved filter whose rows start with `prefix` and whose segments have these shapes (capacity,
+/// length, blocks): each row's key, segment and first block.
+fn saved_filter_rows<'a>(
+    prefix: &'a str,
+    segments: &'a [[u64; 3]],
+) -> impl Iterator<Item = (String, usize, usize)> + 'a {
+    segments
+        .iter()
+        .enumerate()
+        .flat_map(move |(seg, &[_, _, blocks])| {
+            let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
+            (0..blocks)
+                .step_by(SAVED_FILTER_CHUNK_BLOCKS)
+                .enumerate()
+                .map(move |(chunk, first)| (format!("{prefix}/{seg:04x}/{chunk:08x}"), seg, first))
+        })
+}
+
 /// What a saved filter's header holds.
 struct SavedFilter {
     generation: u64,
@@ -371,17 +389,14 @@ impl<B: Backend> TiledStore<B> {
                 .collect();
             self.backend.write_batch(&puts, deletes)
         };
-        for (seg, &[_, _, blocks]) in segments.iter().enumerate() {
-            let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
-            for (chunk, first) in (0..blocks).step_by(SAVED_FILTER_CHUNK_BLOCKS).enumerate() {
-                rows.push((
-                    format!("{prefix}/{seg:04x}/{chunk:08x}"),
-                    filter.block_bytes(seg, first, SAVED_FILTER_CHUNK_BLOCKS),
-                ));
-                if rows.len() == SAVED_FILTER_ROWS_PER_BATCH {
-                    write(&rows, &[])?;
-                    rows.clear();
-                }
+        for (key, seg, first) in saved_filter_rows(&prefix, &segments) {
+            rows.push((
+                key,
+                filter.block_bytes(seg, first, SAVED_FILTER_CHUNK_BLOCKS),
+            ));
+            if rows.len() == SAVED_FILTER_ROWS_PER_BATCH {
+                write(&rows, &[])?;
+                rows.clear();
             }
         }
         let header = SavedFilter {
@@ -432,16 +447,14 @@ impl<B: Backend> TiledStore<B> {
             return Ok(None);
         };
         let prefix = saved_filter_prefix(header.generation);
-        for (seg, &[_, _, blocks]) in header.segments.iter().enumerate() {
-            let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
-            for (chunk, first) in (0..blocks).step_by(SAVED_FILTER_CHUNK_BLOCKS).enumerate() {
-                let Some(bytes) = self.meta(&format!("{prefix}/{seg:04x}/{chunk:08x}"))? else {
-                    return Ok(None);
-                };
-                let want = (blocks - first).min(SAVED_FILTER_CHUNK_BLOCKS) * 64;
-                if bytes.len() != want || !filter.set_block_bytes(seg, first, &bytes) {
-                    return Ok(None);
-                }
+        for (key, seg, first) in saved_filter_rows(&prefix, &header.segments) {
+            let Some(bytes) = self.meta(&key)? else {
+                return Ok(None);
+            };
+            let blocks = usize::try_from(header.segments[seg][2]).unwrap_or(usize::MAX);
+            let want = (blocks - first).min(SAVED_FILTER_CHUNK_BLOCKS) * 64;
+            if bytes.len() != want || !filter.set_block_bytes(seg, first, &bytes) {
+                return Ok(None);
             }
         }
         filter.set_budget(self.leaf_filter_bytes);
