@@ -14,8 +14,6 @@ use std::time::Instant;
 
 use tlog_proto::v1;
 
-use crate::PREFILL_CLIENT;
-use crate::entries::make_entry;
 use crate::error::{LoadError, Res};
 use crate::launch::{Server, connect};
 use crate::plan::Plan;
@@ -56,9 +54,8 @@ pub(crate) struct Restart {
     pub(crate) serving_secs: f64,
     /// Seconds from spawning tlogd to the answer of a Submit of the log's first entry.
     pub(crate) first_dedup_secs: f64,
-    /// The index that answer gave, and the one it had to give.
+    /// The index that answer gave: the log's first (anything else stops the run).
     pub(crate) dedup_index: u64,
-    pub(crate) expected_index: u64,
 }
 
 pub(crate) struct Huge {
@@ -89,12 +86,16 @@ pub(crate) async fn run(
     let mut known: Option<Known> = None;
     let mut rows = Vec::new();
     let start = Instant::now();
-    let mut row_start = (
-        Instant::now(),
-        server.cpu_secs(),
-        server.written_bytes(),
-        0u64,
-    );
+    // Where the current row starts: time, tlogd's CPU seconds and bytes written, tree size.
+    let mark = |server: &Server, size: u64| {
+        (
+            Instant::now(),
+            server.cpu_secs(),
+            server.written_bytes(),
+            size,
+        )
+    };
+    let mut row_start = mark(server, 0);
     for step in 0..total / STEP {
         let k = prefill(server, STEP, run + step, set, true).await?;
         match &mut known {
@@ -114,7 +115,8 @@ pub(crate) async fn run(
             let (t0, cpu0, w0, size0) = row_start;
             let written = size - size0;
             let stats = server.stats(size);
-            let (cpu1, w1) = (server.cpu_secs(), server.written_bytes());
+            let now = mark(server, size);
+            let (cpu1, w1) = (now.1, now.2);
             rows.push(ScaleRow {
                 entries: size,
                 written,
@@ -133,7 +135,7 @@ pub(crate) async fn run(
                 thousands(size as f64),
                 thousands(row)
             );
-            row_start = (Instant::now(), cpu1, w1, size);
+            row_start = now;
         }
         if (step + 1) * STEP == SMALL {
             // Reads at 1M the way the standard suite makes them: on a restarted tlogd.
@@ -144,12 +146,7 @@ pub(crate) async fn run(
                     run_scenario(server, s, at_small.as_ref(), run0 + 2000 + i as u64, set).await?,
                 );
             }
-            row_start = (
-                Instant::now(),
-                server.cpu_secs(),
-                server.written_bytes(),
-                size,
-            );
+            row_start = mark(server, size);
         }
     }
     let prefill_secs = start.elapsed().as_secs_f64();
@@ -168,12 +165,9 @@ pub(crate) async fn run(
 
 /// Stops tlogd, starts it again on the same data, and times it to serving and to the first de-duplicated Submit.
 async fn restart(server: &mut Server, known: &Known) -> Res<Restart> {
-    let entry = make_entry(
-        known.run.unwrap_or_default(),
-        PREFILL_CLIENT,
-        0,
-        known.entry_bytes,
-    );
+    let entry = known
+        .entry(known.base)
+        .ok_or_else(|| LoadError::Restart("the fill's entries are not known".into()))?;
     let start = Instant::now();
     server.restart(false)?;
     let serving_secs = start.elapsed().as_secs_f64();
@@ -197,6 +191,5 @@ async fn restart(server: &mut Server, known: &Known) -> Res<Restart> {
         serving_secs,
         first_dedup_secs,
         dedup_index: receipt.index,
-        expected_index: known.base,
     })
 }

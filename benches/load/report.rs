@@ -286,10 +286,11 @@ fn huge_targets(r: &Report, h: &crate::huge::Huge) -> Vec<Target> {
     out.push(Target {
         goal: "restart to serving ≤ 10 s, de-duplication exact from the first request",
         measured: Some(format!(
-            "serving after {:.2} s, first Submit de-duplicated to index {} (expected {}) after {:.2} s",
-            rs.serving_secs, rs.dedup_index, rs.expected_index, rs.first_dedup_secs
+            "serving after {:.2} s, the log's first entry submitted again de-duplicated to index {} after {:.2} s",
+            rs.serving_secs, rs.dedup_index, rs.first_dedup_secs
         )),
-        met: Some(rs.first_dedup_secs <= 10.0 && rs.dedup_index == rs.expected_index),
+        // A wrong answer already stopped the run (huge::restart).
+        met: Some(rs.first_dedup_secs <= 10.0),
     });
     for mode in [Mode::InclusionIndex, Mode::InclusionHash, Mode::Consistency] {
         let at: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.sc.mode == mode).collect();
@@ -359,7 +360,7 @@ fn huge_json(h: &crate::huge::Huge) -> Value {
         })).collect::<Vec<_>>(),
         "restart": {
             "serving_secs": h.restart.serving_secs, "first_dedup_secs": h.restart.first_dedup_secs,
-            "dedup_index": h.restart.dedup_index, "expected_index": h.restart.expected_index,
+            "dedup_index": h.restart.dedup_index,
         },
     })
 }

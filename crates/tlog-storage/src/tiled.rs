@@ -437,7 +437,9 @@ impl<B: Backend> TiledStore<B> {
         if header.covered > size || size - header.covered > header.covered {
             return Ok(None);
         }
-        // No more than a filter of every entry at 16 bits per hash could take.
+        // A bound on what to allocate for a header read from disk: the segments of a filter of `size` hashes at 16
+        // bits (2 bytes) each have room for at most about twice that many, plus the loader's extra first-size
+        // segment; 8 bytes per entry and 64 MiB is well above any filter this code saved.
         let Some(mut filter) = LeafFilter::from_shape(
             self.leaf_filter_bytes,
             header.folds,
