@@ -103,6 +103,11 @@ pub enum Error {
     /// A task of the server panicked or was cancelled.
     #[error("a server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A read on the read threads panicked (see `read_pool`); the thread lives on.
+    #[error(
+        "the read failed unexpectedly (a read thread panicked: a bug, tlogd's error output has the panic)"
+    )]
+    ReadFailed,
     /// A tile path that is not a canonical C2SP `tlog-tiles` path (the message names the rule it breaks).
     #[error(transparent)]
     TilePath(TileError),

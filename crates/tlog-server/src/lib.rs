@@ -21,6 +21,7 @@ mod keyfile;
 pub mod log;
 pub mod metrics;
 pub mod private;
+mod read_pool;
 mod reader;
 #[cfg(feature = "rocksdb")]
 pub mod replica;

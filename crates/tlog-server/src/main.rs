@@ -324,6 +324,8 @@ struct FileConfig {
     block_cache_bytes: Option<usize>,
     direct_io: Option<bool>,
     leaf_filter_bytes: Option<usize>,
+    upper_tile_cache_bytes: Option<usize>,
+    read_threads: Option<usize>,
     min_free_bytes: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -453,6 +455,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
     c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
     c.leaf_filter_bytes = file.leaf_filter_bytes.unwrap_or(c.leaf_filter_bytes);
+    c.upper_tile_cache_bytes = file
+        .upper_tile_cache_bytes
+        .unwrap_or(c.upper_tile_cache_bytes);
+    c.service.read_threads = file.read_threads.unwrap_or(c.service.read_threads);
     c.rocks.min_free_bytes = args
         .min_free_bytes
         .or(file.min_free_bytes)

@@ -731,7 +731,7 @@ impl Replica {
             reader,
             config.service.clone(),
             WriteTokens::new(&[] as &[String]),
-        )
+        )?
         .with_metrics(metrics);
         let result = serve_grpc(
             listeners.grpc,

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use tlog_checkpoint::{SignerKey, VerifierKey};
 use tlog_proto::{FILE_DESCRIPTOR_SET, LogServer};
-use tlog_storage::{DEFAULT_LEAF_FILTER_BYTES, LogStore, RocksBackend, RocksOptions, RocksStore};
+use tlog_storage::{
+    DEFAULT_LEAF_FILTER_BYTES, DEFAULT_UPPER_TILE_CACHE_BYTES, LogStore, RocksBackend,
+    RocksOptions, RocksStore,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -74,6 +77,9 @@ pub struct ServerConfig {
     /// Memory budget of the in-memory filter of leaf hashes that answers most de-duplication lookups (default
     /// [`DEFAULT_LEAF_FILTER_BYTES`]); past it the filter folds, and more lookups read RocksDB.
     pub leaf_filter_bytes: usize,
+    /// Memory budget of the full tiles above level 0 kept for proofs (default
+    /// [`DEFAULT_UPPER_TILE_CACHE_BYTES`]); 0 reads them from RocksDB every time.
+    pub upper_tile_cache_bytes: usize,
     /// Bearer tokens allowed to write; empty = writes open to all.
     pub write_tokens: Vec<String>,
     /// Bearer tokens with their scopes (write, read-private, admin; see docs/private.md). Writes are open only
@@ -107,6 +113,7 @@ impl Default for ServerConfig {
             service: ServiceLimits::default(),
             rocks: RocksOptions::default(),
             leaf_filter_bytes: DEFAULT_LEAF_FILTER_BYTES,
+            upper_tile_cache_bytes: DEFAULT_UPPER_TILE_CACHE_BYTES,
             write_tokens: Vec::new(),
             scoped_tokens: Vec::new(),
             master_key_file: None,
@@ -230,7 +237,8 @@ impl Server {
                 config.data_dir.join("db"),
                 &config.rocks,
             )?)?
-            .with_leaf_filter_bytes(config.leaf_filter_bytes),
+            .with_leaf_filter_bytes(config.leaf_filter_bytes)
+            .with_upper_tile_cache_bytes(config.upper_tile_cache_bytes),
         );
         let (key, created_key) = load_key(&config, store.as_ref())?;
         let origin = key.name().to_owned();
@@ -387,7 +395,7 @@ impl Server {
                 ));
             tokio::spawn(http::serve(listener, router, stop.stopped()))
         });
-        let mut service = LogService::new(appender, reader, config.service.clone(), tokens)
+        let mut service = LogService::new(appender, reader, config.service.clone(), tokens)?
             .with_metrics(metrics.clone())
             .with_private(master_key);
         if let Some(witnessed) = witnessed {

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::log::{Appender, Committed, LogReader, Pending};
 use crate::metrics::{Metrics, ProofKind};
 use crate::private::{self, KeyWrapper};
+use crate::read_pool::{DEFAULT_READ_THREADS, ReadPool};
 use crate::reader::answered;
 use crate::validate::{self, LeafRef, RequestError, Scope, WriteTokens};
 
@@ -56,6 +57,8 @@ pub struct ServiceLimits {
     pub stream_in_flight: usize,
     /// Most leaf indices in one GetMultiProof call.
     pub max_multiproof_indices: usize,
+    /// Threads serving the proof reads that miss memory (see [`crate::read_pool`]).
+    pub read_threads: usize,
 }
 
 impl Default for ServiceLimits {
@@ -65,6 +68,7 @@ impl Default for ServiceLimits {
             max_checkpoint_wait: DEFAULT_MAX_CHECKPOINT_WAIT,
             stream_in_flight: DEFAULT_STREAM_IN_FLIGHT,
             max_multiproof_indices: DEFAULT_MAX_MULTIPROOF_INDICES,
+            read_threads: DEFAULT_READ_THREADS,
         }
     }
 }
@@ -163,6 +167,8 @@ pub struct LogService<S> {
     metrics: Metrics,
     /// Unwraps the data keys of private payloads, when the log takes them.
     private: Option<Arc<dyn KeyWrapper>>,
+    /// Threads for proof reads that miss memory.
+    reads: ReadPool,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -173,8 +179,9 @@ impl<S: LogStore> LogService<S> {
         reader: LogReader<S>,
         limits: ServiceLimits,
         tokens: WriteTokens,
-    ) -> Self {
-        LogService {
+    ) -> Result<Self> {
+        let reads = ReadPool::new(limits.read_threads)?;
+        Ok(LogService {
             appender,
             reader,
             limits,
@@ -183,7 +190,8 @@ impl<S: LogStore> LogService<S> {
             archive: None,
             metrics: Metrics::new(),
             private: None,
-        }
+            reads,
+        })
     }
 
     /// Serves private payloads (`GetPrivatePayload`), decrypting them with data keys `wrapper` unwraps.
@@ -277,8 +285,8 @@ impl<S: LogStore> LogService<S> {
     }
 
     /// A proof read: answered on the async worker when all it needs is in memory (the latest checkpoint, nodes in
-    /// RocksDB's block cache or memtables: no I/O, no waiting), otherwise on the blocking pool. Handing every read
-    /// to the pool cost a thread hand-off each way per request, more than the read itself when it hits the cache.
+    /// RocksDB's block cache or memtables: no I/O, no waiting), otherwise on the read threads. Handing every read
+    /// to them costs a thread hand-off each way per request, more than the read itself when it hits the cache.
     async fn read<T: Send + 'static>(
         &self,
         work: impl Fn(&LogReader<S>, ReadTier) -> Result<Option<T>> + Send + 'static,
@@ -287,7 +295,9 @@ impl<S: LogStore> LogService<S> {
             return Ok(answer);
         }
         let reader = self.reader.clone();
-        blocking(move || work(&reader, ReadTier::Any).map(answered)).await
+        self.reads
+            .run(move || work(&reader, ReadTier::Any).map(answered))
+            .await
     }
 
     async fn checkpoint_at_least(&self, min_size: u64) -> Result<std::sync::Arc<Signed>> {
@@ -652,6 +662,7 @@ impl<S> Clone for LogService<S> {
             archive: self.archive.clone(),
             metrics: self.metrics.clone(),
             private: self.private.clone(),
+            reads: self.reads.clone(),
         }
     }
 }

@@ -478,7 +478,8 @@ async fn grpc<S: LogStore>(
         reader,
         ServiceLimits::default(),
         WriteTokens::default(),
-    );
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(

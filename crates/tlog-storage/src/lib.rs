@@ -23,6 +23,8 @@ mod memory;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 pub mod tile;
+mod tile_cache;
+pub use tile_cache::DEFAULT_UPPER_TILE_CACHE_BYTES;
 mod tiled;
 
 pub use error::{BackendError, BackendErrorKind, Corruption, StoreError};

@@ -40,8 +40,9 @@ const LEAVES_WRITE_BUFFERS_TO_MERGE: i32 = 8;
 const LEAVES_MAX_WRITE_BUFFERS: i32 = 12;
 /// Leaf-index L0 files that start a compaction.
 const LEAVES_L0_COMPACTION_TRIGGER: i32 = 8;
-/// Block size of the tiles column (a full stored tile is 16 KiB, read whole).
-const TILES_BLOCK_BYTES: usize = 32 << 10;
+/// Block size of the tiles column: below a full stored tile (16 KiB, read whole), so each full tile is a block of
+/// its own and a proof reads and caches only the tile it needs, not its neighbour too.
+const TILES_BLOCK_BYTES: usize = 4 << 10;
 
 /// Tuning of the RocksDB store. The defaults suit a log of tens of millions of entries in a few hundred MiB of RSS.
 #[derive(Clone, Debug)]

@@ -65,9 +65,18 @@ impl NodeSlot {
 }
 
 /// Number of hashes stored for a tile of bottom-row width `width`.
-fn stored_hashes(width: usize) -> usize {
-    (0..TILE_HEIGHT).map(|row| width >> row).sum()
+const fn stored_hashes(width: usize) -> usize {
+    let mut sum = 0;
+    let mut row = 0;
+    while row < TILE_HEIGHT {
+        sum += width >> row;
+        row += 1;
+    }
+    sum
 }
+
+/// Bytes of a full stored tile (bottom row and interior rows): 511 hashes.
+pub const FULL_TILE_BYTES: usize = stored_hashes(TILE_WIDTH) * HASH_SIZE;
 
 /// Offset (in hashes) of `row` in the stored tile of the given width.
 fn row_start(width: usize, row: usize) -> usize {

@@ -9,6 +9,7 @@ use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 use crate::error::hex;
 use crate::filter::{DEFAULT_LEAF_FILTER_BYTES, LeafFilter};
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
+use crate::tile_cache::{DEFAULT_UPPER_TILE_CACHE_BYTES, UpperTiles};
 use crate::{
     AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, ReadTier, StoreError,
 };
@@ -130,6 +131,8 @@ pub struct TiledStore<B> {
     leaves: RwLock<FilterState>,
     /// Memory budget of the leaf filter, in bytes.
     leaf_filter_bytes: usize,
+    /// Full tiles above level 0 once read, so a proof reads only its level-0 tile and the right edge.
+    upper: UpperTiles,
 }
 
 /// Where the [`LeafFilter`] stands. Until it is ready, every lookup goes to the backend.
@@ -282,6 +285,7 @@ impl<B: Backend> TiledStore<B> {
             edge: Mutex::new(HashMap::new()),
             leaves: RwLock::new(FilterState::Unloaded),
             leaf_filter_bytes: DEFAULT_LEAF_FILTER_BYTES,
+            upper: UpperTiles::new(DEFAULT_UPPER_TILE_CACHE_BYTES),
         };
         match store.meta(META_FORMAT_VERSION)? {
             None => store.set_meta(META_FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?,
@@ -314,6 +318,18 @@ impl<B: Backend> TiledStore<B> {
             FilterState::Unloaded => {}
         }
         self
+    }
+
+    /// Bounds the memory of full tiles above level 0 kept for proofs to `bytes` (default
+    /// [`DEFAULT_UPPER_TILE_CACHE_BYTES`]); tiles past it are read from the backend each time. 0 turns it off.
+    pub fn with_upper_tile_cache_bytes(mut self, bytes: usize) -> Self {
+        self.upper = UpperTiles::new(bytes);
+        self
+    }
+
+    /// Bytes of upper tiles held in memory now.
+    pub fn upper_tile_cache_bytes(&self) -> usize {
+        self.upper.bytes()
     }
 
     /// Bytes the leaf filter takes now (0 until it is loaded).
@@ -790,9 +806,18 @@ impl<B: Backend> LogStore for TiledStore<B> {
     fn nodes_in(&self, ids: &[NodeId], tier: ReadTier) -> Result<Option<Vec<Hash>>, StoreError> {
         let size = self.size.load(Ordering::SeqCst);
         let slots: Vec<NodeSlot> = ids.iter().map(|&id| NodeSlot::of(id)).collect();
-        let Some(found) = self.stored_tiles_in(slots.iter().map(|s| s.tile), tier)? else {
+        let cached = self.upper.get_many(slots.iter().map(|s| s.tile));
+        let Some(found) = self.stored_tiles_in(
+            slots
+                .iter()
+                .map(|s| s.tile)
+                .filter(|t| !cached.contains_key(t)),
+            tier,
+        )?
+        else {
             return Ok(None);
         };
+        self.upper.keep(&found);
         ids.iter()
             .zip(&slots)
             .map(|(&id, slot)| {
@@ -802,7 +827,11 @@ impl<B: Backend> LogStore for TiledStore<B> {
                         id.level, id.index
                     )));
                 }
-                match found.get(&slot.tile) {
+                let stored = match cached.get(&slot.tile) {
+                    Some(stored) => Some(&stored[..]),
+                    None => found.get(&slot.tile).map(Vec::as_slice),
+                };
+                match stored {
                     Some(stored) => {
                         tile::read_node(stored, slot)?.ok_or(StoreError::MissingNode(id))
                     }
@@ -884,6 +913,9 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let id = TileId { level, index };
+        if let Some(stored) = self.upper.get_many([id]).get(&id) {
+            return Ok(Some(tile::bottom_row(id, stored)?.to_vec()));
+        }
         match self
             .backend
             .get_many(Column::Tiles, &[id.key()])?
@@ -1095,5 +1127,62 @@ mod tests {
         store.load_leaf_filter().unwrap();
         assert!(store.leaf_filter_bytes() <= 1 << 20);
         assert!((0..1000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// Full tiles above level 0 answer from memory once read (a damaged row behind them goes unread), and a tile
+    /// still partial when read is read again after it grows.
+    #[test]
+    fn full_upper_tiles_are_kept_and_partial_ones_are_not() {
+        let open = |upper: usize| {
+            TiledStore::open(MemoryBackend::new())
+                .unwrap()
+                .with_upper_tile_cache_bytes(upper)
+        };
+        let (store, reference) = (open(DEFAULT_UPPER_TILE_CACHE_BYTES), open(0));
+        let (mut frontier, mut reference_frontier) = (CompactRange::new(), CompactRange::new());
+        // Two full level-1 tiles and one partial (level-8 node 512 alone).
+        let total = 2 * (TILE_WIDTH * TILE_WIDTH) as u64 + 300;
+        for from in (0..total).step_by(8192) {
+            let range = from..total.min(from + 8192);
+            append_entries(&store, &mut frontier, range.clone());
+            append_entries(&reference, &mut reference_frontier, range);
+        }
+        let ids: Vec<NodeId> = (0..=512)
+            .map(|index| NodeId { level: 8, index })
+            .chain([
+                NodeId {
+                    level: 9,
+                    index: 200,
+                },
+                NodeId {
+                    level: 15,
+                    index: 1,
+                },
+            ])
+            .collect();
+        let expected = reference.nodes(&ids).unwrap();
+        assert_eq!(store.nodes(&ids).unwrap(), expected);
+        assert_eq!(store.upper_tile_cache_bytes(), 2 * tile::FULL_TILE_BYTES);
+        assert_eq!(reference.upper_tile_cache_bytes(), 0);
+
+        // Served from memory: the damaged row is not read.
+        let key = TileId { level: 1, index: 1 }.key();
+        store
+            .backend
+            .write(&[(Column::Tiles, &key, b"damaged")])
+            .unwrap();
+        assert_eq!(store.nodes(&ids).unwrap(), expected);
+
+        let more = total..total + TILE_WIDTH as u64;
+        append_entries(&store, &mut frontier, more.clone());
+        append_entries(&reference, &mut reference_frontier, more);
+        let grown = [NodeId {
+            level: 8,
+            index: 513,
+        }];
+        assert_eq!(
+            store.nodes(&grown).unwrap(),
+            reference.nodes(&grown).unwrap()
+        );
     }
 }
