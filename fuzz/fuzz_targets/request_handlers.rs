@@ -139,7 +139,8 @@ fn fixture() -> &'static Fixture {
             reader.clone(),
             limits,
             WriteTokens::new([WRITE_TOKEN]),
-        );
+        )
+        .expect("the read threads start");
         let fixture = Fixture {
             rt,
             service,
