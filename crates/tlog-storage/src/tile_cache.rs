@@ -57,18 +57,26 @@ impl UpperTiles {
             .into_iter()
             .filter(|(t, stored)| Self::keeps(**t, stored))
             .peekable();
-        if new.peek().is_none() || self.budget < FULL_TILE_BYTES {
+        if new.peek().is_none()
+            || !self.has_room(self.tiles.read().unwrap_or_else(|p| p.into_inner()).len())
+        {
+            // Nothing to add, or no room: once the budget is used up, reads never take the write lock.
             return;
         }
         let mut cached = self.tiles.write().unwrap_or_else(|p| p.into_inner());
         for (tile, stored) in new {
-            if (cached.len() + 1) * FULL_TILE_BYTES > self.budget {
+            if !self.has_room(cached.len()) {
                 return;
             }
             cached
                 .entry(*tile)
                 .or_insert_with(|| Arc::from(stored.as_slice()));
         }
+    }
+
+    /// Whether one more tile fits beside `held` tiles.
+    fn has_room(&self, held: usize) -> bool {
+        (held + 1) * FULL_TILE_BYTES <= self.budget
     }
 
     /// Bytes of tiles held.
