@@ -4,7 +4,8 @@
 //! owns what it measures. The sequencer counts what it appends and times its commits and its busy time; the
 //! [`crate::log::Appender`] counts the queue and its refusals; the gRPC service times the proofs it serves;
 //! witnessing counts its rounds; the scrub reports its passes. What is state rather than events (tree size,
-//! checkpoint age, the witnessed size and its lag) is read from its owner when `/metrics` is scraped.
+//! checkpoint age, the witnessed size and its lag, the store's memory by part) is read from its owner when
+//! `/metrics` is scraped.
 //!
 //! Counters and gauges are atomics; histograms take a short, uncontended lock per observation, and are observed
 //! per batch or per request, never per entry.
@@ -25,7 +26,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use tlog_storage::LogStore;
+use tlog_storage::{LogStore, MemoryPart};
 
 use crate::clock::Clock;
 use crate::http::Witnessed;
@@ -103,6 +104,7 @@ struct StateGauges {
     checkpoint_timestamp: Gauge,
     witnessed_size: Gauge,
     witness_lag: Gauge,
+    store_memory: ByKind<Gauge>,
 }
 
 struct Inner {
@@ -283,6 +285,7 @@ impl Metrics {
             checkpoint_timestamp: Gauge::default(),
             witnessed_size: Gauge::default(),
             witness_lag: Gauge::default(),
+            store_memory: ByKind::default(),
         };
         r.register(
             "tree_size",
@@ -310,6 +313,13 @@ impl Metrics {
             "witness_lag_entries",
             "Entries signed by the log but not yet covered by a witnessed checkpoint (0 without witnesses)",
             state.witness_lag.clone(),
+        );
+        r.register_with_unit(
+            "store_memory",
+            "Memory the store holds, by part (leaf_filter, upper_tiles; with RocksDB: table_readers outside the \
+             block cache, memtables, block_cache)",
+            Unit::Bytes,
+            state.store_memory.clone(),
         );
         Metrics(Arc::new(Inner {
             registry: r,
@@ -353,6 +363,12 @@ impl Metrics {
             Some(w) => saturating_i64(state.tree_size.saturating_sub(w)),
             None => 0,
         });
+        for &(part, bytes) in &state.memory {
+            gauges
+                .store_memory
+                .get_or_create(&[("part", part)])
+                .set(saturating_i64(bytes));
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.0.registry);
@@ -361,7 +377,7 @@ impl Metrics {
 }
 
 /// The log's state at a scrape.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LogState {
     pub tree_size: u64,
     pub checkpoint_timestamp: u64,
@@ -369,6 +385,8 @@ pub struct LogState {
     pub now: u64,
     /// The newest witnessed size; `None` without witnesses.
     pub witnessed_size: Option<u64>,
+    /// The store's memory by part ([`LogStore::memory`]).
+    pub memory: Vec<MemoryPart>,
 }
 
 fn saturating_i64(v: u64) -> i64 {
@@ -464,6 +482,7 @@ async fn scrape<S: LogStore>(State(state): State<Arc<MetricsState<S>>>) -> Respo
         checkpoint_timestamp: latest.timestamp,
         now: state.clock.now_unix(),
         witnessed_size,
+        memory: state.reader.memory(),
     });
     (
         StatusCode::OK,

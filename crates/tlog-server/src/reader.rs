@@ -106,6 +106,11 @@ impl<S: LogStore> LogReader<S> {
         &self.verifier
     }
 
+    /// Memory the store holds, by part.
+    pub fn memory(&self) -> Vec<tlog_storage::MemoryPart> {
+        self.store.memory()
+    }
+
     /// The newest signed checkpoint.
     pub fn latest(&self) -> Arc<SignedCheckpoint> {
         self.latest.borrow().clone()

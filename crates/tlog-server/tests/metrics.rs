@@ -221,6 +221,22 @@ async fn log_state_is_read_at_the_scrape() {
 }
 
 #[tokio::test]
+async fn store_memory_is_reported_by_part() {
+    let mut log = Log::start().await;
+    log.submit(&entries("m", 3)).await.unwrap();
+    let m = log.scrape().await;
+    let part = |p| m.value("tlog_store_memory_bytes", &[("part", p)]);
+    // The three hashes went into the leaf filter's first segment, and the batch into RocksDB's memtables.
+    assert!(part("leaf_filter") > 0.0);
+    assert!(part("memtables") > 0.0);
+    // No proof was asked for, so no upper tile is held; the rest are there, whatever their size.
+    assert_eq!(part("upper_tiles"), 0.0);
+    assert!(part("table_readers") >= 0.0);
+    assert!(part("block_cache") >= 0.0);
+    log.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_submissions_leave_no_queue_and_batches_add_up() {
     let log = Log::start().await;
     let mut tasks = tokio::task::JoinSet::new();

@@ -449,6 +449,7 @@ async fn rounds_cosignatures_failures_and_lag_are_recorded() {
         checkpoint_timestamp: 1_700_000_000,
         now: 1_700_000_010,
         witnessed_size: Some(size),
+        memory: Vec::new(),
     });
     assert!(sample(&text, "tlog_witness_rounds_total", &[]) >= 1.0);
     let one = [("witness", "witness1.example")];

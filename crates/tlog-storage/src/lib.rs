@@ -143,4 +143,12 @@ pub trait LogStore: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a metadata value (durably).
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Memory the store holds, by part (for the operator's metrics). A store that does not measure its own
+    /// answers nothing.
+    fn memory(&self) -> Vec<MemoryPart> {
+        Vec::new()
+    }
 }
+
+/// One part of a store's memory: a name (a metrics label value) and its bytes.
+pub type MemoryPart = (&'static str, u64);

@@ -11,7 +11,8 @@ use crate::filter::{DEFAULT_LEAF_FILTER_BYTES, LeafFilter};
 use crate::tile::{self, NodeSlot, TILE_WIDTH, TileId};
 use crate::tile_cache::{DEFAULT_UPPER_TILE_CACHE_BYTES, UpperTiles};
 use crate::{
-    AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, ReadTier, StoreError,
+    AppendBatch, Corruption, FORMAT_VERSION, LogStore, META_FORMAT_VERSION, MemoryPart, ReadTier,
+    StoreError,
 };
 
 /// The key spaces of a log (RocksDB column families).
@@ -109,6 +110,10 @@ pub trait Backend: Send + Sync + 'static {
         keys: &[K],
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
         self.get_many(column, keys).map(Some)
+    }
+    /// Memory the backend holds, by part (for the operator's metrics); nothing by default.
+    fn memory(&self) -> Vec<MemoryPart> {
+        Vec::new()
     }
     /// The entry with the greatest key.
     fn last(&self, column: Column) -> Result<Option<Row>, StoreError>;
@@ -963,6 +968,19 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.backend.write(&[(Column::Meta, key.as_bytes(), value)])
+    }
+
+    fn memory(&self) -> Vec<MemoryPart> {
+        let filter = match &*self.leaves.read().unwrap_or_else(|p| p.into_inner()) {
+            FilterState::Unloaded => 0,
+            FilterState::Loading(f) | FilterState::Ready(f) => f.bytes(),
+        };
+        let mut parts = vec![
+            ("leaf_filter", filter as u64),
+            ("upper_tiles", self.upper.bytes() as u64),
+        ];
+        parts.extend(self.backend.memory());
+        parts
     }
 }
 
