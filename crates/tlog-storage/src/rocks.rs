@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
-    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions,
-    DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, WriteBatch,
-    WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, BottommostLevelCompaction, Cache,
+    ColumnFamilyDescriptor, CompactOptions, DB, DBCompressionType, Direction, FlushOptions,
+    IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
 use crate::tiled::{Backend, Column, DeleteRange, Put, Row};
@@ -161,9 +161,16 @@ impl RocksBackend {
                     // issue 20) each of the leaf filter's false positives costs a read from disk on the sequencer,
                     // and past its first fold (~60M entries) that cut the write rate to a third (BENCHMARKS.md).
                     table.set_bloom_filter(LEAVES_BLOOM_BITS_PER_KEY, false);
-                    // Filters and indexes live in the table readers, loaded when a flush or compaction opens its new
-                    // file (a background thread), not on the sequencer's first lookup after it.
-                    table.set_cache_index_and_filter_blocks(false);
+                    // Filters and indexes grow with the log (about 1.5 MiB per million entries), so they live in the
+                    // block cache like every other column's, bounded by it, instead of in the table readers beside
+                    // it. Partitioned, so a lookup loads the 4 KiB filter and index pieces it needs, not a whole
+                    // file's; the small top level of each stays pinned, and the pieces are cached with high
+                    // priority, ahead of data blocks. A de-duplication probe whose piece is not cached reads it from
+                    // disk; up to 70M entries that did not slow the writes (BENCHMARKS.md, issue 20 third round).
+                    table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+                    table.set_partition_filters(true);
+                    table.set_pin_top_level_index_and_filter(true);
+                    table.set_cache_index_and_filter_blocks_with_high_priority(true);
                     // Small memtables: inserting random keys into a skip list costs a cache miss per level, and a
                     // small one stays in the CPU's cache. They are flushed several at a time, merged into one L0
                     // file, so there are no more files to compact than with big memtables (random keys make every
@@ -175,7 +182,7 @@ impl RocksBackend {
                     cf.set_max_write_buffer_number(LEAVES_MAX_WRITE_BUFFERS);
                     // Every L0 file overlaps the whole base level, so each L0 compaction rewrites it: waiting for
                     // more files means less rewriting. Extra L0 files cost little: only lookups the in-memory leaf
-                    // filter could not rule out reach RocksDB, and each file's bloom filter is in memory.
+                    // filter could not rule out reach RocksDB, and L0 files' filters stay pinned in the cache.
                     cf.set_level_zero_file_num_compaction_trigger(LEAVES_L0_COMPACTION_TRIGGER);
                 }
                 Column::Tiles => table.set_block_size(TILES_BLOCK_BYTES),
@@ -419,8 +426,8 @@ impl Backend for RocksBackend {
                 .sum()
         };
         vec![
-            // Filters and indexes held outside the block cache (the leaf index's; the other columns keep theirs in
-            // the cache).
+            // Open table files' memory outside the block cache (small: every column keeps its filters and indexes
+            // in the cache).
             ("table_readers", sum(ESTIMATE_TABLE_READERS_MEM)),
             ("memtables", sum(SIZE_ALL_MEM_TABLES)),
             // One cache shared by every column of ours (not RocksDB's default column): its usage, read once.

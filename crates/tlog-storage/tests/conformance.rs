@@ -31,6 +31,40 @@ mod rocks {
         });
     }
 
+    /// The leaf index's filters and indexes grow with the log, so they are held in the block cache (bounded by
+    /// it), not in the table readers beside it; the store reports its memory by part.
+    #[test]
+    fn leaf_index_filters_are_held_in_the_block_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            RocksStore::open(RocksBackend::open(dir.path(), &RocksOptions::default()).unwrap())
+                .unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..50_000);
+        let db = store.backend().db();
+        for column in Column::ALL {
+            db.flush_cf(db.cf_handle(column.name()).unwrap()).unwrap();
+        }
+        // A proof by hash reads the leaf index's filter and index.
+        let hash = leaf_hash(&entry(123));
+        assert_eq!(
+            store.leaf_indices(&[hash]).unwrap(),
+            vec![Some(LeafIndex(123))]
+        );
+        let memory = store.memory();
+        let part = |name| match memory.iter().find(|(p, _)| *p == name) {
+            Some(&(_, bytes)) => bytes,
+            None => panic!("no part {name} in {memory:?}"),
+        };
+        // 50,000 leaf hashes at 10 bits each: 62 KB of bloom filter alone, were it held outside the cache.
+        assert!(part("table_readers") < 16 << 10, "{memory:?}");
+        assert!(part("block_cache") > 0, "{memory:?}");
+        assert!(part("leaf_filter") > 0, "{memory:?}");
+        // Reported, whatever their size now that the memtables are flushed.
+        part("memtables");
+        part("upper_tiles");
+    }
+
     /// [`ReadTier::Memory`] never waits for the disk: it declines what is only in table files until a read from
     /// disk has brought those blocks into the cache, and then answers the same as any read.
     #[test]
