@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one place that checks the system packages a tlog build needs, and installs the missing ones (Debian's apt):
 #   libclang-dev  RocksDB's Rust bindings are generated at build time by bindgen, which loads libclang;
-#   g++, make     RocksDB itself is C++, compiled by librocksdb-sys's build script.
+#   g++, make     RocksDB itself is C++, compiled by librocksdb-sys's build script; jemalloc, tlogd's allocator,
+#                 is C, built with make by tikv-jemalloc-sys's.
 # With --tests (scripts/test.sh), also what only the tests need: scripts/chromium.sh's Chromium and chromedriver
 # for the web explorer's browser tests (tests/browser.rs); the quick start's server does not need a browser.
 # scripts/tlogd.sh (the quick start's server) and scripts/test.sh (the tests) run it first, so either works on a
@@ -13,7 +14,7 @@ need=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
-# cc: the fault tests (tests/faults.rs) build their LD_PRELOAD shim with it.
+# cc: jemalloc, and the fault tests (tests/faults.rs) build their LD_PRELOAD shim with it.
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/deps.sh: installing ${need[*]} with apt-get (needed to build RocksDB: bindgen loads libclang, and RocksDB is C++)"

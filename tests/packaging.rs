@@ -1,6 +1,6 @@
 //! What the repository ships for running tlogd as a service: `packaging/tlogd.toml` is a config tlogd starts with,
 //! `packaging/tlogd.service` is a sandboxed systemd unit (checked with `systemd-analyze` when it is installed),
-//! and `tlogd --version` names the commit it was built from.
+//! `tlogd --version` names the commit it was built from, and tlogd is built with its allocator's settings.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +26,23 @@ fn tlogd_starts_with_the_sample_config() {
     .unwrap_or_else(|e| panic!("tlogd refused {}: {e}", config.display()));
     assert_eq!(tlogd.origin, "audit.example.com/log");
     assert!(tlogd.http.is_some(), "the sample serves HTTP");
+    tlogd.stop();
+}
+
+#[test]
+fn tlogd_allocates_with_jemalloc_and_one_purging_thread() {
+    // The memory figures in BENCHMARKS.md assume jemalloc (the `jemalloc` feature) built with the settings in
+    // .cargo/config.toml: one background thread that gives freed pages back to the system. Without the feature
+    // there is no such thread; without the settings there is none either (jemalloc starts them only when asked).
+    let dir = tempfile::tempdir().unwrap();
+    let tlogd = Tlogd::start(&dir.path().join("data"), &[]);
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", tlogd.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    let purging = threads.iter().filter(|t| *t == "jemalloc_bg_thd").count();
+    assert_eq!(purging, 1, "tlogd's threads: {threads:?}");
     tlogd.stop();
 }
 
