@@ -161,7 +161,7 @@ impl RocksBackend {
                     // issue 20) each of the leaf filter's false positives costs a read from disk on the sequencer,
                     // and past its first fold (~60M entries) that cut the write rate to a third (BENCHMARKS.md).
                     table.set_bloom_filter(LEAVES_BLOOM_BITS_PER_KEY, false);
-                    // Filters and indexes grow with the log (about 1.5 MiB per million entries), so they live in the
+                    // Filters and indexes grow with the log (about 1.4 MiB per million entries), so they live in the
                     // block cache like every other column's, bounded by it, instead of in the table readers beside
                     // it. Partitioned, so a lookup loads the 4 KiB filter and index pieces it needs, not a whole
                     // file's; the small top level of each stays pinned, and the pieces are cached with high
@@ -418,27 +418,20 @@ impl Backend for RocksBackend {
             BLOCK_CACHE_USAGE, ESTIMATE_TABLE_READERS_MEM, SIZE_ALL_MEM_TABLES,
         };
         // A property RocksDB cannot give counts as 0: these are estimates for an operator, never a reason to fail.
-        let sum = |name| -> u64 {
-            Column::ALL
-                .iter()
-                .filter_map(|&c| self.cf(c).ok())
-                .filter_map(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
-                .sum()
+        let read = |column, name| -> u64 {
+            self.cf(column)
+                .ok()
+                .and_then(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
+                .unwrap_or(0)
         };
+        let sum = |name| Column::ALL.iter().map(|&c| read(c, name)).sum();
         vec![
             // Open table files' memory outside the block cache (small: every column keeps its filters and indexes
             // in the cache).
             ("table_readers", sum(ESTIMATE_TABLE_READERS_MEM)),
             ("memtables", sum(SIZE_ALL_MEM_TABLES)),
             // One cache shared by every column of ours (not RocksDB's default column): its usage, read once.
-            (
-                "block_cache",
-                self.cf(Column::Tiles)
-                    .ok()
-                    .and_then(|cf| self.db.property_int_value_cf(cf, BLOCK_CACHE_USAGE).ok())
-                    .flatten()
-                    .unwrap_or(0),
-            ),
+            ("block_cache", read(Column::Tiles, BLOCK_CACHE_USAGE)),
         ]
     }
 
