@@ -147,6 +147,7 @@ async fn spawn_writers(
                     .submit_batch(v1::SubmitBatchRequest {
                         entries,
                         client_tag: 0,
+                        shared_checkpoint: false,
                     })
                     .await
                 {

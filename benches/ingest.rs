@@ -153,6 +153,7 @@ async fn request(
                 .submit_batch(v1::SubmitBatchRequest {
                     entries,
                     client_tag: 0,
+                    shared_checkpoint: false,
                 })
                 .await
                 .map_err(|e| e.to_string())?

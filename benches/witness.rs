@@ -173,6 +173,7 @@ async fn write_load(addr: &str, args: &Args, tag: u64, seconds: f64) -> Res<f64>
                 let request = v1::SubmitBatchRequest {
                     entries,
                     client_tag: 0,
+                    shared_checkpoint: false,
                 };
                 let receipts = rpc
                     .submit_batch(request)

@@ -81,6 +81,7 @@ async fn grpc_code(rpc: &mut Rpc, call: &str, token: Option<&str>, n: usize) -> 
                 v1::SubmitBatchRequest {
                     entries: vec![format!("batch event {n}").into_bytes()],
                     client_tag: 0,
+                    shared_checkpoint: false,
                 },
             ))
             .await,
@@ -89,6 +90,7 @@ async fn grpc_code(rpc: &mut Rpc, call: &str, token: Option<&str>, n: usize) -> 
             let message = v1::SubmitBatchRequest {
                 entries: vec![format!("stream event {n}").into_bytes()],
                 client_tag: 0,
+                shared_checkpoint: false,
             };
             match rpc
                 .submit_stream(req(token, tokio_stream::iter(vec![message])))

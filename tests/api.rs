@@ -8,7 +8,7 @@ use tlog_core::{CompactRange, LeafIndex, TreeSize, leaf_hash};
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
-    Receipt, SubmitBatchRequest, SubmitRequest,
+    Receipt, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
 };
 use tlog_server::server::ServerConfig;
 use tlog_server::testing::Running;
@@ -229,6 +229,7 @@ async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
     let empty_batch = SubmitBatchRequest {
         entries: vec![],
         client_tag: 0,
+        shared_checkpoint: false,
     };
     assert_eq!(
         code(rpc.submit_batch(authed(TOKEN, empty_batch)).await),
@@ -432,4 +433,81 @@ async fn reflection_lists_the_service_for_grpcurl() {
         }
         Err(e) => eprintln!("{grpcurl} not run ({e}); reflection checked with a Rust client only"),
     }
+}
+
+/// SubmitBatch and SubmitStream answers for `entries`, asking for the shared checkpoint or not, on one in-process
+/// log; with its verifier key.
+async fn batch_answers(
+    shared: bool,
+) -> (
+    SubmitBatchResponse,
+    Vec<SubmitBatchResponse>,
+    VerifierKey,
+    Running,
+) {
+    let (log, dir) = Running::start_temporary("example.com/shared", |_| ()).await;
+    let vkey = std::fs::read_to_string(dir.path().join("log.vkey")).unwrap();
+    let key = VerifierKey::parse(vkey.trim()).unwrap();
+    let mut rpc = log.rpc().await;
+    let request = |at: u64, tag| SubmitBatchRequest {
+        entries: (at..at + 10).map(event).collect(),
+        client_tag: tag,
+        shared_checkpoint: shared,
+    };
+    let batch = rpc.submit_batch(request(0, 0)).await.unwrap().into_inner();
+    let mut stream = rpc
+        .submit_stream(tokio_stream::iter([request(10, 1), request(20, 2)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streamed = Vec::new();
+    while let Some(answer) = stream.message().await.unwrap() {
+        streamed.push(answer);
+    }
+    drop(rpc);
+    (batch, streamed, key, log)
+}
+
+/// Every receipt of `answer` (entries `at..at + 10`) verifies offline once `batch_receipts` has given it its
+/// checkpoint.
+fn assert_answer_verifies(key: &VerifierKey, answer: SubmitBatchResponse, at: u64) {
+    let receipts = tlog_client::batch_receipts(answer);
+    assert_eq!(receipts.len(), 10);
+    for (i, wire) in (at..).zip(receipts) {
+        let receipt = tlog_client::Receipt::try_from(wire).unwrap();
+        verify_receipt(key, &receipt, Some(&event(i))).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_answers_carry_the_checkpoint_once_when_asked() {
+    let (batch, streamed, key, log) = batch_answers(true).await;
+    assert_eq!(streamed.len(), 2);
+    for (answer, at) in [
+        (batch, 0),
+        (streamed[0].clone(), 10),
+        (streamed[1].clone(), 20),
+    ] {
+        let checkpoint = answer.checkpoint.as_ref().expect("the answer's checkpoint");
+        assert!(checkpoint.size >= at + 10);
+        assert!(answer.receipts.iter().all(|r| r.checkpoint.is_none()));
+        assert_answer_verifies(&key, answer, at);
+    }
+    assert_eq!(streamed[1].client_tag, 2, "the tag is still echoed");
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_answers_for_older_clients_carry_the_checkpoint_in_every_receipt() {
+    let (batch, streamed, key, log) = batch_answers(false).await;
+    for (answer, at) in [
+        (batch, 0),
+        (streamed[0].clone(), 10),
+        (streamed[1].clone(), 20),
+    ] {
+        assert_eq!(answer.checkpoint, None);
+        assert!(answer.receipts.iter().all(|r| r.checkpoint.is_some()));
+        assert_answer_verifies(&key, answer, at);
+    }
+    log.stop().await.unwrap();
 }

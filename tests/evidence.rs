@@ -29,6 +29,7 @@ async fn log_with_events(dir: &Path, n: u64, extra: &[&str]) -> Tlogd {
     rpc.submit_batch(SubmitBatchRequest {
         entries: (0..n).map(audit_event).collect(),
         client_tag: 0,
+        shared_checkpoint: false,
     })
     .await
     .unwrap();

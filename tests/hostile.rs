@@ -147,6 +147,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let oversized = SubmitBatchRequest {
         entries: vec![vec![1; 60_000]; 20],
         client_tag: 0,
+        shared_checkpoint: false,
     };
     assert_eq!(
         code(rpc.submit_batch(authed(TOKEN, oversized.clone())).await),
@@ -184,7 +185,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                     TOKEN,
                     SubmitBatchRequest {
                         entries,
-                        client_tag: 0
+                        client_tag: 0,
+                        shared_checkpoint: false
                     }
                 ))
                 .await
@@ -331,6 +333,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                         SubmitBatchRequest {
                             entries: vec![vec![6; 60_000]; 20],
                             client_tag: i,
+                            shared_checkpoint: false,
                         },
                     ))
                     .await,
@@ -410,6 +413,7 @@ impl Write {
         let batch = SubmitBatchRequest {
             entries: vec![entry.clone()],
             client_tag: 7,
+            shared_checkpoint: false,
         };
         let receipt = match self {
             Write::Submit => rpc

@@ -265,6 +265,7 @@ fn main() {
             v1::SubmitBatchRequest {
                 entries,
                 client_tag: 7,
+                shared_checkpoint: false,
             }
             .encode_to_vec(),
         );
@@ -285,6 +286,7 @@ fn main() {
             v1::SubmitBatchRequest {
                 entries,
                 client_tag: 9,
+                shared_checkpoint: false,
             }
             .encode_to_vec(),
         );

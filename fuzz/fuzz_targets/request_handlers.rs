@@ -161,6 +161,7 @@ fn fixture() -> &'static Fixture {
                 v1::SubmitBatchRequest {
                     entries: entries.clone(),
                     client_tag: 0,
+                    shared_checkpoint: false,
                 },
                 Some(format!("Bearer {WRITE_TOKEN}").as_bytes()),
             );

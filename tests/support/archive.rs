@@ -62,6 +62,7 @@ pub async fn submit(rpc: &mut Rpc, from: u64, to: u64) -> Result<(), tonic::Stat
         rpc.submit_batch(v1::SubmitBatchRequest {
             entries: (at..end).map(event).collect(),
             client_tag: 0,
+            shared_checkpoint: false,
         })
         .await?;
         at = end;

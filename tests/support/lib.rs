@@ -239,6 +239,7 @@ pub async fn submit_events(rpc: &mut Rpc, token: &str, range: Range<u64>) {
     let batch = tlog_proto::v1::SubmitBatchRequest {
         entries: range.map(event).collect(),
         client_tag: 0,
+        shared_checkpoint: false,
     };
     rpc.submit_batch(authed(token, batch)).await.unwrap();
 }

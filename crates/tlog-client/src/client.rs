@@ -18,7 +18,7 @@ use crate::checkpoint::{
     check_convenience_fields, check_extends, check_forward, check_root, reverify, tree_of,
     verify_proto_checkpoint,
 };
-use crate::receipt::verify_receipt_against;
+use crate::receipt::{batch_receipts, verify_receipt_against};
 use crate::{ClientError, Receipt, TrustedLog, VerifiedReceipt, WitnessPolicy};
 
 /// A bearer token for the log's write methods, sent as `authorization: Bearer <token>`.
@@ -234,13 +234,9 @@ impl LogClient {
         let request = v1::SubmitBatchRequest {
             entries: entries.iter().map(|e| e.as_ref().to_vec()).collect(),
             client_tag: 0,
+            shared_checkpoint: true,
         };
-        let receipts = self
-            .rpc()
-            .submit_batch(request)
-            .await?
-            .into_inner()
-            .receipts;
+        let receipts = batch_receipts(self.rpc().submit_batch(request).await?.into_inner());
         check_equal("receipts.len", entries.len() as u64, receipts.len() as u64)?;
         // Receipts of one batch usually share a checkpoint; its signatures are checked once.
         let mut last = None;
@@ -397,6 +393,7 @@ impl LogClient {
             requests.push(v1::SubmitBatchRequest {
                 entries,
                 client_tag: tag,
+                shared_checkpoint: true,
             });
         }
         let mut responses = self
@@ -421,8 +418,7 @@ impl LogClient {
                 hashes.len() as u64,
                 response.receipts.len() as u64,
             )?;
-            let receipts = response
-                .receipts
+            let receipts = batch_receipts(response)
                 .into_iter()
                 .zip(hashes)
                 .map(|(receipt, hash)| self.verify_wire_receipt_for(receipt, hash, &mut last))

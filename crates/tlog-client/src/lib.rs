@@ -63,8 +63,8 @@ pub use error::ClientError;
 pub use evidence::{EvidenceBundle, VerifiedEvidence, verify_evidence, verify_evidence_bytes};
 pub use policy::WitnessPolicy;
 pub use receipt::{
-    Receipt, ReceiptFile, ReceiptUpgrade, VerifiedReceipt, verify_receipt, verify_receipt_file,
-    verify_receipt_with,
+    Receipt, ReceiptFile, ReceiptUpgrade, VerifiedReceipt, batch_receipts, verify_receipt,
+    verify_receipt_file, verify_receipt_with,
 };
 pub use tiles::{MemoryTiles, TileClient, TileSource};
 pub use trusted::TrustedLog;

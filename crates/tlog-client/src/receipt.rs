@@ -91,6 +91,20 @@ impl TryFrom<v1::Receipt> for Receipt {
     }
 }
 
+/// The receipts of a `SubmitBatch` or `SubmitStream` answer, each with its checkpoint: a server asked for
+/// `shared_checkpoint` sends the checkpoint once, in the answer, and leaves the receipts' own unset. A receipt that
+/// has its own keeps it (servers older than the field send it in every receipt). Nothing is verified here.
+pub fn batch_receipts(answer: v1::SubmitBatchResponse) -> Vec<v1::Receipt> {
+    let shared = answer.checkpoint;
+    let mut receipts = answer.receipts;
+    if shared.is_some() {
+        for receipt in receipts.iter_mut().filter(|r| r.checkpoint.is_none()) {
+            receipt.checkpoint.clone_from(&shared);
+        }
+    }
+    receipts
+}
+
 /// A [`Receipt`] that has passed [`verify_receipt`], with its verified checkpoint. Only verification makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedReceipt {

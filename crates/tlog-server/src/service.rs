@@ -253,22 +253,32 @@ impl<S: LogStore> LogService<S> {
         latest.ok_or(Error::NoWitnessedCheckpoint)
     }
 
-    /// Waits for a queued submission and builds its receipts.
-    async fn receipts(reader: &LogReader<S>, pending: Pending) -> Result<Vec<Receipt>> {
+    /// Waits for a queued submission and builds its receipts, each with the checkpoint unless `shared` (then the
+    /// answer carries it once: `SubmitBatchRequest.shared_checkpoint`).
+    async fn receipts(
+        reader: &LogReader<S>,
+        pending: Pending,
+        shared: bool,
+    ) -> Result<SubmitBatchResponse> {
         let (committed, proofs) = committed_proofs(reader, pending).await?;
         let checkpoint = signed_to_proto(&committed.checkpoint);
-        Ok(committed
+        let receipts = committed
             .assigned
             .iter()
             .zip(proofs)
             .map(|(a, proof)| Receipt {
                 index: a.index.0,
                 leaf_hash: hash_to_bytes(&a.leaf_hash),
-                checkpoint: Some(checkpoint.clone()),
+                checkpoint: (!shared).then(|| checkpoint.clone()),
                 inclusion_proof: hashes_to_bytes(&proof),
                 duplicate: a.duplicate,
             })
-            .collect())
+            .collect();
+        Ok(SubmitBatchResponse {
+            receipts,
+            client_tag: 0,
+            checkpoint: shared.then_some(checkpoint),
+        })
     }
 
     async fn submit_entries(
@@ -276,12 +286,13 @@ impl<S: LogStore> LogService<S> {
         request: &Request<()>,
         entries: Vec<Vec<u8>>,
         rpc: &'static str,
-    ) -> Result<Vec<Receipt>> {
+        shared: bool,
+    ) -> Result<SubmitBatchResponse> {
         self.authorize(request, Scope::Write, rpc)?;
         private::check_public(&entries)?;
         Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &entries)?;
         let pending = self.appender.enqueue(entries)?;
-        Self::receipts(&self.reader, pending).await
+        Self::receipts(&self.reader, pending, shared).await
     }
 
     /// A proof read: answered on the async worker when all it needs is in memory (the latest checkpoint, nodes in
@@ -349,8 +360,10 @@ impl<S: LogStore> LogService<S> {
 impl<S: LogStore> Log for LogService<S> {
     async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<Receipt>, Status> {
         let (request, SubmitRequest { entry }) = split(request);
-        let receipts = self.submit_entries(&request, vec![entry], "Submit").await;
-        answer(receipts.and_then(|mut r| r.pop().ok_or(Error::NoReceipt)))
+        let answered = self
+            .submit_entries(&request, vec![entry], "Submit", false)
+            .await;
+        answer(answered.and_then(|mut a| a.receipts.pop().ok_or(Error::NoReceipt)))
     }
 
     async fn submit_batch(
@@ -362,13 +375,13 @@ impl<S: LogStore> Log for LogService<S> {
             SubmitBatchRequest {
                 entries,
                 client_tag,
+                shared_checkpoint,
             },
         ) = split(request);
-        let receipts = self.submit_entries(&request, entries, "SubmitBatch").await;
-        answer(receipts.map(|receipts| SubmitBatchResponse {
-            receipts,
-            client_tag,
-        }))
+        let answered = self
+            .submit_entries(&request, entries, "SubmitBatch", shared_checkpoint)
+            .await;
+        answer(answered.map(|a| SubmitBatchResponse { client_tag, ..a }))
     }
 
     type SubmitStreamStream = BoxStream<SubmitBatchResponse>;
@@ -401,6 +414,7 @@ impl<S: LogStore> Log for LogService<S> {
                 let SubmitBatchRequest {
                     entries,
                     client_tag,
+                    shared_checkpoint,
                 } = message;
                 // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
                 let queued = private::check_public(&entries)
@@ -411,12 +425,13 @@ impl<S: LogStore> Log for LogService<S> {
                     .and_then(|()| appender.enqueue(entries));
                 let reader = reader.clone();
                 let task = tokio::spawn(async move {
-                    let receipts = Self::receipts(&reader, queued.map_err(status)?)
-                        .await
-                        .map_err(status)?;
+                    let answered =
+                        Self::receipts(&reader, queued.map_err(status)?, shared_checkpoint)
+                            .await
+                            .map_err(status)?;
                     Ok(SubmitBatchResponse {
-                        receipts,
                         client_tag,
+                        ..answered
                     })
                 });
                 if order_tx.send(task).await.is_err() {
@@ -571,13 +586,10 @@ impl<S: LogStore> Log for LogService<S> {
             let placeholders = vec![Vec::new(); items.len()];
             Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &placeholders)?;
             let pending = self.appender.enqueue_private(items)?;
-            Self::receipts(&self.reader, pending).await
+            Self::receipts(&self.reader, pending, false).await
         }
         .await;
-        answer(result.map(|receipts| SubmitBatchResponse {
-            receipts,
-            client_tag: 0,
-        }))
+        answer(result)
     }
 
     async fn get_private_payload(

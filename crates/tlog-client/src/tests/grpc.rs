@@ -164,9 +164,11 @@ impl Log for FakeLog {
             .map(|e| s.append(e))
             .collect();
         let receipts = appended.into_iter().map(|(i, d)| s.receipt(i, d)).collect();
+        // Like a server older than `shared_checkpoint`: every receipt carries the checkpoint.
         Ok(Response::new(v1::SubmitBatchResponse {
             receipts,
             client_tag: 0,
+            checkpoint: None,
         }))
     }
 
@@ -188,6 +190,7 @@ impl Log for FakeLog {
             responses.push(Ok(v1::SubmitBatchResponse {
                 receipts,
                 client_tag,
+                checkpoint: None,
             }));
         }
         streamed(responses)

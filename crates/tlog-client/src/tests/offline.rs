@@ -639,3 +639,41 @@ fn entries_rebuild_the_checkpoint_root() {
         Err(ClientError::EntryCountMismatch { .. })
     ));
 }
+
+#[test]
+fn batch_receipts_take_the_answers_checkpoint_unless_they_have_their_own() {
+    let note = |n: &str| v1::SignedCheckpoint {
+        note: n.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let receipt = |checkpoint| v1::Receipt {
+        checkpoint,
+        ..Default::default()
+    };
+    let answer = v1::SubmitBatchResponse {
+        receipts: vec![receipt(None), receipt(Some(note("own"))), receipt(None)],
+        client_tag: 0,
+        checkpoint: Some(note("shared")),
+    };
+    let notes: Vec<_> = crate::batch_receipts(answer)
+        .into_iter()
+        .map(|r| r.checkpoint.map(|c| c.note))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            Some(b"shared".to_vec()),
+            Some(b"own".to_vec()),
+            Some(b"shared".to_vec())
+        ]
+    );
+    // No checkpoint anywhere: the receipt stays without one, and converting it says what is missing.
+    let bare = crate::batch_receipts(v1::SubmitBatchResponse {
+        receipts: vec![receipt(None)],
+        ..Default::default()
+    });
+    assert!(matches!(
+        Receipt::try_from(bare[0].clone()),
+        Err(ClientError::BadField(ProtoError::Missing { .. }))
+    ));
+}
