@@ -57,15 +57,17 @@ impl Verifier {
         self.seen.is_multiple_of(self.every)
     }
 
-    /// Every write receipt: a new entry (never a duplicate) inside its checkpoint's tree; `force` or the sample
-    /// verifies it fully against `entry()`.
+    /// Every write receipt: a new entry (never a duplicate) inside its checkpoint's tree (its own, else `shared`,
+    /// the answer's); `force` or the sample verifies it fully against `entry()`.
     pub(crate) fn write_receipt(
         &mut self,
         r: &v1::Receipt,
+        shared: Option<&v1::SignedCheckpoint>,
         force: bool,
         entry: impl FnOnce() -> Vec<u8>,
     ) {
-        let size = r.checkpoint.as_ref().map_or(0, |c| c.size);
+        let checkpoint = r.checkpoint.as_ref().or(shared);
+        let size = checkpoint.map_or(0, |c| c.size);
         if r.duplicate {
             self.checks
                 .fail(format!("receipt {} marks a new entry duplicate", r.index));
@@ -77,7 +79,11 @@ impl Verifier {
             ));
         }
         if self.sampled() || force {
-            match Receipt::try_from(r.clone()) {
+            let wire = v1::Receipt {
+                checkpoint: checkpoint.cloned(),
+                ..r.clone()
+            };
+            match Receipt::try_from(wire) {
                 Ok(receipt) => {
                     let entry = entry();
                     self.full(&receipt, Some(&entry));

@@ -130,15 +130,22 @@ impl WriteChecks {
         }
     }
 
-    /// Checks the receipts of `n` entries starting at sequence number `seq0` of `client`.
+    /// Checks the receipts of `n` entries starting at sequence number `seq0` of `client`, given in `answer`
+    /// (with the checkpoint once in the answer, or in each receipt, as a server older than `shared_checkpoint`
+    /// sends it).
     pub(crate) fn receipts(
         &mut self,
         ctx: &Ctx,
         client: u32,
         seq0: u64,
         n: usize,
-        mut receipts: Vec<v1::Receipt>,
+        answer: v1::SubmitBatchResponse,
     ) {
+        let v1::SubmitBatchResponse {
+            mut receipts,
+            checkpoint: shared,
+            ..
+        } = answer;
         if receipts.len() != n {
             self.v
                 .checks
@@ -164,41 +171,55 @@ impl WriteChecks {
                 ));
             }
             let first = self.last.is_none() && k == 0;
-            self.v.write_receipt(r, first, || ctx.entry(client, seq));
+            self.v
+                .write_receipt(r, shared.as_ref(), first, || ctx.entry(client, seq));
         }
         if self.expect_base.is_some()
-            && let Some(cp) = receipts.first().and_then(|r| r.checkpoint.as_ref())
+            && let Some(cp) = receipts
+                .first()
+                .and_then(|r| r.checkpoint.as_ref())
+                .or(shared.as_ref())
             && let Ok(note) = String::from_utf8(cp.note.clone())
         {
             self.checkpoints.insert(cp.size, note);
         }
-        self.last = receipts.pop().map(|r| (r, seq0 + n as u64 - 1));
+        self.last = receipts.pop().map(|mut r| {
+            if r.checkpoint.is_none() {
+                r.checkpoint = shared;
+            }
+            (r, seq0 + n as u64 - 1)
+        });
     }
 
     pub(crate) fn finish(mut self, ctx: &Ctx, client: u32) -> (Checks, BTreeMap<u64, String>) {
         if let Some((r, seq)) = self.last.take() {
-            self.v.write_receipt(&r, true, || ctx.entry(client, seq));
+            self.v
+                .write_receipt(&r, None, true, || ctx.entry(client, seq));
         }
         (self.v.checks, self.checkpoints)
     }
 }
 
-/// One Submit (`unary`: the single entry) or SubmitBatch call; the receipts in entry order.
+/// One Submit (`unary`: the single entry) or SubmitBatch call, as a batch answer: the receipts in entry order.
 async fn submit(
     rpc: &mut Rpc,
     unary: bool,
     mut entries: Vec<Vec<u8>>,
-) -> Result<Vec<v1::Receipt>, tonic::Status> {
+) -> Result<v1::SubmitBatchResponse, tonic::Status> {
     if unary {
         let entry = entries.pop().unwrap_or_default();
         let receipt = rpc.submit(v1::SubmitRequest { entry }).await?;
-        Ok(vec![receipt.into_inner()])
+        Ok(v1::SubmitBatchResponse {
+            receipts: vec![receipt.into_inner()],
+            ..Default::default()
+        })
     } else {
         let request = v1::SubmitBatchRequest {
             entries,
             client_tag: 0,
+            shared_checkpoint: true,
         };
-        Ok(rpc.submit_batch(request).await?.into_inner().receipts)
+        Ok(rpc.submit_batch(request).await?.into_inner())
     }
 }
 
@@ -229,10 +250,10 @@ pub(crate) async fn write_closed(
         let answer = submit(&mut rpc, unary, entries).await;
         let latency = start.elapsed();
         match answer {
-            Ok(receipts) => {
+            Ok(answer) => {
                 consecutive = 0;
                 t.record(latency, n);
-                checks.receipts(&ctx, client, seq0, n, receipts);
+                checks.receipts(&ctx, client, seq0, n, answer);
             }
             Err(s) => {
                 t.error(format!("{}: {}", s.code(), s.message()));
@@ -285,6 +306,7 @@ impl StreamSender {
             let message = v1::SubmitBatchRequest {
                 entries,
                 client_tag: self.tag,
+                shared_checkpoint: true,
             };
             // The channel holds `window` messages, so this cannot be full while fewer are in flight.
             if tx.try_send(message).is_err() {
@@ -340,7 +362,7 @@ pub(crate) async fn write_stream(
                                 answer.client_tag, sent.tag
                             ));
                         }
-                        checks.receipts(&ctx, client, sent.seq0, sent.n, answer.receipts);
+                        checks.receipts(&ctx, client, sent.seq0, sent.n, answer);
                         s.fill(&ctx, &stop, client, batch, window);
                     }
                     Ok(None) => {
@@ -370,7 +392,7 @@ pub(crate) struct Done {
     pub(crate) client: u32,
     pub(crate) seq0: u64,
     pub(crate) n: usize,
-    pub(crate) answer: Result<Vec<v1::Receipt>, tonic::Status>,
+    pub(crate) answer: Result<v1::SubmitBatchResponse, tonic::Status>,
 }
 
 /// Open loop: requests leave on a fixed schedule whatever the answers do, and each latency counts from when its
@@ -395,9 +417,9 @@ pub(crate) async fn write_open(
                 (0..clients).map(|_| WriteChecks::new(&ctx, None)).collect();
             while let Some(d) = done_rx.recv().await {
                 match d.answer {
-                    Ok(receipts) => {
+                    Ok(answer) => {
                         t.record(d.latency, d.n);
-                        checks[d.client as usize].receipts(&ctx, d.client, d.seq0, d.n, receipts);
+                        checks[d.client as usize].receipts(&ctx, d.client, d.seq0, d.n, answer);
                     }
                     Err(s) => t.error(format!("{}: {}", s.code(), s.message())),
                 }
