@@ -291,6 +291,20 @@ fn main() {
             .encode_to_vec(),
         );
     }
+    // Asking for the checkpoint once per answer instead of in every receipt.
+    for (name, kind) in [("submit_batch_shared", 1), ("submit_stream_shared", 7)] {
+        req(
+            name,
+            kind,
+            &[1],
+            v1::SubmitBatchRequest {
+                entries: vec![b"u".to_vec(), b"v".to_vec()],
+                client_tag: 11,
+                shared_checkpoint: true,
+            }
+            .encode_to_vec(),
+        );
+    }
     for (name, min_size, size) in [
         ("get_checkpoint_latest", 0, 0),
         ("get_checkpoint_published", 0, p3),

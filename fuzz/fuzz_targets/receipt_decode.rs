@@ -219,13 +219,31 @@ fn check(receipt: &Receipt) {
     // so a checkpoint the log signed with another size's root (a lie that a second checkpoint or the entries
     // expose, not one receipt) can verify a receipt. Acceptance must still mean a true claim about that tree:
     // the right leaf and its correct proof.
-    let size = log
+    let Some(size) = log
         .tree
         .size_of_root(&cp.checkpoint.root)
         .filter(|&s| (1..=LOG_ENTRIES as u64).contains(&s))
-        .unwrap_or_else(|| {
-            panic!("accepted a root that is no tree of the fixture log (a fork, or not the log's): {cp:?}")
-        });
+    else {
+        // A fork the log signed. The one claim a receipt can prove of a root that is no tree of the fixture log is
+        // the one-leaf tree: size 1 whose root is the leaf hash itself (RFC 9162 §2.1.1: MTH({d0}) is the leaf
+        // hash), with an empty proof. That claim is true of the signed root; any other acceptance would need a
+        // hash preimage.
+        assert!(
+            cp.checkpoint.size.0 == 1
+                && receipt.index.0 == 0
+                && receipt.inclusion_proof.is_empty()
+                && cp.checkpoint.root == receipt.leaf_hash,
+            "accepted a root that is no tree of the fixture log (a fork, or not the log's): {cp:?}"
+        );
+        assert_eq!(
+            with_entry,
+            entry
+                .as_deref()
+                .map(|e| tlog_core::leaf_hash(e) == receipt.leaf_hash),
+            "the receipt's own entry must verify exactly when its leaf is that entry's"
+        );
+        return;
+    };
     // Such a checkpoint can also make the path of the receipt's index in its claimed size the path of another
     // index in the real tree (leaf 4 of 5 leaves and leaf 2 of 3 both have one sibling, on the left): what an
     // accepted receipt must still prove is a true claim about the signed root: its leaf is in that tree, with

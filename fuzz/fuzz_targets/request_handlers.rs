@@ -270,6 +270,43 @@ fn check_inclusion(
 }
 
 fn check_receipts(model: &Model, receipts: &[v1::Receipt], expected: &[(u64, bool)]) {
+    check_receipts_against(model, receipts, None, expected);
+}
+
+/// A batch answer: asked for the shared checkpoint, it carries the checkpoint once and its receipts none;
+/// otherwise every receipt carries it and the answer none.
+fn check_batch_answer(
+    model: &Model,
+    answer: &v1::SubmitBatchResponse,
+    shared: bool,
+    expected: &[(u64, bool)],
+) {
+    assert_eq!(
+        answer.checkpoint.is_some(),
+        shared,
+        "the answer's checkpoint"
+    );
+    assert!(
+        answer
+            .receipts
+            .iter()
+            .all(|r| r.checkpoint.is_some() != shared),
+        "receipts carry the checkpoint exactly when it is not shared"
+    );
+    check_receipts_against(
+        model,
+        &answer.receipts,
+        answer.checkpoint.as_ref(),
+        expected,
+    );
+}
+
+fn check_receipts_against(
+    model: &Model,
+    receipts: &[v1::Receipt],
+    shared: Option<&v1::SignedCheckpoint>,
+    expected: &[(u64, bool)],
+) {
     assert_eq!(receipts.len(), expected.len());
     for (r, &(index, duplicate)) in receipts.iter().zip(expected) {
         assert_eq!((r.index, r.duplicate), (index, duplicate));
@@ -278,7 +315,8 @@ fn check_receipts(model: &Model, receipts: &[v1::Receipt], expected: &[(u64, boo
         let cp = r
             .checkpoint
             .as_ref()
-            .expect("a receipt carries its checkpoint");
+            .or(shared)
+            .expect("a receipt carries its checkpoint, or its answer does");
         assert_eq!(
             cp.size,
             model.size(),
@@ -345,7 +383,8 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => {
                 if let Some(m) = decode::<v1::SubmitBatchRequest>(bytes) {
-                    let (entries, tag) = (m.entries.clone(), m.client_tag);
+                    let (entries, tag, shared) =
+                        (m.entries.clone(), m.client_tag, m.shared_checkpoint);
                     let (auth, expected) = write_plan(&model, &entries, authorization.as_deref());
                     let answer = f
                         .service
@@ -356,7 +395,7 @@ fuzz_target!(|data: &[u8]| {
                     if let Ok(answer) = answer {
                         assert_eq!(answer.client_tag, tag);
                         let assigned = model.append(&entries);
-                        check_receipts(&model, &answer.receipts, &assigned);
+                        check_batch_answer(&model, &answer, shared, &assigned);
                     }
                 }
             }
@@ -548,7 +587,7 @@ async fn submit_stream(
     m: v1::SubmitBatchRequest,
     authorization: Option<&[u8]>,
 ) {
-    let (entries, tag) = (m.entries.clone(), m.client_tag);
+    let (entries, tag, shared) = (m.entries.clone(), m.client_tag, m.shared_checkpoint);
     let (auth, expected) = write_plan(model, &entries, authorization);
     let token_refusal = token_code(auth);
     let message = m.encode_to_vec();
@@ -578,7 +617,7 @@ async fn submit_stream(
     if let Ok(answer) = first {
         assert_eq!(answer.client_tag, tag);
         let assigned = model.append(&entries);
-        check_receipts(model, &answer.receipts, &assigned);
+        check_batch_answer(model, &answer, shared, &assigned);
     }
     assert!(answers.next().await.is_none(), "one answer per message");
 }
