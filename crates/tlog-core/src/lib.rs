@@ -12,7 +12,8 @@
 //! - [`ProofPlan`]: which stored nodes the §2.1.3.1 inclusion proof (`PATH`) or §2.1.4.1 consistency proof
 //!   (`PROOF`/`SUBPROOF`) needs, and how to fold those whose proof hash covers an incomplete right edge.
 //! - Verification per §2.1.3.2 and §2.1.4.2, with the proof length checked before any hashing.
-//! - Multiproofs: one proof for many leaves of one tree ([`multi_inclusion_plan`], [`verify_multi_inclusion`]).
+//! - Multiproofs: one proof for many leaves of one tree ([`multi_inclusion_plan`], [`verify_multi_inclusion`]),
+//!   and each leaf's own inclusion proof expanded from one ([`inclusion_proofs_from_multi`]).
 //! - [`tiles`]: C2SP `tlog-tiles` coordinates, paths and bodies, and which tile slice holds a node.
 //! - [`private`]: the version-1 private entry, a public commitment to a salted payload (docs/private.md).
 //!
@@ -40,8 +41,8 @@ pub use compact::CompactRange;
 pub use error::{CoreError, VerifyError};
 pub use hash::{HASH_SIZE, Hash, LeafIndex, TreeSize, empty_root, leaf_hash, node_hash};
 pub use multiproof::{
-    multi_inclusion_plan, multi_inclusion_proof_len, root_from_multi_inclusion_proof,
-    verify_multi_inclusion,
+    inclusion_proofs_from_multi, multi_inclusion_plan, multi_inclusion_proof_len,
+    root_from_multi_inclusion_proof, verify_multi_inclusion,
 };
 pub use node::{NodeId, fold_range, range_nodes};
 pub use proof::{ProofPlan, consistency_plan, inclusion_plan, root_plan};

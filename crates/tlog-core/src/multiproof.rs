@@ -136,6 +136,72 @@ fn fold<'a>(
     }
 }
 
+/// The RFC 9162 §2.1.3 inclusion proof (`PATH`, bottom-up) of each of `leaves` in the tree of `size`, in their
+/// order, expanded from their multiproof: a batch's answer can carry one multiproof and each receipt still get
+/// its own proof.
+///
+/// Checks the indices and the exact proof length as [`root_from_multi_inclusion_proof`] does, and verifies
+/// nothing: every proof leads to the root the multiproof leads to, so each verifies exactly when it does. Hashes
+/// only the nodes some proof holds and the multiproof does not: about one per leaf for a contiguous run, none for
+/// a single leaf.
+pub fn inclusion_proofs_from_multi(
+    size: TreeSize,
+    leaves: &[(LeafIndex, Hash)],
+    proof: &[Hash],
+) -> Result<Vec<Vec<Hash>>, VerifyError> {
+    check_indices(leaves.iter().map(|(i, _)| i.0), size)?;
+    let expected = count(leaves, size, &|(i, _)| i.0);
+    if proof.len() != expected {
+        return Err(VerifyError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    // A proof holds at most one hash per level of the tree.
+    let height = (u64::BITS - (size.0 - 1).leading_zeros()) as usize;
+    let mut paths: Vec<Vec<Hash>> = (0..leaves.len())
+        .map(|_| Vec::with_capacity(height))
+        .collect();
+    expand(0, size.0, leaves, &mut paths, &mut proof.iter(), false);
+    Ok(paths)
+}
+
+/// Appends to each leaf's path the hashes `[a, b)` contributes to it, deepest first, and returns `MTH(D[a:b])`
+/// when `need` (or when it costs nothing: a proof hash or a leaf). With the proof length checked, the proof
+/// hashes never run out.
+fn expand<'a>(
+    a: u64,
+    b: u64,
+    leaves: &[(LeafIndex, Hash)],
+    paths: &mut [Vec<Hash>],
+    proof: &mut impl Iterator<Item = &'a Hash>,
+    need: bool,
+) -> Option<Hash> {
+    match leaves {
+        [] => proof.next().copied(),
+        [(_, leaf)] if b - a == 1 => Some(*leaf),
+        _ => {
+            let mid = a + split(b - a);
+            let k = leaves.partition_point(|(i, _)| i.0 < mid);
+            let (left, right) = leaves.split_at(k);
+            let (left_paths, right_paths) = paths.split_at_mut(k);
+            let l = expand(a, mid, left, left_paths, proof, need || !right.is_empty());
+            let r = expand(mid, b, right, right_paths, proof, need || !left.is_empty());
+            if let Some(r) = r.filter(|_| !left.is_empty()) {
+                left_paths.iter_mut().for_each(|p| p.push(r));
+            }
+            if let Some(l) = l.filter(|_| !right.is_empty()) {
+                right_paths.iter_mut().for_each(|p| p.push(l));
+            }
+            if need {
+                Some(node_hash(&l?, &r?))
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Verifies that every `(index, leaf hash)` of `leaves` (strictly increasing indices) is in the tree of `size`
 /// with root `root`.
 pub fn verify_multi_inclusion(

@@ -17,8 +17,9 @@ use rs_merkle::{MerkleProof, MerkleTree};
 use tlog_core::testing::reference::{Rfc, split};
 use tlog_core::testing::{SplitMix64, Tree};
 use tlog_core::{
-    CompactRange, Hash, LeafIndex, NodeId, TreeSize, VerifyError, leaf_hash, multi_inclusion_plan,
-    multi_inclusion_proof_len, root_from_multi_inclusion_proof, root_plan, verify_multi_inclusion,
+    CompactRange, Hash, LeafIndex, NodeId, TreeSize, VerifyError, inclusion_proofs_from_multi,
+    leaf_hash, multi_inclusion_plan, multi_inclusion_proof_len, root_from_multi_inclusion_proof,
+    root_plan, verify_multi_inclusion,
 };
 
 const MAX_SIZE: u64 = 2048;
@@ -107,6 +108,36 @@ proptest! {
     }
 
     #[test]
+    fn expanded_proofs_are_each_leafs_inclusion_proof((size, indices) in size_and_indices()) {
+        let t = tree();
+        let proof = multiproof(t, &indices, size);
+        let expanded = inclusion_proofs_from_multi(TreeSize(size), &proven(t, &indices), &proof).unwrap();
+        let naive: Vec<Vec<Hash>> = indices.iter().map(|&i| t.inclusion(i, size).unwrap()).collect();
+        prop_assert_eq!(expanded, naive);
+    }
+
+    #[test]
+    fn expansion_checks_what_the_fold_checks(
+        (size, indices) in size_and_indices(),
+        garbage in any::<[u8; 32]>().prop_map(Hash),
+    ) {
+        let t = tree();
+        let proof = multiproof(t, &indices, size);
+        let leaves = proven(t, &indices);
+        let mut longer = proof.clone();
+        longer.push(garbage);
+        prop_assert_eq!(
+            inclusion_proofs_from_multi(TreeSize(size), &leaves, &longer),
+            Err(VerifyError::WrongProofLength { expected: proof.len(), actual: proof.len() + 1 })
+        );
+        let mut reversed = leaves.clone();
+        reversed.reverse();
+        if reversed.len() > 1 {
+            prop_assert!(inclusion_proofs_from_multi(TreeSize(size), &reversed, &proof).is_err());
+        }
+    }
+
+    #[test]
     fn tampered_multiproofs_fail(
         (size, indices) in size_and_indices(),
         at in any::<prop::sample::Index>(),
@@ -155,6 +186,7 @@ proptest! {
     ) {
         let leaves: Vec<(LeafIndex, Hash)> = indices.iter().map(|&i| (LeafIndex(i), Hash([7; 32]))).collect();
         let _ = root_from_multi_inclusion_proof(TreeSize(size), &leaves, &vec![Hash([1; 32]); len]);
+        let _ = inclusion_proofs_from_multi(TreeSize(size), &leaves, &vec![Hash([1; 32]); len.min(70)]);
         let ids: Vec<LeafIndex> = indices.iter().copied().map(LeafIndex).collect();
         let _ = multi_inclusion_plan(&ids, TreeSize(size));
         let _ = multi_inclusion_proof_len(&ids, TreeSize(size));
