@@ -82,6 +82,7 @@ async fn grpc_code(rpc: &mut Rpc, call: &str, token: Option<&str>, n: usize) -> 
                     entries: vec![format!("batch event {n}").into_bytes()],
                     client_tag: 0,
                     shared_checkpoint: false,
+                    multiproof: false,
                 },
             ))
             .await,
@@ -91,6 +92,7 @@ async fn grpc_code(rpc: &mut Rpc, call: &str, token: Option<&str>, n: usize) -> 
                 entries: vec![format!("stream event {n}").into_bytes()],
                 client_tag: 0,
                 shared_checkpoint: false,
+                multiproof: false,
             };
             match rpc
                 .submit_stream(req(token, tokio_stream::iter(vec![message])))

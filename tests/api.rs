@@ -4,7 +4,7 @@
 
 use tlog_checkpoint::VerifierKey;
 use tlog_client::{ClientError, LogClient, verify_entries, verify_receipt};
-use tlog_core::{CompactRange, LeafIndex, TreeSize, leaf_hash};
+use tlog_core::{CompactRange, Hash, LeafIndex, TreeSize, leaf_hash};
 use tlog_proto::v1::get_inclusion_proof_request::Leaf;
 use tlog_proto::v1::{
     GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest, GetInclusionProofRequest,
@@ -230,6 +230,7 @@ async fn empty_and_oversized_entries_and_empty_batches_are_invalid() {
         entries: vec![],
         client_tag: 0,
         shared_checkpoint: false,
+        multiproof: false,
     };
     assert_eq!(
         code(rpc.submit_batch(authed(TOKEN, empty_batch)).await),
@@ -439,6 +440,7 @@ async fn reflection_lists_the_service_for_grpcurl() {
 /// log; with its verifier key.
 async fn batch_answers(
     shared: bool,
+    multiproof: bool,
 ) -> (
     SubmitBatchResponse,
     Vec<SubmitBatchResponse>,
@@ -453,6 +455,7 @@ async fn batch_answers(
         entries: (at..at + 10).map(event).collect(),
         client_tag: tag,
         shared_checkpoint: shared,
+        multiproof,
     };
     let batch = rpc.submit_batch(request(0, 0)).await.unwrap().into_inner();
     let mut stream = rpc
@@ -471,7 +474,7 @@ async fn batch_answers(
 /// Every receipt of `answer` (entries `at..at + 10`) verifies offline once `batch_receipts` has given it its
 /// checkpoint.
 fn assert_answer_verifies(key: &VerifierKey, answer: SubmitBatchResponse, at: u64) {
-    let receipts = tlog_client::batch_receipts(answer);
+    let receipts = tlog_client::batch_receipts(answer).unwrap();
     assert_eq!(receipts.len(), 10);
     for (i, wire) in (at..).zip(receipts) {
         let receipt = tlog_client::Receipt::try_from(wire).unwrap();
@@ -481,7 +484,7 @@ fn assert_answer_verifies(key: &VerifierKey, answer: SubmitBatchResponse, at: u6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_answers_carry_the_checkpoint_once_when_asked() {
-    let (batch, streamed, key, log) = batch_answers(true).await;
+    let (batch, streamed, key, log) = batch_answers(true, false).await;
     assert_eq!(streamed.len(), 2);
     for (answer, at) in [
         (batch, 0),
@@ -491,6 +494,7 @@ async fn batch_answers_carry_the_checkpoint_once_when_asked() {
         let checkpoint = answer.checkpoint.as_ref().expect("the answer's checkpoint");
         assert!(checkpoint.size >= at + 10);
         assert!(answer.receipts.iter().all(|r| r.checkpoint.is_none()));
+        assert_eq!(answer.multiproof, None);
         assert_answer_verifies(&key, answer, at);
     }
     assert_eq!(streamed[1].client_tag, 2, "the tag is still echoed");
@@ -499,15 +503,92 @@ async fn batch_answers_carry_the_checkpoint_once_when_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_answers_for_older_clients_carry_the_checkpoint_in_every_receipt() {
-    let (batch, streamed, key, log) = batch_answers(false).await;
+    let (batch, streamed, key, log) = batch_answers(false, false).await;
     for (answer, at) in [
         (batch, 0),
         (streamed[0].clone(), 10),
         (streamed[1].clone(), 20),
     ] {
         assert_eq!(answer.checkpoint, None);
+        assert_eq!(answer.multiproof, None);
         assert!(answer.receipts.iter().all(|r| r.checkpoint.is_some()));
+        assert!(
+            answer
+                .receipts
+                .iter()
+                .all(|r| !r.inclusion_proof.is_empty())
+        );
         assert_answer_verifies(&key, answer, at);
     }
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_answers_carry_one_multiproof_when_asked() {
+    let (batch, streamed, key, log) = batch_answers(false, true).await;
+    for (answer, at) in [
+        (batch, 0),
+        (streamed[0].clone(), 10),
+        (streamed[1].clone(), 20),
+    ] {
+        let checkpoint = answer.checkpoint.clone().expect("the answer's checkpoint");
+        let multi = answer.multiproof.clone().expect("the answer's multiproof");
+        assert_eq!(multi.tree_size, checkpoint.size);
+        assert!(answer.receipts.iter().all(|r| r.checkpoint.is_none()));
+        assert!(answer.receipts.iter().all(|r| r.inclusion_proof.is_empty()));
+        // The multiproof alone proves the whole answer against the checkpoint's root.
+        let leaves: Vec<(LeafIndex, Hash)> = answer
+            .receipts
+            .iter()
+            .map(|r| {
+                (
+                    LeafIndex(r.index),
+                    Hash(r.leaf_hash.clone().try_into().unwrap()),
+                )
+            })
+            .collect();
+        let hashes: Vec<Hash> = multi
+            .hashes
+            .iter()
+            .map(|h| Hash(h.clone().try_into().unwrap()))
+            .collect();
+        let root = Hash(checkpoint.root_hash.clone().try_into().unwrap());
+        tlog_core::verify_multi_inclusion(TreeSize(multi.tree_size), &leaves, &hashes, &root)
+            .unwrap();
+        assert_answer_verifies(&key, answer, at);
+    }
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiproof_answer_proves_entries_the_log_already_held() {
+    let (log, dir) = Running::start_temporary("example.com/multi-dup", |_| ()).await;
+    let vkey = std::fs::read_to_string(dir.path().join("log.vkey")).unwrap();
+    let key = VerifierKey::parse(vkey.trim()).unwrap();
+    let mut rpc = log.rpc().await;
+    let request = |entries: Vec<Vec<u8>>| SubmitBatchRequest {
+        entries,
+        client_tag: 0,
+        shared_checkpoint: false,
+        multiproof: true,
+    };
+    rpc.submit_batch(request((0..10).map(event).collect()))
+        .await
+        .unwrap();
+    // Entries 3 and 7 again, between new ones, and one new entry twice: the multiproof needs older nodes.
+    let entries = vec![event(3), event(10), event(7), event(11), event(11)];
+    let answer = rpc
+        .submit_batch(request(entries.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let indices: Vec<u64> = answer.receipts.iter().map(|r| r.index).collect();
+    assert_eq!(indices, [3, 10, 7, 11, 11]);
+    let receipts = tlog_client::batch_receipts(answer).unwrap();
+    for (wire, entry) in receipts.into_iter().zip(&entries) {
+        let receipt = tlog_client::Receipt::try_from(wire).unwrap();
+        verify_receipt(&key, &receipt, Some(entry)).unwrap();
+    }
+    drop(rpc);
     log.stop().await.unwrap();
 }

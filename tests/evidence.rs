@@ -30,6 +30,7 @@ async fn log_with_events(dir: &Path, n: u64, extra: &[&str]) -> Tlogd {
         entries: (0..n).map(audit_event).collect(),
         client_tag: 0,
         shared_checkpoint: false,
+        multiproof: false,
     })
     .await
     .unwrap();

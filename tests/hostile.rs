@@ -148,6 +148,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         entries: vec![vec![1; 60_000]; 20],
         client_tag: 0,
         shared_checkpoint: false,
+        multiproof: false,
     };
     assert_eq!(
         code(rpc.submit_batch(authed(TOKEN, oversized.clone())).await),
@@ -186,7 +187,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                     SubmitBatchRequest {
                         entries,
                         client_tag: 0,
-                        shared_checkpoint: false
+                        shared_checkpoint: false,
+                        multiproof: false,
                     }
                 ))
                 .await
@@ -334,6 +336,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                             entries: vec![vec![6; 60_000]; 20],
                             client_tag: i,
                             shared_checkpoint: false,
+                            multiproof: false,
                         },
                     ))
                     .await,
@@ -414,6 +417,7 @@ impl Write {
             entries: vec![entry.clone()],
             client_tag: 7,
             shared_checkpoint: false,
+            multiproof: false,
         };
         let receipt = match self {
             Write::Submit => rpc

@@ -101,6 +101,7 @@ async fn submit_uneven(rpc: &mut Rpc, entries: std::ops::Range<u64>, seed: u64) 
             entries: (at..at + n).map(event).collect(),
             client_tag: 0,
             shared_checkpoint: false,
+            multiproof: false,
         };
         let receipts = rpc.submit_batch(batch).await.unwrap().into_inner().receipts;
         let size = receipts.last().unwrap().checkpoint.as_ref().unwrap().size;
@@ -369,6 +370,7 @@ async fn a_fork_is_refused_by_every_witness_and_reported_by_the_monitor() {
             .collect(),
         client_tag: 0,
         shared_checkpoint: false,
+        multiproof: false,
     };
     let receipts = rpc.submit_batch(batch).await.unwrap().into_inner().receipts;
     let forged = receipts.last().unwrap().checkpoint.clone().unwrap();

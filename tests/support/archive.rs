@@ -63,6 +63,7 @@ pub async fn submit(rpc: &mut Rpc, from: u64, to: u64) -> Result<(), tonic::Stat
             entries: (at..end).map(event).collect(),
             client_tag: 0,
             shared_checkpoint: false,
+            multiproof: false,
         })
         .await?;
         at = end;

@@ -240,6 +240,7 @@ pub async fn submit_events(rpc: &mut Rpc, token: &str, range: Range<u64>) {
         entries: range.map(event).collect(),
         client_tag: 0,
         shared_checkpoint: false,
+        multiproof: false,
     };
     rpc.submit_batch(authed(token, batch)).await.unwrap();
 }

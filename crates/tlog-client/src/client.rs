@@ -235,8 +235,9 @@ impl LogClient {
             entries: entries.iter().map(|e| e.as_ref().to_vec()).collect(),
             client_tag: 0,
             shared_checkpoint: true,
+            multiproof: true,
         };
-        let receipts = batch_receipts(self.rpc().submit_batch(request).await?.into_inner());
+        let receipts = batch_receipts(self.rpc().submit_batch(request).await?.into_inner())?;
         check_equal("receipts.len", entries.len() as u64, receipts.len() as u64)?;
         // Receipts of one batch usually share a checkpoint; its signatures are checked once.
         let mut last = None;
@@ -394,6 +395,7 @@ impl LogClient {
                 entries,
                 client_tag: tag,
                 shared_checkpoint: true,
+                multiproof: true,
             });
         }
         let mut responses = self
@@ -418,7 +420,7 @@ impl LogClient {
                 hashes.len() as u64,
                 response.receipts.len() as u64,
             )?;
-            let receipts = batch_receipts(response)
+            let receipts = batch_receipts(response)?
                 .into_iter()
                 .zip(hashes)
                 .map(|(receipt, hash)| self.verify_wire_receipt_for(receipt, hash, &mut last))

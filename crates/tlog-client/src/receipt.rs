@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey};
-use tlog_core::{Hash, LeafIndex, leaf_hash, verify_inclusion};
-use tlog_proto::{hash_from_bytes, hashes_from_bytes, required, string_from_bytes, v1};
+use tlog_core::{
+    Hash, LeafIndex, TreeSize, inclusion_proofs_from_multi, leaf_hash, verify_inclusion,
+};
+use tlog_proto::{
+    hash_from_bytes, hashes_from_bytes, hashes_to_bytes, required, string_from_bytes, v1,
+};
 
 use crate::checkpoint::{check_forward, tree_of, verify_signed_note};
 use crate::{ClientError, WitnessPolicy};
@@ -91,10 +95,14 @@ impl TryFrom<v1::Receipt> for Receipt {
     }
 }
 
-/// The receipts of a `SubmitBatch` or `SubmitStream` answer, each with its checkpoint: a server asked for
-/// `shared_checkpoint` sends the checkpoint once, in the answer, and leaves the receipts' own unset. A receipt that
-/// has its own keeps it (servers older than the field send it in every receipt). Nothing is verified here.
-pub fn batch_receipts(answer: v1::SubmitBatchResponse) -> Vec<v1::Receipt> {
+/// The receipts of a `SubmitBatch` or `SubmitStream` answer, each with its checkpoint and inclusion proof.
+///
+/// A server asked for `shared_checkpoint` sends the checkpoint once, in the answer, and leaves the receipts' own
+/// unset; a receipt that has its own keeps it (servers older than the field send it in every receipt). A server
+/// asked for `multiproof` also sends one multiproof of all the receipts in the answer: each receipt gets its own
+/// proof expanded from it ([`tlog_core::inclusion_proofs_from_multi`]). Nothing is verified here; the receipts
+/// verify exactly when the multiproof does. A multiproof that does not fit the receipts is an error.
+pub fn batch_receipts(answer: v1::SubmitBatchResponse) -> Result<Vec<v1::Receipt>, ClientError> {
     let shared = answer.checkpoint;
     let mut receipts = answer.receipts;
     if shared.is_some() {
@@ -102,7 +110,46 @@ pub fn batch_receipts(answer: v1::SubmitBatchResponse) -> Vec<v1::Receipt> {
             receipt.checkpoint.clone_from(&shared);
         }
     }
-    receipts
+    if let Some(multi) = answer.multiproof {
+        expand_multiproof(&mut receipts, &multi)?;
+    }
+    Ok(receipts)
+}
+
+/// Gives each receipt its inclusion proof from the answer's multiproof of their distinct indices.
+fn expand_multiproof(
+    receipts: &mut [v1::Receipt],
+    multi: &v1::MultiProof,
+) -> Result<(), ClientError> {
+    let mut leaves = receipts
+        .iter()
+        .map(|r| {
+            Ok((
+                LeafIndex(r.index),
+                hash_from_bytes("receipts.leaf_hash", &r.leaf_hash)?,
+            ))
+        })
+        .collect::<Result<Vec<(LeafIndex, Hash)>, ClientError>>()?;
+    leaves.sort_unstable_by_key(|(index, _)| *index);
+    // Receipts of one index (an entry sent twice, or already in the log) must agree on its leaf hash.
+    if let Some(pair) = leaves
+        .windows(2)
+        .find(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1)
+    {
+        return Err(ClientError::LeafHashMismatch {
+            entry_hash: pair[0].1,
+            receipt_hash: pair[1].1,
+        });
+    }
+    leaves.dedup_by_key(|(index, _)| *index);
+    let hashes = hashes_from_bytes("multiproof.hashes", &multi.hashes)?;
+    let proofs = inclusion_proofs_from_multi(TreeSize(multi.tree_size), &leaves, &hashes)
+        .map_err(ClientError::MultiProofInvalid)?;
+    for receipt in receipts.iter_mut() {
+        let at = leaves.partition_point(|(index, _)| index.0 < receipt.index);
+        receipt.inclusion_proof = hashes_to_bytes(&proofs[at]);
+    }
+    Ok(())
 }
 
 /// A [`Receipt`] that has passed [`verify_receipt`], with its verified checkpoint. Only verification makes one.

@@ -401,21 +401,25 @@ impl<S: LogStore> LogReader<S> {
         }
     }
 
-    /// Inclusion proofs of every entry of a committed submission against its checkpoint, in one batched read
-    /// (for submissions [`Committed::proofs_in_memory`] cannot prove: entries the log already held).
+    /// The multiproof of a committed submission's `leaves` ([`Committed::proven_leaves`]) against its checkpoint,
+    /// in one batched read (for submissions [`Committed::multiproof_in_memory`] cannot prove: entries the log
+    /// already held).
+    pub fn receipt_multiproof(
+        &self,
+        committed: &Committed,
+        leaves: &[(LeafIndex, Hash)],
+    ) -> Result<Vec<Hash>> {
+        let indices: Vec<LeafIndex> = leaves.iter().map(|(index, _)| *index).collect();
+        let plan = multi_inclusion_plan(&indices, committed.checkpoint.checkpoint.size)?;
+        let nodes = answered(self.nodes_in(plan.node_ids().to_vec(), ReadTier::Any)?);
+        Self::prove(&plan, &nodes)
+    }
+
+    /// Inclusion proofs of every entry of a committed submission against its checkpoint, from the store.
     pub fn receipt_proofs(&self, committed: &Committed) -> Result<Vec<Vec<Hash>>> {
-        let size = committed.checkpoint.checkpoint.size;
-        let plans = committed
-            .assigned
-            .iter()
-            .map(|a| inclusion_plan(a.index, size))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ids = plans
-            .iter()
-            .flat_map(|p| p.node_ids().iter().copied())
-            .collect();
-        let nodes = answered(self.nodes_in(ids, ReadTier::Any)?);
-        plans.iter().map(|plan| Self::prove(plan, &nodes)).collect()
+        let leaves = committed.proven_leaves();
+        let multi = self.receipt_multiproof(committed, &leaves)?;
+        committed.proofs_from_multi(&leaves, &multi)
     }
 }
 

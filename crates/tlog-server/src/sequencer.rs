@@ -26,7 +26,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tlog_checkpoint::{Checkpoint, MAX_TIMESTAMP, SignedCheckpoint, SignerKey, sign_checkpoint};
-use tlog_core::{CompactRange, Hash, LeafIndex, NodeId, inclusion_plan, leaf_hash, range_nodes};
+use tlog_core::{
+    CompactRange, Hash, LeafIndex, NodeId, inclusion_proofs_from_multi, leaf_hash,
+    multi_inclusion_plan, range_nodes,
+};
 use tlog_storage::{AppendBatch, LogStore};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -135,29 +138,66 @@ pub struct Committed {
 }
 
 impl Committed {
-    /// Inclusion proofs of every entry against [`checkpoint`](Self::checkpoint), from the nodes the sequencer
-    /// held; `None` when some proof needs a node older than the batch (an entry the log already held), which
-    /// only the store has.
-    pub fn proofs_in_memory(&self) -> Option<Result<Vec<Vec<Hash>>>> {
+    /// The distinct entries of the submission, by increasing index, with their leaf hashes: what its multiproof
+    /// proves (an entry submitted twice, or already in the log, shares its index).
+    pub fn proven_leaves(&self) -> Vec<(LeafIndex, Hash)> {
+        let mut leaves: Vec<(LeafIndex, Hash)> = self
+            .assigned
+            .iter()
+            .map(|a| (a.index, a.leaf_hash))
+            .collect();
+        leaves.sort_unstable_by_key(|(index, _)| *index);
+        leaves.dedup_by_key(|(index, _)| *index);
+        leaves
+    }
+
+    /// The multiproof of [`proven_leaves`](Self::proven_leaves) against [`checkpoint`](Self::checkpoint), from
+    /// the nodes the sequencer held; `None` when it needs a node older than the batch (an entry the log already
+    /// held), which only the store has.
+    pub fn multiproof_in_memory(&self, leaves: &[(LeafIndex, Hash)]) -> Option<Result<Vec<Hash>>> {
         let nodes = self.nodes.as_ref()?;
-        let size = self.checkpoint.checkpoint.size;
-        let mut proofs = Vec::with_capacity(self.assigned.len());
-        for a in &self.assigned {
-            let plan = match inclusion_plan(a.index, size) {
-                Ok(plan) => plan,
-                Err(e) => return Some(Err(e.into())),
-            };
-            let hashes = plan
-                .node_ids()
-                .iter()
-                .map(|id| nodes.get(*id))
-                .collect::<Option<Vec<Hash>>>()?;
-            proofs.push(match plan.build(&hashes) {
-                Ok(proof) => proof,
-                Err(e) => return Some(Err(e.into())),
-            });
-        }
-        Some(Ok(proofs))
+        let indices: Vec<LeafIndex> = leaves.iter().map(|(index, _)| *index).collect();
+        let plan = match multi_inclusion_plan(&indices, self.checkpoint.checkpoint.size) {
+            Ok(plan) => plan,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let hashes = plan
+            .node_ids()
+            .iter()
+            .map(|id| nodes.get(*id))
+            .collect::<Option<Vec<Hash>>>()?;
+        Some(plan.build(&hashes).map_err(Into::into))
+    }
+
+    /// Each entry's inclusion proof against [`checkpoint`](Self::checkpoint), in submission order, expanded from
+    /// the multiproof of `leaves` (as [`proven_leaves`](Self::proven_leaves) gives them).
+    pub fn proofs_from_multi(
+        &self,
+        leaves: &[(LeafIndex, Hash)],
+        multiproof: &[Hash],
+    ) -> Result<Vec<Vec<Hash>>> {
+        let proofs =
+            inclusion_proofs_from_multi(self.checkpoint.checkpoint.size, leaves, multiproof)
+                .map_err(tlog_core::CoreError::from)?;
+        Ok(self
+            .assigned
+            .iter()
+            .map(|a| {
+                // Every assigned index is among the leaves: they were made from them.
+                let at = leaves.partition_point(|(index, _)| *index < a.index);
+                proofs[at].clone()
+            })
+            .collect())
+    }
+
+    /// Inclusion proofs of every entry against [`checkpoint`](Self::checkpoint), from the nodes the sequencer
+    /// held; `None` when some proof needs a node older than the batch, which only the store has.
+    pub fn proofs_in_memory(&self) -> Option<Result<Vec<Vec<Hash>>>> {
+        let leaves = self.proven_leaves();
+        Some(
+            self.multiproof_in_memory(&leaves)?
+                .and_then(|multi| self.proofs_from_multi(&leaves, &multi)),
+        )
     }
 }
 

@@ -129,24 +129,78 @@ fn split<T>(request: Request<T>) -> (Request<()>, T) {
     (Request::from_parts(metadata, extensions, ()), message)
 }
 
-/// Waits for a queued submission and proves its entries against the checkpoint it got: from the nodes the
-/// sequencer committed when it can, else (entries the log already held) from one store read on the blocking pool.
-pub(crate) async fn committed_proofs<S: LogStore>(
+/// How a `SubmitBatch` or `SubmitStream` answer carries its checkpoint and proofs, as its request asked
+/// (`SubmitBatchRequest.shared_checkpoint`, `.multiproof`); the default is what clients older than both get: the
+/// checkpoint and an inclusion proof in every receipt.
+#[derive(Clone, Copy, Debug, Default)]
+struct AnswerShape {
+    shared_checkpoint: bool,
+    multiproof: bool,
+}
+
+impl AnswerShape {
+    fn of(request: &SubmitBatchRequest) -> Self {
+        AnswerShape {
+            shared_checkpoint: request.shared_checkpoint,
+            multiproof: request.multiproof,
+        }
+    }
+}
+
+/// A committed submission's multiproof: its distinct entries ([`Committed::proven_leaves`]) and the hashes that
+/// prove them against its checkpoint.
+pub(crate) struct CommittedProof {
+    pub committed: Committed,
+    pub leaves: Vec<(LeafIndex, Hash)>,
+    pub multiproof: Vec<Hash>,
+}
+
+impl CommittedProof {
+    /// Each entry's own inclusion proof, in submission order.
+    pub fn proofs(&self) -> Result<Vec<Vec<Hash>>> {
+        self.committed
+            .proofs_from_multi(&self.leaves, &self.multiproof)
+    }
+}
+
+/// Waits for a queued submission and proves its entries against the checkpoint it got, with one multiproof: from
+/// the nodes the sequencer committed when it can, else (entries the log already held) from one store read on the
+/// blocking pool.
+pub(crate) async fn committed_multiproof<S: LogStore>(
     reader: &LogReader<S>,
     pending: Pending,
-) -> Result<(Committed, Vec<Vec<Hash>>)> {
+) -> Result<CommittedProof> {
     let committed: Committed = pending.wait().await?;
-    match committed.proofs_in_memory() {
-        Some(proofs) => Ok((committed, proofs?)),
+    let leaves = committed.proven_leaves();
+    match committed.multiproof_in_memory(&leaves) {
+        Some(multiproof) => Ok(CommittedProof {
+            multiproof: multiproof?,
+            committed,
+            leaves,
+        }),
         None => {
             let reader = reader.clone();
             blocking(move || {
-                let proofs = reader.receipt_proofs(&committed)?;
-                Ok((committed, proofs))
+                let multiproof = reader.receipt_multiproof(&committed, &leaves)?;
+                Ok(CommittedProof {
+                    committed,
+                    leaves,
+                    multiproof,
+                })
             })
             .await
         }
     }
+}
+
+/// Waits for a queued submission and proves each of its entries against the checkpoint it got.
+pub(crate) async fn committed_proofs<S: LogStore>(
+    reader: &LogReader<S>,
+    pending: Pending,
+) -> Result<(Committed, Vec<Vec<Hash>>)> {
+    let proved = committed_multiproof(reader, pending).await?;
+    let proofs = proved.proofs()?;
+    Ok((proved.committed, proofs))
 }
 
 fn answer<T>(result: Result<T>) -> Result<Response<T>, Status> {
@@ -253,24 +307,35 @@ impl<S: LogStore> LogService<S> {
         latest.ok_or(Error::NoWitnessedCheckpoint)
     }
 
-    /// Waits for a queued submission and builds its receipts, each with the checkpoint unless `shared` (then the
-    /// answer carries it once: `SubmitBatchRequest.shared_checkpoint`).
+    /// Waits for a queued submission and builds its answer in the `shape` the request asked for.
     async fn receipts(
         reader: &LogReader<S>,
         pending: Pending,
-        shared: bool,
+        shape: AnswerShape,
     ) -> Result<SubmitBatchResponse> {
-        let (committed, proofs) = committed_proofs(reader, pending).await?;
-        let checkpoint = signed_to_proto(&committed.checkpoint);
-        let receipts = committed
+        let proved = committed_multiproof(reader, pending).await?;
+        let checkpoint = signed_to_proto(&proved.committed.checkpoint);
+        let (proofs, multiproof) = if shape.multiproof {
+            let multiproof = MultiProof {
+                tree_size: proved.committed.checkpoint.checkpoint.size.0,
+                hashes: hashes_to_bytes(&proved.multiproof),
+                checkpoint: None,
+            };
+            (Vec::new(), Some(multiproof))
+        } else {
+            (proved.proofs()?, None)
+        };
+        let mut proofs = proofs.into_iter();
+        let shared = shape.shared_checkpoint || shape.multiproof;
+        let receipts = proved
+            .committed
             .assigned
             .iter()
-            .zip(proofs)
-            .map(|(a, proof)| Receipt {
+            .map(|a| Receipt {
                 index: a.index.0,
                 leaf_hash: hash_to_bytes(&a.leaf_hash),
                 checkpoint: (!shared).then(|| checkpoint.clone()),
-                inclusion_proof: hashes_to_bytes(&proof),
+                inclusion_proof: proofs.next().map_or_else(Vec::new, |p| hashes_to_bytes(&p)),
                 duplicate: a.duplicate,
             })
             .collect();
@@ -278,6 +343,7 @@ impl<S: LogStore> LogService<S> {
             receipts,
             client_tag: 0,
             checkpoint: shared.then_some(checkpoint),
+            multiproof,
         })
     }
 
@@ -286,13 +352,13 @@ impl<S: LogStore> LogService<S> {
         request: &Request<()>,
         entries: Vec<Vec<u8>>,
         rpc: &'static str,
-        shared: bool,
+        shape: AnswerShape,
     ) -> Result<SubmitBatchResponse> {
         self.authorize(request, Scope::Write, rpc)?;
         private::check_public(&entries)?;
         Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &entries)?;
         let pending = self.appender.enqueue(entries)?;
-        Self::receipts(&self.reader, pending, shared).await
+        Self::receipts(&self.reader, pending, shape).await
     }
 
     /// A proof read: answered on the async worker when all it needs is in memory (the latest checkpoint, nodes in
@@ -361,7 +427,7 @@ impl<S: LogStore> Log for LogService<S> {
     async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<Receipt>, Status> {
         let (request, SubmitRequest { entry }) = split(request);
         let answered = self
-            .submit_entries(&request, vec![entry], "Submit", false)
+            .submit_entries(&request, vec![entry], "Submit", AnswerShape::default())
             .await;
         answer(answered.and_then(|mut a| a.receipts.pop().ok_or(Error::NoReceipt)))
     }
@@ -370,16 +436,15 @@ impl<S: LogStore> Log for LogService<S> {
         &self,
         request: Request<SubmitBatchRequest>,
     ) -> Result<Response<SubmitBatchResponse>, Status> {
-        let (
-            request,
-            SubmitBatchRequest {
-                entries,
-                client_tag,
-                shared_checkpoint,
-            },
-        ) = split(request);
+        let (request, message) = split(request);
+        let shape = AnswerShape::of(&message);
+        let SubmitBatchRequest {
+            entries,
+            client_tag,
+            ..
+        } = message;
         let answered = self
-            .submit_entries(&request, entries, "SubmitBatch", shared_checkpoint)
+            .submit_entries(&request, entries, "SubmitBatch", shape)
             .await;
         answer(answered.map(|a| SubmitBatchResponse { client_tag, ..a }))
     }
@@ -411,10 +476,11 @@ impl<S: LogStore> Log for LogService<S> {
                         break;
                     }
                 };
+                let shape = AnswerShape::of(&message);
                 let SubmitBatchRequest {
                     entries,
                     client_tag,
-                    shared_checkpoint,
+                    ..
                 } = message;
                 // Queued here, in stream order, so the stream's entries are sequenced in the order sent.
                 let queued = private::check_public(&entries)
@@ -425,10 +491,9 @@ impl<S: LogStore> Log for LogService<S> {
                     .and_then(|()| appender.enqueue(entries));
                 let reader = reader.clone();
                 let task = tokio::spawn(async move {
-                    let answered =
-                        Self::receipts(&reader, queued.map_err(status)?, shared_checkpoint)
-                            .await
-                            .map_err(status)?;
+                    let answered = Self::receipts(&reader, queued.map_err(status)?, shape)
+                        .await
+                        .map_err(status)?;
                     Ok(SubmitBatchResponse {
                         client_tag,
                         ..answered
@@ -586,7 +651,7 @@ impl<S: LogStore> Log for LogService<S> {
             let placeholders = vec![Vec::new(); items.len()];
             Self::archive_allows_writes(self.archive.as_ref(), &self.appender, &placeholders)?;
             let pending = self.appender.enqueue_private(items)?;
-            Self::receipts(&self.reader, pending, false).await
+            Self::receipts(&self.reader, pending, AnswerShape::default()).await
         }
         .await;
         answer(result)

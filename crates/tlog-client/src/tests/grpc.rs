@@ -164,11 +164,13 @@ impl Log for FakeLog {
             .map(|e| s.append(e))
             .collect();
         let receipts = appended.into_iter().map(|(i, d)| s.receipt(i, d)).collect();
-        // Like a server older than `shared_checkpoint`: every receipt carries the checkpoint.
+        // Like a server older than `shared_checkpoint` and `multiproof`: every receipt carries the checkpoint and its
+        // inclusion proof.
         Ok(Response::new(v1::SubmitBatchResponse {
             receipts,
             client_tag: 0,
             checkpoint: None,
+            multiproof: None,
         }))
     }
 
@@ -191,6 +193,7 @@ impl Log for FakeLog {
                 receipts,
                 client_tag,
                 checkpoint: None,
+                multiproof: None,
             }));
         }
         streamed(responses)

@@ -654,8 +654,10 @@ fn batch_receipts_take_the_answers_checkpoint_unless_they_have_their_own() {
         receipts: vec![receipt(None), receipt(Some(note("own"))), receipt(None)],
         client_tag: 0,
         checkpoint: Some(note("shared")),
+        multiproof: None,
     };
     let notes: Vec<_> = crate::batch_receipts(answer)
+        .unwrap()
         .into_iter()
         .map(|r| r.checkpoint.map(|c| c.note))
         .collect();
@@ -671,9 +673,86 @@ fn batch_receipts_take_the_answers_checkpoint_unless_they_have_their_own() {
     let bare = crate::batch_receipts(v1::SubmitBatchResponse {
         receipts: vec![receipt(None)],
         ..Default::default()
-    });
+    })
+    .unwrap();
     assert!(matches!(
         Receipt::try_from(bare[0].clone()),
         Err(ClientError::BadField(ProtoError::Missing { .. }))
     ));
+}
+
+/// A batch answer with one multiproof for receipts 2, 3 (twice: an entry sent twice) and 9 of a 13-leaf tree.
+fn multiproof_answer() -> (Vec<Vec<u8>>, v1::SubmitBatchResponse) {
+    let entries = entries(13);
+    let l = leaves(&entries);
+    let tree = tlog_core::testing::Tree::new(l.clone());
+    let indices: Vec<LeafIndex> = [2, 3, 9].map(LeafIndex).to_vec();
+    let plan = tlog_core::multi_inclusion_plan(&indices, TreeSize(13)).unwrap();
+    let hashes = plan.build(&tree.hashes(plan.node_ids())).unwrap();
+    let receipts = [2usize, 3, 3, 9]
+        .iter()
+        .map(|&i| v1::Receipt {
+            index: i as u64,
+            leaf_hash: l[i].0.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    let answer = v1::SubmitBatchResponse {
+        receipts,
+        client_tag: 0,
+        checkpoint: Some(v1::SignedCheckpoint {
+            note: checkpoint(&l, 13, 1_700_000_000).note.into_bytes(),
+            ..Default::default()
+        }),
+        multiproof: Some(v1::MultiProof {
+            tree_size: 13,
+            hashes: tlog_proto::hashes_to_bytes(&hashes),
+            checkpoint: None,
+        }),
+    };
+    (entries, answer)
+}
+
+#[test]
+fn batch_receipts_expand_the_answers_multiproof_into_each_receipts_proof() {
+    let (entries, answer) = multiproof_answer();
+    let l = leaves(&entries);
+    let receipts = crate::batch_receipts(answer).unwrap();
+    assert_eq!(receipts.len(), 4);
+    for wire in receipts {
+        let index = wire.index as usize;
+        let r = Receipt::try_from(wire).unwrap();
+        assert_eq!(r.inclusion_proof, inclusion_proof(index, &l));
+        verify_receipt(&verifier(), &r, Some(&entries[index])).unwrap();
+    }
+}
+
+#[test]
+fn batch_receipts_refuse_a_multiproof_that_does_not_fit_or_leads_elsewhere() {
+    let (_, mut short) = multiproof_answer();
+    short.multiproof.as_mut().unwrap().hashes.pop();
+    assert!(matches!(
+        crate::batch_receipts(short),
+        Err(ClientError::MultiProofInvalid(
+            VerifyError::WrongProofLength { .. }
+        ))
+    ));
+    // Two receipts for one index that disagree on its leaf hash.
+    let (_, mut split) = multiproof_answer();
+    split.receipts[2].leaf_hash[0] ^= 1;
+    assert!(matches!(
+        crate::batch_receipts(split),
+        Err(ClientError::LeafHashMismatch { .. })
+    ));
+    // A tampered hash expands, but every receipt it reaches then fails verification.
+    let (_, mut tampered) = multiproof_answer();
+    tampered.multiproof.as_mut().unwrap().hashes[0][0] ^= 1;
+    let receipts = crate::batch_receipts(tampered).unwrap();
+    assert!(receipts.into_iter().any(|wire| {
+        let r = Receipt::try_from(wire).unwrap();
+        matches!(
+            verify_receipt(&verifier(), &r, None),
+            Err(ClientError::InclusionProofInvalid(_))
+        )
+    }));
 }
