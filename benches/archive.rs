@@ -148,6 +148,7 @@ async fn spawn_writers(
                         entries,
                         client_tag: 0,
                         shared_checkpoint: false,
+                        multiproof: false,
                     })
                     .await
                 {

@@ -154,6 +154,7 @@ async fn request(
                     entries,
                     client_tag: 0,
                     shared_checkpoint: false,
+                    multiproof: false,
                 })
                 .await
                 .map_err(|e| e.to_string())?

@@ -174,6 +174,7 @@ async fn write_load(addr: &str, args: &Args, tag: u64, seconds: f64) -> Res<f64>
                     entries,
                     client_tag: 0,
                     shared_checkpoint: false,
+                    multiproof: false,
                 };
                 let receipts = rpc
                     .submit_batch(request)

@@ -57,8 +57,8 @@ impl Verifier {
         self.seen.is_multiple_of(self.every)
     }
 
-    /// Every write receipt: a new entry (never a duplicate) inside its checkpoint's tree (its own, else `shared`,
-    /// the answer's); `force` or the sample verifies it fully against `entry()`.
+    /// Every write receipt: [`write_structure`](Self::write_structure); `force` or the sample verifies it fully
+    /// against `entry()`.
     pub(crate) fn write_receipt(
         &mut self,
         r: &v1::Receipt,
@@ -66,8 +66,33 @@ impl Verifier {
         force: bool,
         entry: impl FnOnce() -> Vec<u8>,
     ) {
-        let checkpoint = r.checkpoint.as_ref().or(shared);
-        let size = checkpoint.map_or(0, |c| c.size);
+        self.write_structure(r, shared);
+        if self.sampled() || force {
+            let receipt = match &r.checkpoint {
+                Some(_) => Receipt::try_from(r.clone()),
+                None => Receipt::try_from(v1::Receipt {
+                    checkpoint: shared.cloned(),
+                    ..r.clone()
+                }),
+            };
+            match receipt {
+                Ok(receipt) => {
+                    let entry = entry();
+                    self.full(&receipt, Some(&entry));
+                }
+                Err(e) => self.checks.fail(format!("receipt {}: {e}", r.index)),
+            }
+        }
+    }
+
+    /// A write receipt's structure: a new entry (never a duplicate) inside its checkpoint's tree (its own, else
+    /// `shared`, the answer's).
+    pub(crate) fn write_structure(
+        &mut self,
+        r: &v1::Receipt,
+        shared: Option<&v1::SignedCheckpoint>,
+    ) {
+        let size = r.checkpoint.as_ref().or(shared).map_or(0, |c| c.size);
         if r.duplicate {
             self.checks
                 .fail(format!("receipt {} marks a new entry duplicate", r.index));
@@ -77,19 +102,6 @@ impl Verifier {
                 "receipt index {} outside its checkpoint's tree of {size}",
                 r.index
             ));
-        }
-        if self.sampled() || force {
-            let wire = v1::Receipt {
-                checkpoint: checkpoint.cloned(),
-                ..r.clone()
-            };
-            match Receipt::try_from(wire) {
-                Ok(receipt) => {
-                    let entry = entry();
-                    self.full(&receipt, Some(&entry));
-                }
-                Err(e) => self.checks.fail(format!("receipt {}: {e}", r.index)),
-            }
         }
     }
 

@@ -113,8 +113,8 @@ impl Ctx {
 /// A write worker's receipt bookkeeping.
 pub(crate) struct WriteChecks {
     pub(crate) v: Verifier,
-    /// The last receipt seen and its entry's sequence number, verified at the end.
-    pub(crate) last: Option<(v1::Receipt, u64)>,
+    /// The last answer seen and its first entry's sequence number: its last receipt is verified at the end.
+    pub(crate) last: Option<(v1::SubmitBatchResponse, u64)>,
     /// Prefill: each receipt's index must be `base + seq`, and each checkpoint seen is kept.
     pub(crate) expect_base: Option<u64>,
     pub(crate) checkpoints: BTreeMap<u64, String>,
@@ -132,7 +132,9 @@ impl WriteChecks {
 
     /// Checks the receipts of `n` entries starting at sequence number `seq0` of `client`, given in `answer`
     /// (with the checkpoint once in the answer, or in each receipt, as a server older than `shared_checkpoint`
-    /// sends it).
+    /// sends it). An answer with a multiproof (receipts without proofs) is checked whole: in the sample (one answer
+    /// in `--verify-every`) and each client's first, every receipt gets its proof from it, as `tlog-client` does,
+    /// and is verified.
     pub(crate) fn receipts(
         &mut self,
         ctx: &Ctx,
@@ -141,19 +143,29 @@ impl WriteChecks {
         n: usize,
         answer: v1::SubmitBatchResponse,
     ) {
-        let v1::SubmitBatchResponse {
-            mut receipts,
-            checkpoint: shared,
-            ..
-        } = answer;
-        if receipts.len() != n {
-            self.v
-                .checks
-                .fail(format!("{n} entries got {} receipts", receipts.len()));
+        if answer.receipts.len() != n {
+            self.v.checks.fail(format!(
+                "{n} entries got {} receipts",
+                answer.receipts.len()
+            ));
             return;
         }
+        let shared = answer.checkpoint.as_ref();
+        let first = self.last.is_none();
+        let whole = answer.multiproof.is_some() && (first || self.v.sampled());
+        let expanded = if whole {
+            match tlog_client::batch_receipts(answer.clone()) {
+                Ok(receipts) => Some(receipts),
+                Err(e) => {
+                    self.v.checks.fail(format!("multiproof answer: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut previous = None;
-        for (k, r) in receipts.iter().enumerate() {
+        for (k, r) in answer.receipts.iter().enumerate() {
             let seq = seq0 + k as u64;
             if previous.is_some_and(|p| r.index <= p) {
                 self.v
@@ -170,31 +182,37 @@ impl WriteChecks {
                     base + seq
                 ));
             }
-            let first = self.last.is_none() && k == 0;
-            self.v
-                .write_receipt(r, shared.as_ref(), first, || ctx.entry(client, seq));
+            let entry = || ctx.entry(client, seq);
+            match &expanded {
+                Some(full) => self.v.write_receipt(&full[k], shared, true, entry),
+                None if answer.multiproof.is_some() => self.v.write_structure(r, shared),
+                None => self.v.write_receipt(r, shared, first && k == 0, entry),
+            }
         }
         if self.expect_base.is_some()
-            && let Some(cp) = receipts
+            && let Some(cp) = answer
+                .receipts
                 .first()
                 .and_then(|r| r.checkpoint.as_ref())
-                .or(shared.as_ref())
+                .or(shared)
             && let Ok(note) = String::from_utf8(cp.note.clone())
         {
             self.checkpoints.insert(cp.size, note);
         }
-        self.last = receipts.pop().map(|mut r| {
-            if r.checkpoint.is_none() {
-                r.checkpoint = shared;
-            }
-            (r, seq0 + n as u64 - 1)
-        });
+        self.last = Some((answer, seq0));
     }
 
     pub(crate) fn finish(mut self, ctx: &Ctx, client: u32) -> (Checks, BTreeMap<u64, String>) {
-        if let Some((r, seq)) = self.last.take() {
-            self.v
-                .write_receipt(&r, None, true, || ctx.entry(client, seq));
+        if let Some((answer, seq0)) = self.last.take() {
+            let shared = answer.checkpoint.clone();
+            let seq = seq0 + answer.receipts.len() as u64 - 1;
+            match tlog_client::batch_receipts(answer).map(|mut r| r.pop()) {
+                Ok(Some(r)) => self
+                    .v
+                    .write_receipt(&r, shared.as_ref(), true, || ctx.entry(client, seq)),
+                Ok(None) => {}
+                Err(e) => self.v.checks.fail(format!("last answer: {e}")),
+            }
         }
         (self.v.checks, self.checkpoints)
     }
@@ -218,6 +236,7 @@ async fn submit(
             entries,
             client_tag: 0,
             shared_checkpoint: true,
+            multiproof: true,
         };
         Ok(rpc.submit_batch(request).await?.into_inner())
     }
@@ -307,6 +326,7 @@ impl StreamSender {
                 entries,
                 client_tag: self.tag,
                 shared_checkpoint: true,
+                multiproof: true,
             };
             // The channel holds `window` messages, so this cannot be full while fewer are in flight.
             if tx.try_send(message).is_err() {
