@@ -162,6 +162,34 @@ fn main() {
             &[2, (size - 1) as u8, index as u8, 2, 0, 1],
         );
     }
+    // Batch answers with one multiproof (entries 1, 3 twice and 8 of the tree of 11), as a server sends them.
+    let ids = [1u64, 3, 8].map(tlog_core::LeafIndex);
+    let plan =
+        tlog_core::multi_inclusion_plan(&ids, tlog_core::TreeSize(11)).expect("valid indices");
+    let hashes = plan
+        .build(&log.tree.hashes(plan.node_ids()))
+        .expect("the plan's nodes");
+    let shared = proto_receipt(1, 11).checkpoint;
+    let answer = v1::SubmitBatchResponse {
+        receipts: [1u64, 3, 3, 8]
+            .iter()
+            .map(|&i| v1::Receipt {
+                index: i,
+                leaf_hash: log.tree.leaves[i as usize].0.to_vec(),
+                ..Default::default()
+            })
+            .collect(),
+        client_tag: 0,
+        checkpoint: shared,
+        multiproof: Some(v1::MultiProof {
+            tree_size: 11,
+            hashes: hashes.iter().map(|h| h.0.to_vec()).collect(),
+            checkpoint: None,
+        }),
+    };
+    let mut bytes = vec![3u8];
+    bytes.extend(answer.encode_to_vec());
+    write("receipt_decode", "batch_multiproof_1_3_3_8", &bytes);
     // Broken proto receipts, each refused for its one defect: a note made invalid UTF-8 by changing a byte of a
     // signature line's em dash, a proof hash one byte short, no checkpoint.
     let proto = |edit: &dyn Fn(&mut v1::Receipt)| {
@@ -266,6 +294,7 @@ fn main() {
                 entries,
                 client_tag: 7,
                 shared_checkpoint: false,
+                multiproof: false,
             }
             .encode_to_vec(),
         );
@@ -287,6 +316,7 @@ fn main() {
                 entries,
                 client_tag: 9,
                 shared_checkpoint: false,
+                multiproof: false,
             }
             .encode_to_vec(),
         );
@@ -301,6 +331,25 @@ fn main() {
                 entries: vec![b"u".to_vec(), b"v".to_vec()],
                 client_tag: 11,
                 shared_checkpoint: true,
+                multiproof: false,
+            }
+            .encode_to_vec(),
+        );
+    }
+    // Asking for one multiproof per answer instead of a proof in every receipt.
+    for (name, kind) in [
+        ("submit_batch_multiproof", 1),
+        ("submit_stream_multiproof", 7),
+    ] {
+        req(
+            name,
+            kind,
+            &[1],
+            v1::SubmitBatchRequest {
+                entries: vec![b"w".to_vec(), b"x".to_vec(), b"w".to_vec()],
+                client_tag: 12,
+                shared_checkpoint: false,
+                multiproof: true,
             }
             .encode_to_vec(),
         );

@@ -5,8 +5,11 @@
 //! receipt verifies unless everything it claims is true of the fixture log: a checkpoint the log signed for the
 //! fixture tree, a leaf that sits at the claimed index, and that index's correct proof.
 //!
+//! Batch answers (`tlog.v1.SubmitBatchResponse`): `batch_receipts` never panics, only an answer with a multiproof
+//! can make it fail, and every receipt it gives (its proof expanded from the multiproof) verifies only if true.
+//!
 //! Input: a mode byte, then 0: receipt JSON, 1: proto bytes, 2: a genuine receipt plus mutations, sent through
-//! the proto bytes as a server would send it.
+//! the proto bytes as a server would send it, 3: batch answer proto bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,7 +24,7 @@ use tlog_proto::{ProtoError, v1};
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    match input.u8() % 3 {
+    match input.u8() % 4 {
         0 => {
             let Ok(receipt) = serde_json::from_slice::<Receipt>(input.rest()) else {
                 return;
@@ -47,6 +50,23 @@ fuzz_target!(|data: &[u8]| {
                     round_trip_and_check(&receipt, unsigned);
                 }
                 Err(e) => assert_wire_defect(&message, &e),
+            }
+        }
+        3 => {
+            let Ok(answer) = v1::SubmitBatchResponse::decode(input.rest()) else {
+                return;
+            };
+            let (n, multi) = (answer.receipts.len(), answer.multiproof.is_some());
+            match tlog_client::batch_receipts(answer) {
+                Ok(receipts) => {
+                    assert_eq!(receipts.len(), n, "one receipt per receipt");
+                    for wire in receipts {
+                        if let Ok(receipt) = Receipt::try_from(wire) {
+                            check(&receipt);
+                        }
+                    }
+                }
+                Err(e) => assert!(multi, "refused without a multiproof: {e}"),
             }
         }
         _ => {

@@ -162,6 +162,7 @@ fn fixture() -> &'static Fixture {
                     entries: entries.clone(),
                     client_tag: 0,
                     shared_checkpoint: false,
+                    multiproof: false,
                 },
                 Some(format!("Bearer {WRITE_TOKEN}").as_bytes()),
             );
@@ -275,12 +276,15 @@ fn check_receipts(model: &Model, receipts: &[v1::Receipt], expected: &[(u64, boo
 
 /// A batch answer: asked for the shared checkpoint, it carries the checkpoint once and its receipts none;
 /// otherwise every receipt carries it and the answer none.
+/// A batch answer in the shape its request asked for (`shared_checkpoint`, `multiproof`), every receipt proved
+/// against the newest checkpoint: by its own proof, or by the one multiproof expanded as `tlog-client` does.
 fn check_batch_answer(
     model: &Model,
     answer: &v1::SubmitBatchResponse,
-    shared: bool,
+    (shared, multi): (bool, bool),
     expected: &[(u64, bool)],
 ) {
+    let shared = shared || multi;
     assert_eq!(
         answer.checkpoint.is_some(),
         shared,
@@ -293,12 +297,18 @@ fn check_batch_answer(
             .all(|r| r.checkpoint.is_some() != shared),
         "receipts carry the checkpoint exactly when it is not shared"
     );
-    check_receipts_against(
-        model,
-        &answer.receipts,
-        answer.checkpoint.as_ref(),
-        expected,
+    assert_eq!(
+        answer.multiproof.is_some(),
+        multi,
+        "the answer's multiproof"
     );
+    if let Some(m) = &answer.multiproof {
+        assert_eq!(m.tree_size, model.size());
+        assert!(m.checkpoint.is_none(), "the answer's checkpoint is the one");
+        assert!(answer.receipts.iter().all(|r| r.inclusion_proof.is_empty()));
+    }
+    let receipts = tlog_client::batch_receipts(answer.clone()).expect("the multiproof fits");
+    check_receipts_against(model, &receipts, answer.checkpoint.as_ref(), expected);
 }
 
 fn check_receipts_against(
@@ -383,8 +393,11 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => {
                 if let Some(m) = decode::<v1::SubmitBatchRequest>(bytes) {
-                    let (entries, tag, shared) =
-                        (m.entries.clone(), m.client_tag, m.shared_checkpoint);
+                    let (entries, tag, shape) = (
+                        m.entries.clone(),
+                        m.client_tag,
+                        (m.shared_checkpoint, m.multiproof),
+                    );
                     let (auth, expected) = write_plan(&model, &entries, authorization.as_deref());
                     let answer = f
                         .service
@@ -395,7 +408,7 @@ fuzz_target!(|data: &[u8]| {
                     if let Ok(answer) = answer {
                         assert_eq!(answer.client_tag, tag);
                         let assigned = model.append(&entries);
-                        check_batch_answer(&model, &answer, shared, &assigned);
+                        check_batch_answer(&model, &answer, shape, &assigned);
                     }
                 }
             }
@@ -587,7 +600,11 @@ async fn submit_stream(
     m: v1::SubmitBatchRequest,
     authorization: Option<&[u8]>,
 ) {
-    let (entries, tag, shared) = (m.entries.clone(), m.client_tag, m.shared_checkpoint);
+    let (entries, tag, shape) = (
+        m.entries.clone(),
+        m.client_tag,
+        (m.shared_checkpoint, m.multiproof),
+    );
     let (auth, expected) = write_plan(model, &entries, authorization);
     let token_refusal = token_code(auth);
     let message = m.encode_to_vec();
@@ -617,7 +634,7 @@ async fn submit_stream(
     if let Ok(answer) = first {
         assert_eq!(answer.client_tag, tag);
         let assigned = model.append(&entries);
-        check_batch_answer(model, &answer, shared, &assigned);
+        check_batch_answer(model, &answer, shape, &assigned);
     }
     assert!(answers.next().await.is_none(), "one answer per message");
 }
