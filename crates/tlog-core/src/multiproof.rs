@@ -92,14 +92,12 @@ fn count<T>(leaves: &[T], size: TreeSize, index: &impl Fn(&T) -> u64) -> usize {
     n
 }
 
-/// The root implied by a multiproof: `leaves` are `(index, leaf hash)` pairs with strictly increasing indices.
-///
-/// Checks the indices and the exact proof length before hashing anything.
-pub fn root_from_multi_inclusion_proof(
+/// Checks `leaves`' indices and that `proof` has exactly the length their multiproof has; returns that length.
+fn check_proof_shape(
     size: TreeSize,
     leaves: &[(LeafIndex, Hash)],
     proof: &[Hash],
-) -> Result<Hash, VerifyError> {
+) -> Result<usize, VerifyError> {
     check_indices(leaves.iter().map(|(i, _)| i.0), size)?;
     let expected = count(leaves, size, &|(i, _)| i.0);
     if proof.len() != expected {
@@ -108,6 +106,18 @@ pub fn root_from_multi_inclusion_proof(
             actual: proof.len(),
         });
     }
+    Ok(expected)
+}
+
+/// The root implied by a multiproof: `leaves` are `(index, leaf hash)` pairs with strictly increasing indices.
+///
+/// Checks the indices and the exact proof length before hashing anything.
+pub fn root_from_multi_inclusion_proof(
+    size: TreeSize,
+    leaves: &[(LeafIndex, Hash)],
+    proof: &[Hash],
+) -> Result<Hash, VerifyError> {
+    let expected = check_proof_shape(size, leaves, proof)?;
     let mut proof = proof.iter();
     // With the length checked, the fold never runs out of proof hashes; `None` is only a safety net.
     fold(0, size.0, leaves, &mut proof).ok_or(VerifyError::WrongProofLength {
@@ -149,14 +159,7 @@ pub fn inclusion_proofs_from_multi(
     leaves: &[(LeafIndex, Hash)],
     proof: &[Hash],
 ) -> Result<Vec<Vec<Hash>>, VerifyError> {
-    check_indices(leaves.iter().map(|(i, _)| i.0), size)?;
-    let expected = count(leaves, size, &|(i, _)| i.0);
-    if proof.len() != expected {
-        return Err(VerifyError::WrongProofLength {
-            expected,
-            actual: proof.len(),
-        });
-    }
+    check_proof_shape(size, leaves, proof)?;
     // A proof holds at most one hash per level of the tree.
     let height = (u64::BITS - (size.0 - 1).leading_zeros()) as usize;
     let mut paths: Vec<Vec<Hash>> = (0..leaves.len())
