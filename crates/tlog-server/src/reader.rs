@@ -199,6 +199,24 @@ impl<S: LogStore> LogReader<S> {
         Ok(plan.build(&mine)?)
     }
 
+    /// The proof `plan` describes, its nodes read in one batch within `tier`.
+    fn prove_in(&self, plan: &ProofPlan, tier: ReadTier) -> Result<Option<Vec<Hash>>> {
+        let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
+            return Ok(None);
+        };
+        Self::prove(plan, &nodes).map(Some)
+    }
+
+    /// The multiproof of `indices` (strictly increasing, each below `tree`) in the tree of size `tree`.
+    fn multiproof_in(
+        &self,
+        indices: &[LeafIndex],
+        tree: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<Vec<Hash>>> {
+        self.prove_in(&multi_inclusion_plan(indices, tree)?, tier)
+    }
+
     /// Inclusion proof of a leaf (by index or by leaf hash) in the published tree `size` (0 = latest), with the
     /// leaf hash stored for it; the proof's nodes and the leaf come from one batched read.
     pub fn inclusion(&self, leaf: LeafRef, size: TreeSize) -> Result<InclusionAnswer> {
@@ -298,11 +316,9 @@ impl<S: LogStore> LogReader<S> {
         {
             return Ok(None);
         }
-        let plan = consistency_plan(old, new)?;
-        let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
-            return Ok(None);
-        };
-        Ok(Some((Self::prove(&plan, &nodes)?, cp)))
+        Ok(self
+            .prove_in(&consistency_plan(old, new)?, tier)?
+            .map(|proof| (proof, cp)))
     }
 
     /// Multiproof of `indices` (strictly increasing, already checked by [`crate::validate`]) in the published tree
@@ -324,11 +340,9 @@ impl<S: LogStore> LogReader<S> {
                 size: tree.0,
             });
         }
-        let plan = multi_inclusion_plan(indices, tree)?;
-        let Some(nodes) = self.nodes_in(plan.node_ids().to_vec(), tier)? else {
-            return Ok(None);
-        };
-        Ok(Some((Self::prove(&plan, &nodes)?, cp)))
+        Ok(self
+            .multiproof_in(indices, tree, tier)?
+            .map(|proof| (proof, cp)))
     }
 
     /// Entries `[start, end)`: a range already checked against the log's size and the read limit.
@@ -410,9 +424,9 @@ impl<S: LogStore> LogReader<S> {
         leaves: &[(LeafIndex, Hash)],
     ) -> Result<Vec<Hash>> {
         let indices: Vec<LeafIndex> = leaves.iter().map(|(index, _)| *index).collect();
-        let plan = multi_inclusion_plan(&indices, committed.checkpoint.checkpoint.size)?;
-        let nodes = answered(self.nodes_in(plan.node_ids().to_vec(), ReadTier::Any)?);
-        Self::prove(&plan, &nodes)
+        let tree = committed.checkpoint.checkpoint.size;
+        self.multiproof_in(&indices, tree, ReadTier::Any)
+            .map(answered)
     }
 
     /// Inclusion proofs of every entry of a committed submission against its checkpoint, from the store.

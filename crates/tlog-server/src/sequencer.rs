@@ -179,6 +179,16 @@ impl Committed {
         let proofs =
             inclusion_proofs_from_multi(self.checkpoint.checkpoint.size, leaves, multiproof)
                 .map_err(tlog_core::CoreError::from)?;
+        // Usually each entry is new, in order: the proofs are already in submission order.
+        let in_order = self.assigned.len() == leaves.len()
+            && self
+                .assigned
+                .iter()
+                .zip(leaves)
+                .all(|(a, (index, _))| a.index == *index);
+        if in_order {
+            return Ok(proofs);
+        }
         Ok(self
             .assigned
             .iter()
