@@ -226,7 +226,7 @@ async fn store_memory_is_reported_by_part() {
     log.submit(&entries("m", 3)).await.unwrap();
     let m = log.scrape().await;
     let part = |p| m.value("tlog_store_memory_bytes", &[("part", p)]);
-    // The three hashes went into the leaf filter's first segment, and the batch into RocksDB's memtables.
+    // The three hashes went into the leaf filter, and the batch into RocksDB's memtables.
     assert!(part("leaf_filter") > 0.0);
     assert!(part("memtables") > 0.0);
     // No proof was asked for, so no upper tile is held; the rest are there, whatever their size.

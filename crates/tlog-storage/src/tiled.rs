@@ -152,10 +152,13 @@ enum FilterState {
 /// Leaf-index rows read per backend scan while loading the [`LeafFilter`].
 const FILTER_LOAD_CHUNK: usize = 1 << 16;
 /// Meta key of the saved leaf filter's header (see [`TiledStore::save_leaf_filter`]); its blocks are in rows
-/// `leaf_filter.<generation>/<segment>/<chunk>`, [`SAVED_FILTER_CHUNK_BLOCKS`] blocks each.
+/// `leaf_filter.<generation>/<segment>/<chunk>`, [`SAVED_FILTER_CHUNK_BLOCKS`] blocks each (one segment since the
+/// filter stopped growing in segments; a header of several is rebuilt from the leaf index).
 const META_LEAF_FILTER: &str = "leaf_filter";
 /// First byte past every saved filter's block rows (`'/'` follows `'.'`).
 const SAVED_FILTER_ROWS_END: &str = "leaf_filter/";
+/// Bytes of one leaf-index row (a 32-byte hash key, an 8-byte index), what a scan of the index reads per entry.
+const LEAF_ROW_BYTES: u64 = 40;
 /// Filter blocks (64 bytes) per saved row: 1 MiB.
 const SAVED_FILTER_CHUNK_BLOCKS: usize = 1 << 14;
 /// Saved rows per write batch, so saving never holds more than this many MiB beyond the filter itself.
@@ -314,8 +317,9 @@ impl<B: Backend> TiledStore<B> {
         Ok(store)
     }
 
-    /// Bounds the leaf filter's memory to `bytes` (default [`DEFAULT_LEAF_FILTER_BYTES`]): past it, the filter
-    /// trades accuracy for room, and more de-duplication lookups reach the backend.
+    /// Sets the leaf filter's memory to `bytes` (default [`DEFAULT_LEAF_FILTER_BYTES`]): the filter takes all of
+    /// it (a filter already holding hashes can only shrink, by folding), and the fewer bytes per entry, the more
+    /// de-duplication lookups reach the backend.
     pub fn with_leaf_filter_bytes(mut self, bytes: usize) -> Self {
         self.leaf_filter_bytes = bytes;
         match self.leaves.get_mut().unwrap_or_else(|p| p.into_inner()) {
@@ -383,7 +387,8 @@ impl<B: Backend> TiledStore<B> {
 
     /// Saves the leaf filter, if it is loaded, so that the next open loads it in a moment instead of scanning the
     /// whole leaf index (about 5 s per 10M entries, on the cores that serve). For a clean shutdown, after the last
-    /// append: appends wait while it runs. Returns whether a filter was saved.
+    /// append: appends wait while it runs. Returns whether a filter was saved: not for a log whose leaf index is
+    /// smaller than the filter (a scan of it is quicker than reading the filter back).
     ///
     /// The blocks go in rows of a new generation, a few per write; one last write stores the header that names
     /// that generation and deletes every other generation's rows, so a save cut short leaves the previous one in
@@ -396,6 +401,10 @@ impl<B: Backend> TiledStore<B> {
         let FilterState::Ready(filter) = &*state else {
             return Ok(false);
         };
+        // A small log's index is quicker to scan than its filter is to read back.
+        if covered.saturating_mul(LEAF_ROW_BYTES) < filter.bytes() as u64 {
+            return Ok(false);
+        }
         let generation = self
             .meta(META_LEAF_FILTER)?
             .and_then(|h| SavedFilter::decode(&h))
@@ -411,10 +420,8 @@ impl<B: Backend> TiledStore<B> {
             self.backend.write_batch(&puts, deletes)
         };
         for (key, seg, first) in saved_filter_rows(&prefix, &segments) {
-            rows.push((
-                key,
-                filter.block_bytes(seg, first, SAVED_FILTER_CHUNK_BLOCKS),
-            ));
+            debug_assert_eq!(seg, 0, "a filter is one segment");
+            rows.push((key, filter.block_bytes(first, SAVED_FILTER_CHUNK_BLOCKS)));
             if rows.len() == SAVED_FILTER_ROWS_PER_BATCH {
                 write(&rows, &[])?;
                 rows.clear();
@@ -458,14 +465,16 @@ impl<B: Backend> TiledStore<B> {
         if header.covered > size || size - header.covered > header.covered {
             return Ok(None);
         }
-        // A bound on what to allocate for a header read from disk: the segments of a filter of `size` hashes at 16
-        // bits (2 bytes) each have room for at most about twice that many, plus the loader's extra first-size
-        // segment; 8 bytes per entry and 64 MiB is well above any filter this code saved.
+        // A bound on what to allocate for a header read from disk: a filter is saved only when it is smaller than
+        // the leaf index (LEAF_ROW_BYTES per entry), and only a budget larger than the current one (folded below)
+        // could have made it larger than that.
         let Some(mut filter) = LeafFilter::from_shape(
             self.leaf_filter_bytes,
             header.folds,
             &header.segments,
-            size.saturating_mul(8).saturating_add(64 << 20),
+            size.saturating_mul(LEAF_ROW_BYTES)
+                .max(self.leaf_filter_bytes as u64)
+                .saturating_add(64 << 20),
         ) else {
             return Ok(None);
         };
@@ -476,7 +485,7 @@ impl<B: Backend> TiledStore<B> {
             };
             let blocks = usize::try_from(header.segments[seg][2]).unwrap_or(usize::MAX);
             let want = (blocks - first).min(SAVED_FILTER_CHUNK_BLOCKS) * 64;
-            if bytes.len() != want || !filter.set_block_bytes(seg, first, &bytes) {
+            if seg != 0 || bytes.len() != want || !filter.set_block_bytes(first, &bytes) {
                 return Ok(None);
             }
         }
@@ -1050,6 +1059,10 @@ mod tests {
         );
     }
 
+    /// A leaf filter budget small enough that a few thousand entries' index (40 bytes each) outweighs it, so that
+    /// it is saved.
+    const SMALL_FILTER: usize = 16 << 10;
+
     fn filter_holds(store: &TiledStore<MemoryBackend>, hash: &Hash) -> bool {
         match &*store.leaves.read().unwrap() {
             FilterState::Ready(filter) => filter.may_contain(hash),
@@ -1073,7 +1086,9 @@ mod tests {
     /// it) and hashes the entries appended after the save.
     #[test]
     fn a_saved_filter_loads_without_a_scan_and_takes_in_later_entries() {
-        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let store = TiledStore::open(MemoryBackend::new())
+            .unwrap()
+            .with_leaf_filter_bytes(SMALL_FILTER);
         let mut frontier = CompactRange::new();
         append_entries(&store, &mut frontier, 0..3000);
         assert!(store.save_leaf_filter().unwrap());
@@ -1094,7 +1109,9 @@ mod tests {
     /// A saved filter that cannot be read as written is not used: the filter is rebuilt from the leaf index.
     #[test]
     fn a_damaged_saved_filter_is_replaced_by_a_scan() {
-        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let store = TiledStore::open(MemoryBackend::new())
+            .unwrap()
+            .with_leaf_filter_bytes(SMALL_FILTER);
         let mut frontier = CompactRange::new();
         append_entries(&store, &mut frontier, 0..3000);
         assert!(store.save_leaf_filter().unwrap());
@@ -1110,7 +1127,9 @@ mod tests {
     /// Each save replaces the one before: only the newest generation's rows remain.
     #[test]
     fn a_new_save_deletes_the_previous_one() {
-        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let store = TiledStore::open(MemoryBackend::new())
+            .unwrap()
+            .with_leaf_filter_bytes(1 << 10);
         let mut frontier = CompactRange::new();
         append_entries(&store, &mut frontier, 0..100);
         assert!(store.save_leaf_filter().unwrap());
@@ -1136,15 +1155,35 @@ mod tests {
     /// A filter saved under a larger budget is folded to the current one on load, keeping every hash.
     #[test]
     fn a_saved_filter_is_folded_to_a_smaller_budget() {
-        let mut store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut store = TiledStore::open(MemoryBackend::new())
+            .unwrap()
+            .with_leaf_filter_bytes(4 * SMALL_FILTER);
         let mut frontier = CompactRange::new();
-        append_entries(&store, &mut frontier, 0..1000);
+        append_entries(&store, &mut frontier, 0..3000);
         assert!(store.save_leaf_filter().unwrap());
-        store = store.with_leaf_filter_bytes(1 << 20);
+        let gone = drop_leaf_row(&store, 7);
+        store = store.with_leaf_filter_bytes(SMALL_FILTER);
         *store.leaves.write().unwrap() = FilterState::Unloaded;
         store.load_leaf_filter().unwrap();
-        assert!(store.leaf_filter_bytes() <= 1 << 20);
-        assert!((0..1000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+        assert_eq!(store.leaf_filter_bytes(), SMALL_FILTER);
+        assert!(
+            filter_holds(&store, &gone),
+            "the filter was rebuilt by a scan"
+        );
+        assert!((0..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// A filter larger than the leaf index it stands for is not saved: the next load scans the index.
+    #[test]
+    fn a_small_log_saves_no_filter() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..3000);
+        assert!(!store.save_leaf_filter().unwrap());
+        assert!(store.meta(META_LEAF_FILTER).unwrap().is_none());
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!((0..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
     }
 
     /// Full tiles above level 0 answer from memory once read (a damaged row behind them goes unread), and a tile
