@@ -14,8 +14,9 @@
 //!
 //! One filter of the whole budget is the most accurate use of it: with `n` hashes in `b` blocks a lookup of a new
 //! hash is a false positive with probability `(1 - (63/64)^(n/b))^8`. At the default 64 MiB (2^20 blocks) that is
-//! about 10^-7 at 10M entries, 0.03% at 30M, 1.5% at 60M and 12% at 100M. (The growing, folded segments this
-//! replaced needed twice the memory for the same rate at 100M, and as much at 30M for a far worse one.)
+//! about 10^-7 at 10M entries, 0.03% at 30M, 1.5% at 60M and 13% at 100M. (The growing, folded segments this
+//! replaced took twice the memory for about the same rate at 100M, and at 30M nearly twice the memory for a rate
+//! six times higher.)
 //! Each false positive costs a lookup in the leaf index's own filters.
 //!
 //! A smaller budget later (the operator's setting at the next start) *folds* the filter: block `2i` OR block
@@ -247,8 +248,8 @@ mod tests {
 
     #[test]
     fn no_false_negatives_and_the_documented_false_positive_rate() {
-        // 1 MiB: 16,384 blocks. 512Ki hashes are 16 bits each (about 0.03%), 1.5Mi about 5.4 (about 12%),
-        // the default budget's rates at 30M and 100M entries.
+        // 1 MiB: 16,384 blocks. 512Ki hashes are 16 bits each (about 0.06%), 1.5Mi about 5.3 (about 13%),
+        // the default budget's rates at 33M and 100M entries.
         for n in [1u64 << 19, 3 << 19] {
             let mut filter = LeafFilter::with_budget(1 << 20);
             (0..n).for_each(|i| filter.insert(&h(i)));
