@@ -14,10 +14,9 @@
 //!
 //! One filter of the whole budget is the most accurate use of it: with `n` hashes in `b` blocks a lookup of a new
 //! hash is a false positive with probability `(1 - (63/64)^(n/b))^8`. At the default 64 MiB (2^20 blocks) that is
-//! about 10^-7 at 10M entries, 0.03% at 30M, 1.5% at 60M and 13% at 100M. (The growing, folded segments this
-//! replaced took twice the memory for about the same rate at 100M, and at 30M nearly twice the memory for a rate
-//! six times higher.)
-//! Each false positive costs a lookup in the leaf index's own filters.
+//! about 10^-7 at 10M entries, 0.03% at 30M, 1.5% at 60M and 13% at 100M. Filters that grow in segments need up
+//! to twice the memory for the same rate (the last segment is allocated before it fills), and folding them adds
+//! each segment's false positives. Each false positive costs a lookup in the leaf index's own filters.
 //!
 //! A smaller budget later (the operator's setting at the next start) *folds* the filter: block `2i` OR block
 //! `2i + 1` becomes block `i`, which is where a hash lands in a filter of half the blocks, so no hash is lost.

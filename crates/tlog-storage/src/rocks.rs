@@ -189,10 +189,10 @@ impl RocksBackend {
                     cf.set_level_zero_file_num_compaction_trigger(LEAVES_L0_COMPACTION_TRIGGER);
                 }
                 Column::Tiles => table.set_block_size(TILES_BLOCK_BYTES),
-                // The entries' index grows with the log: at 4 KiB blocks of 256-byte entries it was 37 MiB of the
-                // 64 MiB cache at 30M entries, loaded whole for every new file, crowding out the tiles proofs
-                // read. Larger blocks make it 4× smaller (entries are read in ranges: bundles of 256, 64 KiB), and
-                // partitioned, only the pieces that reads need are cached, behind a small pinned top level.
+                // The entries' index grows with the log, and a whole-file index is loaded into the cache for every
+                // new file, crowding out the tiles proofs read. Larger blocks shrink it (entries are read in
+                // ranges: bundles of 256, 64 KiB), and partitioned, only the pieces that reads need are cached,
+                // behind a small pinned top level (BENCHMARKS.md, issue 20 sixth round).
                 Column::Entries => {
                     table.set_block_size(ENTRIES_BLOCK_BYTES);
                     table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
