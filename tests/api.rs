@@ -311,6 +311,7 @@ async fn bad_consistency_requests_get_their_status_codes() {
             (0, 11, Code::InvalidArgument),
             (11, 1, Code::InvalidArgument),
             (1, u64::MAX, Code::OutOfRange),
+            (5, 11, Code::NotFound),
         ] {
             let refused = rpc.get_consistency_proof(consistency(old, new)).await;
             assert_eq!(code(refused), Some(expected), "from {old} to {new}");

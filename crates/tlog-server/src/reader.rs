@@ -6,7 +6,7 @@
 //! (see `service`). Requests reach it already checked by [`crate::validate`]; what it checks itself depends on the
 //! log's state (sizes it published, leaves it holds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tlog_checkpoint::{SignedCheckpoint, VerifierKey, verify_checkpoint};
@@ -26,6 +26,8 @@ use crate::validate::LeafRef;
 pub const DEFAULT_MAX_ENTRIES_PER_READ: u64 = 1000;
 /// Historical checkpoints kept parsed in memory by default.
 pub const DEFAULT_CHECKPOINT_CACHE: usize = 1024;
+/// Sizes remembered by default as ones the log published a checkpoint for (8 bytes each, about 1 MiB in all).
+pub const DEFAULT_PUBLISHED_CACHE: usize = 1 << 16;
 
 /// Read limits.
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ pub struct ReadLimits {
     pub max_entries_per_read: u64,
     /// Historical checkpoints kept parsed in memory.
     pub checkpoint_cache: usize,
+    /// Sizes remembered as published, for consistency proofs from them.
+    pub published_cache: usize,
     /// Serve consistency proofs from any old size up to the new one, not only from sizes this reader holds a
     /// signed checkpoint of. A read replica holds only the checkpoints it adopted from the archive, not every one
     /// the primary signed; the client holds the old checkpoint and checks the proof against it either way.
@@ -45,6 +49,7 @@ impl Default for ReadLimits {
         ReadLimits {
             max_entries_per_read: DEFAULT_MAX_ENTRIES_PER_READ,
             checkpoint_cache: DEFAULT_CHECKPOINT_CACHE,
+            published_cache: DEFAULT_PUBLISHED_CACHE,
             consistency_from_any_size: false,
         }
     }
@@ -67,6 +72,8 @@ pub struct LogReader<S> {
     limits: ReadLimits,
     /// Parsed historical checkpoints by size (bounded: cleared when full).
     checkpoints: Arc<Mutex<HashMap<u64, Arc<SignedCheckpoint>>>>,
+    /// Sizes a checkpoint was found stored for (bounded: cleared when full).
+    published: Arc<Mutex<HashSet<u64>>>,
 }
 
 impl<S> Clone for LogReader<S> {
@@ -77,6 +84,7 @@ impl<S> Clone for LogReader<S> {
             verifier: self.verifier.clone(),
             limits: self.limits.clone(),
             checkpoints: self.checkpoints.clone(),
+            published: self.published.clone(),
         }
     }
 }
@@ -94,6 +102,7 @@ impl<S: LogStore> LogReader<S> {
             verifier,
             limits,
             checkpoints: Arc::default(),
+            published: Arc::default(),
         }
     }
 
@@ -126,12 +135,9 @@ impl<S: LogStore> LogReader<S> {
         self.checkpoint_in(size, ReadTier::Any).map(answered)
     }
 
-    /// [`LogReader::checkpoint`] within `tier`: the latest and recently read ones come from memory.
-    fn checkpoint_in(
-        &self,
-        size: TreeSize,
-        tier: ReadTier,
-    ) -> Result<Option<Arc<SignedCheckpoint>>> {
+    /// The checkpoint for `size` (0: the latest) if it is the latest or a recently read one; an error beyond the
+    /// latest.
+    fn checkpoint_in_memory(&self, size: TreeSize) -> Result<Option<Arc<SignedCheckpoint>>> {
         let latest = self.latest();
         if size.0 == 0 || size == latest.checkpoint.size {
             return Ok(Some(latest));
@@ -142,11 +148,19 @@ impl<S: LogStore> LogReader<S> {
                 latest: latest.checkpoint.size.0,
             });
         }
-        let mut cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cp) = cache.get(&size.0) {
-            return Ok(Some(cp.clone()));
+        let cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(cache.get(&size.0).cloned())
+    }
+
+    /// [`LogReader::checkpoint`] within `tier`: the latest and recently read ones come from memory.
+    fn checkpoint_in(
+        &self,
+        size: TreeSize,
+        tier: ReadTier,
+    ) -> Result<Option<Arc<SignedCheckpoint>>> {
+        if let Some(cp) = self.checkpoint_in_memory(size)? {
+            return Ok(Some(cp));
         }
-        drop(cache);
         if tier == ReadTier::Memory {
             return Ok(None);
         }
@@ -161,12 +175,40 @@ impl<S: LogStore> LogReader<S> {
                 source,
             }
         })?);
-        cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= self.limits.checkpoint_cache {
             cache.clear();
         }
         cache.insert(size.0, cp.clone());
         Ok(Some(cp))
+    }
+
+    /// Whether the log published a checkpoint for `size` (an error if it did not); `false` when that is not
+    /// known from memory and `tier` is [`ReadTier::Memory`]. Only the existence counts: unlike
+    /// [`LogReader::checkpoint_in`], a stored note is not parsed and its signature not checked (that costs more
+    /// than the proof), since it is not served.
+    fn published_in(&self, size: TreeSize, tier: ReadTier) -> Result<bool> {
+        if self.checkpoint_in_memory(size)?.is_some()
+            || self
+                .published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&size.0)
+        {
+            return Ok(true);
+        }
+        if tier == ReadTier::Memory {
+            return Ok(false);
+        }
+        self.store
+            .checkpoint(size)?
+            .ok_or(Error::NoCheckpoint(size.0))?;
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        if published.len() >= self.limits.published_cache {
+            published.clear();
+        }
+        published.insert(size.0);
+        Ok(true)
     }
 
     /// The hashes of `ids`, in one batched read within `tier`.
@@ -310,10 +352,7 @@ impl<S: LogStore> LogReader<S> {
             });
         }
         // The old size must be one the log signed, so the proof links two published checkpoints.
-        if old != new
-            && !self.limits.consistency_from_any_size
-            && self.checkpoint_in(old, tier)?.is_none()
-        {
+        if old != new && !self.limits.consistency_from_any_size && !self.published_in(old, tier)? {
             return Ok(None);
         }
         Ok(self
