@@ -322,6 +322,7 @@ struct FileConfig {
     dedup: Option<bool>,
     sync: Option<bool>,
     block_cache_bytes: Option<usize>,
+    write_buffer_bytes: Option<usize>,
     direct_io: Option<bool>,
     leaf_filter_bytes: Option<usize>,
     upper_tile_cache_bytes: Option<usize>,
@@ -453,6 +454,9 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
     c.log.sequencer.dedup = file.dedup.unwrap_or(c.log.sequencer.dedup);
     c.rocks.sync = !args.no_sync && file.sync.unwrap_or(true);
     c.rocks.block_cache_bytes = file.block_cache_bytes.unwrap_or(c.rocks.block_cache_bytes);
+    c.rocks.write_buffer_bytes = file
+        .write_buffer_bytes
+        .unwrap_or(c.rocks.write_buffer_bytes);
     c.rocks.direct_io = file.direct_io.unwrap_or(c.rocks.direct_io);
     c.leaf_filter_bytes = file.leaf_filter_bytes.unwrap_or(c.leaf_filter_bytes);
     c.upper_tile_cache_bytes = file
@@ -494,9 +498,10 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
         || c.log.max_request_entries == 0
         || c.http.max_concurrent_reads == 0
         || c.ingest.max_body_bytes == 0
+        || c.rocks.write_buffer_bytes == 0
     {
         return Err(
-            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads, max_ingest_body_bytes)"
+            "limits must be positive (max_entry_bytes, max_batch_entries, max_request_entries, max_http_reads, max_ingest_body_bytes, write_buffer_bytes)"
                 .into(),
         );
     }

@@ -54,7 +54,8 @@ pub struct RocksOptions {
     pub sync: bool,
     /// Shared block cache for all column families, index and filter blocks included.
     pub block_cache_bytes: usize,
-    /// Memtable size per column family.
+    /// Memtable size per column family (the leaf index's are smaller); all memtables together stay within 3× this.
+    /// Smaller saves RSS and costs write rate (BENCHMARKS.md, issue 20 seventh round).
     pub write_buffer_bytes: usize,
     /// Flushes and compactions write (and read) their files with O_DIRECT, past the page cache, where the
     /// filesystem allows it (checked at open; tmpfs, for one, may not). On by default: copying every file through
