@@ -401,8 +401,19 @@ impl<B: Backend> TiledStore<B> {
         let FilterState::Ready(filter) = &*state else {
             return Ok(false);
         };
-        // A small log's index is quicker to scan than its filter is to read back.
+        // A small log's index is quicker to scan than its filter is to read back. A filter saved before (by an
+        // older version, or under a smaller budget) would not be loaded either: its rows go.
         if covered.saturating_mul(LEAF_ROW_BYTES) < filter.bytes() as u64 {
+            if self.meta(META_LEAF_FILTER)?.is_some() {
+                self.backend.write_batch(
+                    &[],
+                    &[(
+                        Column::Meta,
+                        META_LEAF_FILTER.as_bytes(),
+                        SAVED_FILTER_ROWS_END.as_bytes(),
+                    )],
+                )?;
+            }
             return Ok(false);
         }
         let generation = self
@@ -1169,6 +1180,32 @@ mod tests {
         assert!(
             filter_holds(&store, &gone),
             "the filter was rebuilt by a scan"
+        );
+        assert!((0..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// A filter saved under a smaller budget, which a larger one cannot load, is deleted when a save is skipped.
+    #[test]
+    fn a_skipped_save_deletes_a_filter_saved_before() {
+        let mut store = TiledStore::open(MemoryBackend::new())
+            .unwrap()
+            .with_leaf_filter_bytes(SMALL_FILTER);
+        let mut frontier = CompactRange::new();
+        append_entries(&store, &mut frontier, 0..3000);
+        assert!(store.save_leaf_filter().unwrap());
+        store = store.with_leaf_filter_bytes(64 * SMALL_FILTER);
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!(!store.save_leaf_filter().unwrap());
+        let rows = store
+            .backend
+            .scan(Column::Meta, META_LEAF_FILTER.as_bytes(), usize::MAX)
+            .unwrap();
+        assert!(
+            !rows
+                .iter()
+                .any(|(k, _)| k.starts_with(META_LEAF_FILTER.as_bytes())),
+            "rows of the earlier save remain"
         );
         assert!((0..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
     }
