@@ -47,6 +47,23 @@ fn tlogd_allocates_with_jemalloc_and_one_purging_thread() {
 }
 
 #[test]
+fn tlogd_allocates_from_one_arena() {
+    // The RSS figures in BENCHMARKS.md (issue 20, eighth round) assume `narenas:1` from .cargo/config.toml;
+    // jemalloc's own default is four arenas per CPU. jemalloc prints its settings at exit when asked to.
+    let out = Command::new(bin("tlogd"))
+        .arg("--version")
+        .env("MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    let narenas = stats
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("opt.narenas:"))
+        .unwrap_or_else(|| panic!("no opt.narenas in jemalloc's statistics:\n{stats}"));
+    assert_eq!(narenas.trim(), "1");
+}
+#[test]
 fn tlogd_version_names_the_commit() {
     let out = Command::new(bin("tlogd"))
         .arg("--version")

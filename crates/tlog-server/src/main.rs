@@ -509,7 +509,7 @@ fn config(args: Args) -> Result<(ServerConfig, bool), String> {
 }
 
 /// jemalloc, for tlogd and the RocksDB inside it (it replaces `malloc`), configured at build time in
-/// `.cargo/config.toml` to give freed pages back to the system within about a second.
+/// `.cargo/config.toml` to give freed pages back to the system within about a second, from one arena.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
