@@ -63,6 +63,7 @@ fn tlogd_allocates_from_one_arena() {
         .unwrap_or_else(|| panic!("no opt.narenas in jemalloc's statistics:\n{stats}"));
     assert_eq!(narenas.trim(), "1");
 }
+
 #[test]
 fn tlogd_version_names_the_commit() {
     let out = Command::new(bin("tlogd"))
