@@ -76,7 +76,7 @@ pub struct ServerConfig {
     pub rocks: RocksOptions,
     /// Memory budget of the in-memory filter of leaf hashes that answers most de-duplication lookups (default
     /// [`DEFAULT_LEAF_FILTER_BYTES`]): the filter takes all of it, and the more entries it holds, the more lookups
-    /// it cannot rule out read RocksDB (about 1.5% at 60M entries in 64 MiB, 13% at 100M).
+    /// it cannot rule out read RocksDB (about 1.8% at 60M entries in 64 MiB, 8% at 100M).
     pub leaf_filter_bytes: usize,
     /// Memory budget of the full tiles above level 0 kept for proofs (default
     /// [`DEFAULT_UPPER_TILE_CACHE_BYTES`]); 0 reads them from RocksDB every time.

@@ -7,16 +7,20 @@
 //! false negatives), so de-duplication stays exact.
 //!
 //! One cache-blocked Bloom filter of a fixed size, its memory budget ([`DEFAULT_LEAF_FILTER_BYTES`] unless the
-//! operator sets another): one 64-byte block per hash, one bit in each of its eight words. Leaf hashes are SHA-256
+//! operator sets another): one 64-byte block per hash, [`BITS_PER_HASH`] bits set in it. Leaf hashes are SHA-256
 //! outputs, so their bytes serve as the filter's hash functions directly. Someone grinding entries into one block
 //! only makes their own lookups reach the store. The blocks are allocated zeroed, so a small log's pages count
 //! toward RSS only as hashes land in them (a log of a few hundred thousand entries has touched them all).
 //!
 //! One filter of the whole budget is the most accurate use of it: with `n` hashes in `b` blocks a lookup of a new
-//! hash is a false positive with probability `(1 - (63/64)^(n/b))^8`. At the default 64 MiB (2^20 blocks) that is
-//! about 10^-7 at 10M entries, 0.03% at 30M, 1.5% at 60M and 13% at 100M. Filters that grow in segments need up
-//! to twice the memory for the same rate (the last segment is allocated before it fills), and folding them adds
-//! each segment's false positives. Each false positive costs a lookup in the leaf index's own filters.
+//! hash is a false positive with probability about `(1 - (1 - 4/512)^(n/b))^4` (a little more, as blocks do not
+//! all hold `n/b`). At the default 64 MiB (2^20 blocks) that is about 4×10^-5 at 10M entries, 0.2% at 30M, 1.8% at
+//! 60M, 4% at 80M and 8% at 100M. Four bits is the best number for about 5.4 bits of filter per hash, which is
+//! 64 MiB at 100M entries; eight bits (the saved format `v1`) pass fewer below 60M, where false positives are
+//! already rare, and 14% at 100M, where each one costs most (BENCHMARKS.md, issue 20 ninth round). Filters that
+//! grow in segments need up to twice the memory for the same rate (the last segment is allocated before it fills),
+//! and folding them adds each segment's false positives. Each false positive costs a lookup in the leaf index's own
+//! filters.
 //!
 //! A smaller budget later (the operator's setting at the next start) *folds* the filter: block `2i` OR block
 //! `2i + 1` becomes block `i`, which is where a hash lands in a filter of half the blocks, so no hash is lost.
@@ -25,6 +29,9 @@ use tlog_core::Hash;
 
 /// Default memory budget of the filter (see the module docs for its false-positive rate by log size).
 pub const DEFAULT_LEAF_FILTER_BYTES: usize = 64 << 20;
+
+/// Bits set per hash, each anywhere in its block (see the module docs for why four).
+pub const BITS_PER_HASH: usize = 4;
 
 type Block = [u64; 8];
 const BLOCK_BYTES: usize = size_of::<Block>();
@@ -85,17 +92,19 @@ impl LeafFilter {
         self.blocks.len() * BLOCK_BYTES
     }
 
-    /// The block of `hash` and the bit to set or test in each of its words.
+    /// The block of `hash` and the bits to set or test in it, as a mask of its words.
     fn place(&self, hash: &Hash) -> (usize, [u64; 8]) {
         let word =
             |i: usize| u64::from_le_bytes(hash.0[i * 8..i * 8 + 8].try_into().unwrap_or_default());
         // Multiply-shift maps the first word onto the block count without a division's bias; with a power-of-two
         // count it takes the word's top bits, which is what lets a fold keep every hash.
         let block = ((u128::from(word(0)) * self.blocks.len() as u128) >> 64) as usize;
+        // Each bit's position in the block's 512 is 9 bits of the second word.
         let bits = word(1);
         let mut mask = [0u64; 8];
-        for (i, m) in mask.iter_mut().enumerate() {
-            *m = 1 << ((bits >> (i * 6)) & 63);
+        for i in 0..BITS_PER_HASH {
+            let bit = (bits >> (i * 9)) & 511;
+            mask[(bit >> 6) as usize] |= 1 << (bit & 63);
         }
         (block, mask)
     }
@@ -240,14 +249,15 @@ mod tests {
             .count() as u64
     }
 
-    /// The false-positive rate the module docs give, `(1 - (63/64)^(n/b))^8`, within a margin.
+    /// The false-positive rate the module docs give, `(1 - (1 - 4/512)^(n/b))^4`, within a margin.
     fn expected_rate(n: u64, blocks: usize) -> f64 {
-        (1.0 - (63.0f64 / 64.0).powf(n as f64 / blocks as f64)).powi(8)
+        (1.0 - (1.0 - BITS_PER_HASH as f64 / 512.0).powf(n as f64 / blocks as f64))
+            .powi(BITS_PER_HASH as i32)
     }
 
     #[test]
     fn no_false_negatives_and_the_documented_false_positive_rate() {
-        // 1 MiB: 16,384 blocks. 512Ki hashes are 16 bits each (about 0.06%), 1.5Mi about 5.3 (about 13%),
+        // 1 MiB: 16,384 blocks. 512Ki hashes are 16 bits each (about 0.25%), 1.5Mi about 5.3 (about 8%),
         // the default budget's rates at 33M and 100M entries.
         for n in [1u64 << 19, 3 << 19] {
             let mut filter = LeafFilter::with_budget(1 << 20);

@@ -14,11 +14,12 @@ use crate::{BackendError, BackendErrorKind, MemoryPart, StoreError};
 
 /// Default [`RocksOptions::block_cache_bytes`].
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
-/// Default [`RocksOptions::write_buffer_bytes`]: 16 MiB held 13-25 MiB less RSS than 32 MiB for at most 6% of the
-/// write rate, and served proofs at 100M entries faster (BENCHMARKS.md, issue 20 seventh and eighth rounds).
-pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 16 << 20;
+/// Default [`RocksOptions::write_buffer_bytes`]: 12 MiB held 4-5 MiB less RSS than 16 MiB, and 16 MiB 13-25 MiB
+/// less than 32, for a few percent of the write rate each; the smaller memtables also served proofs at 100M entries
+/// faster (BENCHMARKS.md, issue 20 seventh to ninth rounds). 8 MiB cost a tenth of the write rate.
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 12 << 20;
 /// Default [`RocksOptions::min_free_bytes`]: above RocksDB's own need after a full disk (it recovers by itself
-/// only once the memtable budget, 48 MiB by default, is free again), with room for flushes and compactions.
+/// only once the memtable budget, 36 MiB by default, is free again), with room for flushes and compactions.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 
 /// Background flush and compaction threads.

@@ -163,8 +163,10 @@ const LEAF_ROW_BYTES: u64 = 40;
 const SAVED_FILTER_CHUNK_BLOCKS: usize = 1 << 14;
 /// Saved rows per write batch, so saving never holds more than this many MiB beyond the filter itself.
 const SAVED_FILTER_ROWS_PER_BATCH: usize = 8;
-/// First line of a saved filter's header.
-const SAVED_FILTER_MAGIC: &[u8] = b"tlog-leaf-filter-v1\n";
+/// First line of a saved filter's header. `v1` filters set eight bits per hash, where today's set
+/// [`crate::filter::BITS_PER_HASH`]: read with today's positions they would answer "no" for hashes they hold, so a
+/// `v1` save is not loaded and the filter is rebuilt from the leaf index (once, at the first start after the update).
+const SAVED_FILTER_MAGIC: &[u8] = b"tlog-leaf-filter-v2\n";
 
 /// The saved filter's rows of generation `generation` start with this.
 fn saved_filter_prefix(generation: u64) -> String {
@@ -1093,16 +1095,22 @@ mod tests {
         hash
     }
 
-    /// A start after a clean shutdown loads the saved filter (no scan: a hash whose index row is gone is still in
-    /// it) and hashes the entries appended after the save.
-    #[test]
-    fn a_saved_filter_loads_without_a_scan_and_takes_in_later_entries() {
+    /// A store of 3,000 entries whose leaf filter has just been saved, and its frontier.
+    fn store_with_saved_filter() -> (TiledStore<MemoryBackend>, CompactRange) {
         let store = TiledStore::open(MemoryBackend::new())
             .unwrap()
             .with_leaf_filter_bytes(SMALL_FILTER);
         let mut frontier = CompactRange::new();
         append_entries(&store, &mut frontier, 0..3000);
         assert!(store.save_leaf_filter().unwrap());
+        (store, frontier)
+    }
+
+    /// A start after a clean shutdown loads the saved filter (no scan: a hash whose index row is gone is still in
+    /// it) and hashes the entries appended after the save.
+    #[test]
+    fn a_saved_filter_loads_without_a_scan_and_takes_in_later_entries() {
+        let (store, mut frontier) = store_with_saved_filter();
         append_entries(&store, &mut frontier, 3000..3100);
         let gone = drop_leaf_row(&store, 7);
         *store.leaves.write().unwrap() = FilterState::Unloaded;
@@ -1120,18 +1128,29 @@ mod tests {
     /// A saved filter that cannot be read as written is not used: the filter is rebuilt from the leaf index.
     #[test]
     fn a_damaged_saved_filter_is_replaced_by_a_scan() {
-        let store = TiledStore::open(MemoryBackend::new())
-            .unwrap()
-            .with_leaf_filter_bytes(SMALL_FILTER);
-        let mut frontier = CompactRange::new();
-        append_entries(&store, &mut frontier, 0..3000);
-        assert!(store.save_leaf_filter().unwrap());
+        let (store, _) = store_with_saved_filter();
         let gone = drop_leaf_row(&store, 7);
         let chunk = format!("{}/0000/00000000", saved_filter_prefix(0));
         store.set_meta(&chunk, b"short").unwrap();
         *store.leaves.write().unwrap() = FilterState::Unloaded;
         store.load_leaf_filter().unwrap();
         assert!(!filter_holds(&store, &gone), "the damaged filter was used");
+        assert!((8..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// A filter saved by an older version (eight bits per hash, header `v1`) is not used: read with today's bit
+    /// positions it would deny hashes it holds, and de-duplication would miss them.
+    #[test]
+    fn a_filter_saved_with_eight_bits_per_hash_is_replaced_by_a_scan() {
+        let (store, _) = store_with_saved_filter();
+        let header = store.meta(META_LEAF_FILTER).unwrap().unwrap();
+        let mut old = b"tlog-leaf-filter-v1\n".to_vec();
+        old.extend_from_slice(header.strip_prefix(SAVED_FILTER_MAGIC).unwrap());
+        store.set_meta(META_LEAF_FILTER, &old).unwrap();
+        let gone = drop_leaf_row(&store, 7);
+        *store.leaves.write().unwrap() = FilterState::Unloaded;
+        store.load_leaf_filter().unwrap();
+        assert!(!filter_holds(&store, &gone), "the v1 filter was used");
         assert!((8..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
     }
 
