@@ -563,10 +563,12 @@ impl<S: LogStore> Log for LogService<S> {
         let started = Instant::now();
         let proof = match validate::inclusion_leaf(leaf.as_ref()) {
             // By hash, the leaf-index row is a random key, seldom in the block cache: a memory attempt would mostly
-            // decline after doing most of the lookup, which the pool then does again (BENCHMARKS.md, issue 13).
+            // decline after doing most of the lookup, which the read pool then does again (BENCHMARKS.md, issue 13).
             Ok(leaf @ LeafRef::Hash(_)) => {
                 let reader = self.reader.clone();
-                blocking(move || reader.inclusion(leaf, TreeSize(tree_size))).await
+                self.reads
+                    .run(move || reader.inclusion(leaf, TreeSize(tree_size)))
+                    .await
             }
             Ok(leaf) => {
                 self.read(move |r, tier| r.inclusion_in(leaf, TreeSize(tree_size), tier))

@@ -33,7 +33,9 @@ pub use memory::MemoryBackend;
 pub use rocks::{
     DEFAULT_BLOCK_CACHE_BYTES, DEFAULT_WRITE_BUFFER_BYTES, RocksBackend, RocksOptions,
 };
-pub use tiled::{Backend, Column, DeleteRange, META_PURGE_PENDING, TiledStore, payload_key};
+pub use tiled::{
+    Backend, Column, DeleteRange, META_PURGE_PENDING, Put, Row, TiledStore, Visit, payload_key,
+};
 pub use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
 /// The log on RocksDB in one folder (the embedded default).

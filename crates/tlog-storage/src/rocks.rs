@@ -9,8 +9,8 @@ use rocksdb::{
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-use crate::tiled::{Backend, Column, DeleteRange, Put, Row};
-use crate::{BackendError, BackendErrorKind, MemoryPart, StoreError};
+use crate::tiled::{Backend, Column, DeleteRange, Put, Row, Visit};
+use crate::{BackendError, BackendErrorKind, MemoryPart, ReadTier, StoreError};
 
 /// Default [`RocksOptions::block_cache_bytes`].
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -45,6 +45,8 @@ const LEAVES_L0_COMPACTION_TRIGGER: i32 = 8;
 /// Block size of the tiles column: below a full stored tile (16 KiB, read whole), so each full tile is a block of
 /// its own and a proof reads and caches only the tile it needs, not its neighbour too.
 const TILES_BLOCK_BYTES: usize = 4 << 10;
+/// Bloom filter bits per key of the tiles column (one key per 16 KiB tile, so the filters are tiny).
+const TILES_BLOOM_BITS_PER_KEY: f64 = 10.0;
 
 /// Block size of the entries column (see where it is set).
 const ENTRIES_BLOCK_BYTES: usize = 16 << 10;
@@ -191,7 +193,13 @@ impl RocksBackend {
                     // filter could not rule out reach RocksDB, and L0 files' filters stay pinned in the cache.
                     cf.set_level_zero_file_num_compaction_trigger(LEAVES_L0_COMPACTION_TRIGGER);
                 }
-                Column::Tiles => table.set_block_size(TILES_BLOCK_BYTES),
+                // Every flush writes tiles of every level (the new level-0 tiles and the right edge above them), so
+                // each L0 file's key range spans the others' and a point read would otherwise seek into, and load, a
+                // data block of every file on its way down; the filter skips the files without the tile.
+                Column::Tiles => {
+                    table.set_block_size(TILES_BLOCK_BYTES);
+                    table.set_bloom_filter(TILES_BLOOM_BITS_PER_KEY, false);
+                }
                 // The entries' index grows with the log, and a whole-file index is loaded into the cache for every
                 // new file, crowding out the tiles proofs read. Larger blocks shrink it (entries are read in
                 // ranges: bundles of 256, 64 KiB), and partitioned, only the pieces that reads need are cached,
@@ -411,21 +419,53 @@ impl Backend for RocksBackend {
         column: Column,
         keys: &[K],
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
-        // Memtables and the block cache only: a key whose block is not cached answers Incomplete, with no I/O.
-        // One Get per key: RocksDB's MultiGet read such blocks from the table files all the same (the test
-        // `memory_reads_decline_what_is_only_on_disk` caught it); proofs ask for a few dozen keys.
-        let mut memory = rocksdb::ReadOptions::default();
-        memory.set_read_tier(rocksdb::ReadTier::BlockCache);
+        let mut values = vec![None; keys.len()];
+        let answered = self.visit_many_in(column, keys, ReadTier::Memory, &mut |i, value| {
+            values[i] = Some(value.to_vec());
+            Ok(())
+        })?;
+        Ok(answered.then_some(values))
+    }
+
+    /// Each value is visited where RocksDB holds it (pinned in the block cache or a memtable), not copied out.
+    fn visit_many_in<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        tier: ReadTier,
+        visit: &mut Visit<'_>,
+    ) -> Result<bool, StoreError> {
         let cf = self.cf(column)?;
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            match self.db.get_pinned_cf_opt(cf, key, &memory) {
-                Ok(v) => values.push(v.map(|v| v.to_vec())),
-                Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => return Ok(None),
-                Err(e) => return Err(backend_error(e)),
+        match tier {
+            ReadTier::Any => {
+                for (i, value) in self
+                    .db
+                    .batched_multi_get_cf(cf, keys, false)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(value) = value.map_err(backend_error)? {
+                        visit(i, &value)?;
+                    }
+                }
+            }
+            ReadTier::Memory => {
+                // Memtables and the block cache only: a key whose block is not cached answers Incomplete, with no
+                // I/O. One Get per key: RocksDB's MultiGet read such blocks from the table files all the same (the
+                // test `memory_reads_decline_what_is_only_on_disk` caught it); proofs ask for a few keys.
+                let mut memory = rocksdb::ReadOptions::default();
+                memory.set_read_tier(rocksdb::ReadTier::BlockCache);
+                for (i, key) in keys.iter().enumerate() {
+                    match self.db.get_pinned_cf_opt(cf, key, &memory) {
+                        Ok(Some(value)) => visit(i, &value)?,
+                        Ok(None) => {}
+                        Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => return Ok(false),
+                        Err(e) => return Err(backend_error(e)),
+                    }
+                }
             }
         }
-        Ok(Some(values))
+        Ok(true)
     }
 
     fn memory(&self) -> Vec<MemoryPart> {

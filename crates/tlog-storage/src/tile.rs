@@ -64,6 +64,27 @@ impl NodeSlot {
     }
 }
 
+/// The partial tiles on the right edge of a tree of `size` leaves: at each tile level whose last tile is not full,
+/// that tile (the one a C2SP tlog-tiles reader fetches with a `.p/W` suffix).
+pub fn edge_tiles(size: u64) -> Vec<TileId> {
+    let width = TILE_WIDTH as u64;
+    let mut tiles = Vec::new();
+    // Complete nodes on the tile level's bottom row (tree level 8L).
+    let mut nodes = size;
+    let mut level = 0;
+    while nodes > 0 {
+        if !nodes.is_multiple_of(width) {
+            tiles.push(TileId {
+                level,
+                index: nodes / width,
+            });
+        }
+        nodes /= width;
+        level += 1;
+    }
+    tiles
+}
+
 /// Number of hashes stored for a tile of bottom-row width `width`.
 const fn stored_hashes(width: usize) -> usize {
     let mut sum = 0;
@@ -196,6 +217,20 @@ pub fn extend_tile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_tiles_are_the_last_partial_tile_of_each_level() {
+        let t = |level, index| TileId { level, index };
+        assert_eq!(edge_tiles(0), vec![]);
+        assert_eq!(edge_tiles(5), vec![t(0, 0)]);
+        // A full level-0 tile leaves only its root, alone on the level above.
+        assert_eq!(edge_tiles(256), vec![t(1, 0)]);
+        assert_eq!(edge_tiles(65_536), vec![t(2, 0)]);
+        assert_eq!(
+            edge_tiles(3 * 65_536 + 2 * 256 + 5),
+            vec![t(0, 770), t(1, 3), t(2, 0)]
+        );
+    }
 
     #[test]
     fn slots_follow_c2sp_coordinates() {

@@ -52,7 +52,7 @@ impl UpperTiles {
     }
 
     /// Keeps the full upper tiles among `read` (as just read from the backend) while the budget lasts.
-    pub(crate) fn keep<'a>(&self, read: impl IntoIterator<Item = (&'a TileId, &'a Vec<u8>)>) {
+    pub(crate) fn keep<'a>(&self, read: impl IntoIterator<Item = (&'a TileId, &'a [u8])>) {
         let mut new = read
             .into_iter()
             .filter(|(t, stored)| Self::keeps(**t, stored))
@@ -68,9 +68,7 @@ impl UpperTiles {
             if !self.has_room(cached.len()) {
                 return;
             }
-            cached
-                .entry(*tile)
-                .or_insert_with(|| Arc::from(stored.as_slice()));
+            cached.entry(*tile).or_insert_with(|| Arc::from(stored));
         }
     }
 
@@ -104,7 +102,7 @@ mod tests {
             (partial, vec![7u8; FULL_TILE_BYTES - 32]),
             (upper, full()),
         ]);
-        cache.keep(&read);
+        cache.keep(read.iter().map(|(t, v)| (t, v.as_slice())));
         let got = cache.get_many([level0, partial, upper]);
         assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![upper]);
         assert_eq!(&got[&upper][..], &full()[..]);
@@ -116,10 +114,10 @@ mod tests {
         let read: HashMap<TileId, Vec<u8>> = (0..3)
             .map(|index| (TileId { level: 2, index }, full()))
             .collect();
-        cache.keep(&read);
+        cache.keep(read.iter().map(|(t, v)| (t, v.as_slice())));
         assert_eq!(cache.bytes(), 2 * FULL_TILE_BYTES);
         let none = UpperTiles::new(FULL_TILE_BYTES - 1);
-        none.keep(&read);
+        none.keep(read.iter().map(|(t, v)| (t, v.as_slice())));
         assert_eq!(none.bytes(), 0);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tlog_core::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -62,6 +62,9 @@ impl Column {
 /// A key and its value.
 pub type Row = (Vec<u8>, Vec<u8>);
 
+/// Called with each value a [`Backend::visit_many_in`] finds and its key's position among the keys asked for.
+pub type Visit<'a> = dyn FnMut(usize, &[u8]) -> Result<(), StoreError> + 'a;
+
 /// One row to write: column, key, value (borrowed, so an append copies each byte once, into the write batch).
 pub type Put<'a> = (Column, &'a [u8], &'a [u8]);
 
@@ -102,6 +105,26 @@ pub trait Backend: Send + Sync + 'static {
             ReadTier::Memory => self.get_many_from_memory(column, keys),
         }
     }
+    /// [`Backend::get_many_in`], handing each value found to `visit` with its position in `keys` instead of
+    /// returning a copy of it (for reads that need a few bytes of a large value): `false` when a key's answer is
+    /// not in memory and `tier` is [`ReadTier::Memory`], some values perhaps visited already.
+    fn visit_many_in<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        tier: ReadTier,
+        visit: &mut Visit<'_>,
+    ) -> Result<bool, StoreError> {
+        let Some(values) = self.get_many_in(column, keys, tier)? else {
+            return Ok(false);
+        };
+        for (i, value) in values.iter().enumerate() {
+            if let Some(value) = value {
+                visit(i, value)?;
+            }
+        }
+        Ok(true)
+    }
     /// [`Backend::get_many`] without I/O: `None` when some key's answer is not in memory. A backend that holds
     /// everything in memory answers every read, as this default does.
     fn get_many_from_memory<K: AsRef<[u8]>>(
@@ -126,10 +149,13 @@ pub struct TiledStore<B> {
     backend: B,
     /// Cached size of the stored tree; only `append` changes it, after its write succeeded.
     size: AtomicU64,
-    /// The partial tiles on the tree's right edge as last written, so an append need not read them back
-    /// (at most one per tile level; full tiles leave it). Its lock also serialises appends: the sequencer is the
-    /// only writer, and this guards against misuse.
-    edge: Mutex<HashMap<TileId, Vec<u8>>>,
+    /// Serialises appends: the sequencer is the only writer, and this guards against misuse.
+    appending: Mutex<()>,
+    /// The partial tiles on the tree's right edge as last written (at most one per tile level; full tiles leave):
+    /// an append extends them without reading them back, and every proof, which needs nodes of the right edge,
+    /// reads them here instead of from the backend. Read at open, and replaced after each append's write succeeded
+    /// and before its size is visible, so it holds every node of the visible tree's edge.
+    edge: RwLock<HashMap<TileId, Arc<[u8]>>>,
     /// Every leaf hash in the store, so that lookups of new hashes (de-duplication) need not reach the backend.
     /// `append` adds its hashes after its write succeeded and before the new size is visible. It only gains bits,
     /// so even a poisoned lock holds a filter without false negatives.
@@ -292,7 +318,8 @@ impl<B: Backend> TiledStore<B> {
         let mut store = TiledStore {
             backend,
             size: AtomicU64::new(0),
-            edge: Mutex::new(HashMap::new()),
+            appending: Mutex::new(()),
+            edge: RwLock::new(HashMap::new()),
             leaves: RwLock::new(FilterState::Unloaded),
             leaf_filter_bytes: DEFAULT_LEAF_FILTER_BYTES,
             upper: UpperTiles::new(DEFAULT_UPPER_TILE_CACHE_BYTES),
@@ -311,6 +338,11 @@ impl<B: Backend> TiledStore<B> {
             None => 0,
         };
         store.size.store(size, Ordering::SeqCst);
+        let edge = store.stored_tiles(tile::edge_tiles(size))?;
+        *store.edge.get_mut().unwrap_or_else(|p| p.into_inner()) = edge
+            .into_iter()
+            .map(|(t, stored)| (t, Arc::from(stored)))
+            .collect();
         if store.backend.scan(Column::Leaves, &[], 1)?.is_empty() {
             // Nothing to load: a new log's filter is ready at once.
             *store.leaves.get_mut().unwrap_or_else(|p| p.into_inner()) =
@@ -612,29 +644,16 @@ impl<B: Backend> TiledStore<B> {
         &self,
         tiles: impl IntoIterator<Item = TileId>,
     ) -> Result<HashMap<TileId, Vec<u8>>, StoreError> {
-        self.stored_tiles_in(tiles, ReadTier::Any)
-            .map(|found| found.unwrap_or_default())
-    }
-
-    fn stored_tiles_in(
-        &self,
-        tiles: impl IntoIterator<Item = TileId>,
-        tier: ReadTier,
-    ) -> Result<Option<HashMap<TileId, Vec<u8>>>, StoreError> {
         let mut tiles: Vec<TileId> = tiles.into_iter().collect();
         tiles.sort_unstable();
         tiles.dedup();
         let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
-        let Some(values) = self.backend.get_many_in(Column::Tiles, &keys, tier)? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            tiles
-                .into_iter()
-                .zip(values)
-                .filter_map(|(t, v)| Some((t, v?)))
-                .collect(),
-        ))
+        let values = self.backend.get_many(Column::Tiles, &keys)?;
+        Ok(tiles
+            .into_iter()
+            .zip(values)
+            .filter_map(|(t, v)| Some((t, v?)))
+            .collect())
     }
 
     /// The leaf-index rows of `hashes`, read from the backend (the leaf filter is not asked), each decoded on its
@@ -698,8 +717,9 @@ impl<B: Backend> LogStore for TiledStore<B> {
     }
 
     fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
-        // The cache is only changed after a successful write, so a poisoned lock still holds a true state.
-        let mut edge = self.edge.lock().unwrap_or_else(|p| p.into_inner());
+        let _appending = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        // The edge is only changed after a successful write, so even a poisoned lock holds a true state.
+        let edge = self.edge.read().unwrap_or_else(|p| p.into_inner()).clone();
         let size = self.size.load(Ordering::SeqCst);
         let new_size = self.check_batch(batch, size)?;
 
@@ -724,7 +744,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
         for (tile_id, nodes) in &by_tile {
             let key = tile_id.key();
             let old = match edge.get(tile_id) {
-                Some(old) => old.as_slice(),
+                Some(old) => &old[..],
                 None => stored.get(tile_id).map(Vec::as_slice).unwrap_or_default(),
             };
             let new = tile::extend_tile(*tile_id, old, nodes)?;
@@ -803,13 +823,15 @@ impl<B: Backend> LogStore for TiledStore<B> {
         }
 
         // Partial tiles untouched by this batch stay on the edge (a level whose tile did not change).
+        let mut edge = self.edge.write().unwrap_or_else(|p| p.into_inner());
         edge.retain(|t, _| !by_tile.contains_key(t));
         edge.extend(
             tiles
                 .into_iter()
                 .filter(|(_, _, _, partial)| *partial)
-                .map(|(tile_id, _, new, _)| (tile_id, new)),
+                .map(|(tile_id, _, new, _)| (tile_id, Arc::from(new))),
         );
+        drop(edge);
         self.size.store(new_size, Ordering::SeqCst);
         Ok(())
     }
@@ -832,39 +854,55 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn nodes_in(&self, ids: &[NodeId], tier: ReadTier) -> Result<Option<Vec<Hash>>, StoreError> {
         let size = self.size.load(Ordering::SeqCst);
+        if let Some(id) = ids.iter().find(|id| id.end() > size) {
+            return Err(StoreError::OutOfRange(format!(
+                "node at level {} index {} is not complete in a tree of {size}",
+                id.level, id.index
+            )));
+        }
         let slots: Vec<NodeSlot> = ids.iter().map(|&id| NodeSlot::of(id)).collect();
-        let cached = self.upper.get_many(slots.iter().map(|s| s.tile));
-        let Some(found) = self.stored_tiles_in(
-            slots
-                .iter()
-                .map(|s| s.tile)
-                .filter(|t| !cached.contains_key(t)),
-            tier,
-        )?
-        else {
-            return Ok(None);
+        let mut nodes: Vec<Option<Hash>> = vec![None; ids.len()];
+        // Takes the asked-for nodes of one stored tile, read where it lies (a proof needs a few of its 511 hashes).
+        let mut take = |tile: TileId, stored: &[u8]| -> Result<(), StoreError> {
+            for (node, slot) in nodes.iter_mut().zip(&slots) {
+                if slot.tile == tile {
+                    *node = tile::read_node(stored, slot)?;
+                }
+            }
+            Ok(())
         };
-        self.upper.keep(&found);
+        let mut cached = self.upper.get_many(slots.iter().map(|s| s.tile));
+        {
+            let edge = self.edge.read().unwrap_or_else(|p| p.into_inner());
+            for slot in &slots {
+                if let Some(stored) = edge.get(&slot.tile) {
+                    cached.entry(slot.tile).or_insert_with(|| stored.clone());
+                }
+            }
+        }
+        for (&tile, stored) in &cached {
+            take(tile, stored)?;
+        }
+        let mut tiles: Vec<TileId> = slots
+            .iter()
+            .map(|s| s.tile)
+            .filter(|t| !cached.contains_key(t))
+            .collect();
+        tiles.sort_unstable();
+        tiles.dedup();
+        let keys: Vec<[u8; 9]> = tiles.iter().map(|t| t.key()).collect();
+        let answered =
+            self.backend
+                .visit_many_in(Column::Tiles, &keys, tier, &mut |i, stored| {
+                    self.upper.keep([(&tiles[i], stored)]);
+                    take(tiles[i], stored)
+                })?;
+        if !answered {
+            return Ok(None);
+        }
         ids.iter()
-            .zip(&slots)
-            .map(|(&id, slot)| {
-                if id.end() > size {
-                    return Err(StoreError::OutOfRange(format!(
-                        "node at level {} index {} is not complete in a tree of {size}",
-                        id.level, id.index
-                    )));
-                }
-                let stored = match cached.get(&slot.tile) {
-                    Some(stored) => Some(&stored[..]),
-                    None => found.get(&slot.tile).map(Vec::as_slice),
-                };
-                match stored {
-                    Some(stored) => {
-                        tile::read_node(stored, slot)?.ok_or(StoreError::MissingNode(id))
-                    }
-                    None => Err(StoreError::MissingNode(id)),
-                }
-            })
+            .zip(nodes)
+            .map(|(&id, node)| node.ok_or(StoreError::MissingNode(id)))
             .collect::<Result<Vec<Hash>, StoreError>>()
             .map(Some)
     }
@@ -1152,6 +1190,32 @@ mod tests {
         store.load_leaf_filter().unwrap();
         assert!(!filter_holds(&store, &gone), "the v1 filter was used");
         assert!((8..3000).all(|i| filter_holds(&store, &leaf_hash(&entry(i)))));
+    }
+
+    /// The right edge's partial tiles are read at open and kept: proofs and the next append use them, not the
+    /// backend's rows (here damaged after the open to show it).
+    #[test]
+    fn a_reopened_store_keeps_its_right_edge_in_memory() {
+        let store = TiledStore::open(MemoryBackend::new()).unwrap();
+        let reference = TiledStore::open(MemoryBackend::new()).unwrap();
+        let (mut frontier, mut reference_frontier) = (CompactRange::new(), CompactRange::new());
+        let size = 2 * TILE_WIDTH as u64 + 5;
+        append_entries(&store, &mut frontier, 0..size);
+        append_entries(&reference, &mut reference_frontier, 0..size);
+        let store = TiledStore::open(store.backend).unwrap();
+        for tile in tile::edge_tiles(size) {
+            store
+                .backend
+                .write(&[(Column::Tiles, &tile.key(), b"damaged")])
+                .unwrap();
+        }
+        let ids = [NodeId::leaf(size - 1), NodeId { level: 8, index: 1 }];
+        assert_eq!(store.nodes(&ids).unwrap(), reference.nodes(&ids).unwrap());
+
+        append_entries(&store, &mut frontier, size..size + 300);
+        append_entries(&reference, &mut reference_frontier, size..size + 300);
+        let ids: Vec<NodeId> = (0..size + 300).map(NodeId::leaf).collect();
+        assert_eq!(store.nodes(&ids).unwrap(), reference.nodes(&ids).unwrap());
     }
 
     /// Each save replaces the one before: only the newest generation's rows remain.
