@@ -5,7 +5,7 @@
 //! entries) and are the same few tiles for every proof. Read from RocksDB they cost a block-cache lookup and a copy
 //! of 16 KiB each per proof, and once the level-0 tiles outgrow the block cache they evict each other. A full tile
 //! never changes again (appends only extend partial tiles), so it can be kept without invalidation; partial tiles
-//! (the tree's right edge) are always read from the backend.
+//! (the tree's right edge) are not kept here: the store holds them beside, replaced by each append.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
