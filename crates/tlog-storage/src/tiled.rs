@@ -639,6 +639,22 @@ impl<B: Backend> TiledStore<B> {
         }
     }
 
+    /// The tiles among `tiles` held in memory, as stored: full upper tiles once read, and the right edge.
+    fn tiles_in_memory(
+        &self,
+        tiles: impl IntoIterator<Item = TileId>,
+    ) -> HashMap<TileId, Arc<[u8]>> {
+        let tiles: Vec<TileId> = tiles.into_iter().collect();
+        let mut found = self.upper.get_many(tiles.iter().copied());
+        let edge = self.edge.read().unwrap_or_else(|p| p.into_inner());
+        for tile in tiles {
+            if let Some(stored) = edge.get(&tile) {
+                found.entry(tile).or_insert_with(|| stored.clone());
+            }
+        }
+        found
+    }
+
     /// The stored tiles among `tiles` (each read once, in one batch), as stored: interior rows included.
     pub(crate) fn stored_tiles(
         &self,
@@ -871,15 +887,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
             }
             Ok(())
         };
-        let mut cached = self.upper.get_many(slots.iter().map(|s| s.tile));
-        {
-            let edge = self.edge.read().unwrap_or_else(|p| p.into_inner());
-            for slot in &slots {
-                if let Some(stored) = edge.get(&slot.tile) {
-                    cached.entry(slot.tile).or_insert_with(|| stored.clone());
-                }
-            }
-        }
+        let cached = self.tiles_in_memory(slots.iter().map(|s| s.tile));
         for (&tile, stored) in &cached {
             take(tile, stored)?;
         }
@@ -978,7 +986,7 @@ impl<B: Backend> LogStore for TiledStore<B> {
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let id = TileId { level, index };
-        if let Some(stored) = self.upper.get_many([id]).get(&id) {
+        if let Some(stored) = self.tiles_in_memory([id]).get(&id) {
             return Ok(Some(tile::bottom_row(id, stored)?.to_vec()));
         }
         match self
