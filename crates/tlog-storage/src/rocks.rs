@@ -85,6 +85,9 @@ impl Default for RocksOptions {
     }
 }
 
+/// Answers to point reads, in the order of their keys (`None`: no such key).
+type Values = Vec<Option<Vec<u8>>>;
+
 /// A RocksDB database holding one log.
 pub struct RocksBackend {
     db: DB,
@@ -307,6 +310,21 @@ impl RocksBackend {
             .put_cf_opt(self.cf(column)?, key, value, &self.write_options)
             .map_err(backend_error)
     }
+
+    /// [`Backend::visit_many_in`] with each value copied out: whether every key was answered, and the values.
+    fn copy_many_in<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        tier: ReadTier,
+    ) -> Result<(bool, Values), StoreError> {
+        let mut values = vec![None; keys.len()];
+        let answered = self.visit_many_in(column, keys, tier, &mut |i, value| {
+            values[i] = Some(value.to_vec());
+            Ok(())
+        })?;
+        Ok((answered, values))
+    }
 }
 
 /// Bytes an unprivileged process may still write on the filesystem holding `dir` (`statvfs`: available blocks
@@ -406,12 +424,8 @@ impl Backend for RocksBackend {
         column: Column,
         keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let cf = self.cf(column)?;
-        self.db
-            .batched_multi_get_cf(cf, keys, false)
-            .into_iter()
-            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(backend_error))
-            .collect()
+        // Reads in any tier answer every key.
+        Ok(self.copy_many_in(column, keys, ReadTier::Any)?.1)
     }
 
     fn get_many_from_memory<K: AsRef<[u8]>>(
@@ -419,11 +433,7 @@ impl Backend for RocksBackend {
         column: Column,
         keys: &[K],
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
-        let mut values = vec![None; keys.len()];
-        let answered = self.visit_many_in(column, keys, ReadTier::Memory, &mut |i, value| {
-            values[i] = Some(value.to_vec());
-            Ok(())
-        })?;
+        let (answered, values) = self.copy_many_in(column, keys, ReadTier::Memory)?;
         Ok(answered.then_some(values))
     }
 
