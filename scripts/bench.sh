@@ -19,6 +19,10 @@ case "${1:-}" in
     --huge) suite=huge; shift ;;
 esac
 
+# The build's system packages (libclang for RocksDB's bindings, a C++ compiler), installed when missing: on a
+# fresh machine the build otherwise stops minutes in with bindgen's backtrace.
+scripts/deps.sh
+
 # Both builds use the release profile's artifacts (the bench profile inherits release), so RocksDB's C++ is
 # compiled once. Always --workspace: a narrower build unifies features differently and rebuilds RocksDB.
 cargo build --release --workspace --bins
