@@ -198,8 +198,8 @@ pub(crate) async fn measure_baselines(
     let secs = args.baseline_secs;
     eprintln!("load: baseline sha2 leaf hashing");
     b.sha2 = Some(sha2_baseline(args.entry_bytes, secs.min(1.0), run));
-    // Before the raw RocksDB baselines, whose database's background flushes and compactions would share the cores
-    // with these round trips.
+    // Before the raw RocksDB baselines, so nothing they leave running (flushes, compactions, writeback) can share the
+    // cores with these round trips.
     let clients: BTreeSet<usize> = scenarios.iter().filter_map(Scenario::rpc_clients).collect();
     for c in clients {
         eprintln!("load: baseline empty RPC, {c} clients ({BASELINE_REPEATS} runs, median)");
@@ -232,9 +232,8 @@ pub(crate) async fn measure_baselines(
     Ok(b)
 }
 
-/// Runs of each empty-RPC baseline; the median one is reported. The round trips share two cores with whatever
-/// else the machine runs, and one short run read from 31k to 46k per second at 64 clients within one hour
-/// (BENCHMARKS.md, issue 20's twelfth round): every unary ratio moved with it.
+/// Runs of each empty-RPC baseline; the median one is reported. The round trips share the cores with whatever else
+/// the machine runs, and a single short run can read a third low, moving every ratio taken against it.
 const BASELINE_REPEATS: usize = 3;
 
 /// The run with the median rate (its latencies with it).
